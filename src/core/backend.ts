@@ -1,0 +1,66 @@
+import type { ChatRequest, ChatStreamPart } from "./chat.ts";
+
+/** Where a backend runs and under which law. */
+export interface Jurisdiction {
+  /** ISO 3166-1 alpha-2 country code, e.g. "FR". */
+  country: string;
+  /** Legal zone, e.g. "EU", "EEA", "US". */
+  zone: string;
+  operator: string;
+}
+
+/** EUR per million tokens. */
+export interface Pricing {
+  inputPerMillion: number;
+  outputPerMillion: number;
+}
+
+export interface ModelCapabilities {
+  chat: boolean;
+  reasoning: boolean;
+  tools: boolean;
+  jsonSchema: boolean;
+  embeddings: boolean;
+}
+
+/** What `/v1/models` shows about a model. */
+export interface ModelDescriptor {
+  id: string;
+  aliases: string[];
+  ownedBy: string;
+  created: number;
+  architecture?: string;
+  parameterCount?: number;
+  quantization?: string;
+  contextLength?: number;
+  trainedContextLength?: number;
+  chatTemplate?: string;
+  sizeBytes?: number;
+  path?: string;
+  loaded: boolean;
+  capabilities: ModelCapabilities;
+  /** True for synthetic models whose weights are random: their text is gibberish. */
+  synthetic?: boolean;
+  warning?: string;
+}
+
+export interface ChatCallOptions {
+  signal: AbortSignal;
+}
+
+/** Every backend, local or remote, is one of these. */
+export interface ModelBackend {
+  readonly id: string;
+  readonly jurisdiction: Jurisdiction;
+  readonly pricing: Pricing;
+  describe(): ModelDescriptor;
+  chat(request: ChatRequest, options: ChatCallOptions): AsyncIterable<ChatStreamPart>;
+  embed?(inputs: string[], options: ChatCallOptions): Promise<EmbeddingResult>;
+  /** Tokens the prompt of a request would take, for context checks and usage. */
+  countTokens?(text: string): Promise<number>;
+}
+
+export interface EmbeddingResult {
+  vectors: Float32Array[];
+  promptTokens: number;
+}

@@ -64,3 +64,12 @@ export interface EmbeddingResult {
   vectors: Float32Array[];
   promptTokens: number;
 }
+
+/** The set of models a server exposes; resolves ids and aliases to backends. */
+export interface ModelRegistry {
+  list(): Promise<ModelDescriptor[]>;
+  /** The backend for a model id or alias, or undefined when there is none. */
+  get(idOrAlias: string): ModelBackend | undefined;
+  /** Whether every configured model can take requests now (used by `/ready`). */
+  readiness(): { ready: boolean; reason?: string };
+}

@@ -1,0 +1,26 @@
+import { Command, CommanderError } from "commander";
+import { BastionError } from "../core/errors.ts";
+import { registerChatCommand } from "./chat.ts";
+import { registerModelsCommand } from "./models.ts";
+import { registerServeCommand } from "./serve.ts";
+import { registerSynthCommand } from "./synth.ts";
+
+const program = new Command()
+  .name("bastion")
+  .description("Sovereign, frugal, OpenAI-compatible inference on open-weight models.")
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServeCommand(program);
+registerChatCommand(program);
+registerModelsCommand(program);
+registerSynthCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) process.exit(error.exitCode);
+  const message = error instanceof BastionError ? error.message : ((error as Error).stack ?? String(error));
+  process.stderr.write(`bastion: ${message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,135 @@
+import { createAdaptorServer } from "@hono/node-server";
+import type { Command } from "commander";
+import { pino } from "pino";
+import { type BastionConfig, loadConfig, parseByteSize, parseModelArgument } from "../config/config.ts";
+import { dataDir } from "../config/paths.ts";
+import { createPlatform } from "../platform.ts";
+import { createApp } from "../server/app.ts";
+import { resolveDefaultModel } from "./default-model.ts";
+import { integerOption } from "./options.ts";
+
+interface ServeOptions {
+  model: string[];
+  port?: number;
+  host?: string;
+  config?: string;
+  parallel?: number;
+  ctxSize?: number;
+  threads?: number;
+  memoryBudget?: string;
+  idleUnload?: number;
+  offline?: boolean;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("Serve models through the OpenAI-compatible API.")
+    .option(
+      "-m, --model <file|id=file>",
+      "a GGUF file to serve, optionally named (repeatable); default: the catalog's default model",
+      (value: string, previous: string[]) => [...previous, value],
+      [] as string[],
+    )
+    .option("-p, --port <n>", "TCP port (default 8080, or BASTION_PORT)", integerOption("--port", 0, 65535))
+    .option("--host <address>", "address to listen on (default 127.0.0.1, or BASTION_HOST)")
+    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .option("--parallel <n>", "parallel sequences per model (default 4)", integerOption("--parallel", 1, 64))
+    .option("--ctx-size <n>", "context tokens per sequence (default 4096)", integerOption("--ctx-size", 256, 1 << 20))
+    .option("-t, --threads <n>", "llama.cpp threads per model (default: measured, see README)", integerOption("--threads", 1, 256))
+    .option("--memory-budget <size>", 'RAM for loaded models, e.g. "6GiB" (default: from free RAM)')
+    .option("--idle-unload <seconds>", "unload a model idle this long; 0 = never", integerOption("--idle-unload", 0, 1e9))
+    .option("--offline", "never download: serve the synthetic demo model when no model is configured")
+    .action(async (options: ServeOptions) => {
+      await serve(options);
+    });
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const logger = pino({
+    level: process.env.BASTION_LOG_LEVEL ?? "info",
+    ...(process.stdout.isTTY ? {} : { base: { service: "bastion" } }),
+  });
+  const apply =
+    (extra?: { id: string; path: string; aliases: string[] }) =>
+    (draft: BastionConfig): void => {
+      if (options.port !== undefined) draft.server.port = options.port;
+      if (options.host !== undefined) draft.server.host = options.host;
+      if (options.parallel !== undefined) draft.models.parallel = options.parallel;
+      if (options.ctxSize !== undefined) draft.models.contextSize = options.ctxSize;
+      if (options.threads !== undefined) draft.engine.threads = options.threads;
+      if (options.memoryBudget !== undefined) draft.models.memoryBudget = parseByteSize(options.memoryBudget);
+      if (options.idleUnload !== undefined) draft.models.idleUnloadSeconds = options.idleUnload;
+      for (const argument of options.model) {
+        const { id, path } = parseModelArgument(argument);
+        draft.models.entries.push({ id, path, aliases: [] });
+      }
+      if (extra !== undefined) draft.models.entries.push(extra);
+    };
+  const file = options.config === undefined ? {} : { file: options.config };
+  let effective = loadConfig({ ...file, overrides: apply() });
+  if (effective.models.entries.length === 0) {
+    const fallback = await resolveDefaultModel({ offline: options.offline === true, log: logger });
+    effective = loadConfig({ ...file, overrides: apply(fallback) });
+  }
+
+  const platform = await createPlatform(effective, {
+    onPoolEvent: (event) =>
+      event.type === "load"
+        ? logger.info({ model: event.id, estimatedBytes: event.bytes, ms: Math.round(event.ms) }, "model loaded")
+        : logger.info({ model: event.id, reason: event.reason }, "model unloaded"),
+  });
+  const app = createApp({
+    registry: platform.registry,
+    logger,
+    maxBodyBytes: effective.server.maxBodyBytes,
+    version: process.env.npm_package_version ?? "0.1.0",
+  });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  server.on("error", (error) => {
+    logger.fatal({ err: error }, "server error");
+    process.exit(1);
+  });
+  await new Promise<void>((resolve) => server.listen(effective.server.port, effective.server.host, resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : effective.server.port;
+  const models = await platform.registry.list();
+  logger.info(
+    {
+      url: `http://${effective.server.host}:${port}/v1`,
+      models: models.map((model) => model.id),
+      threads: platform.threads,
+      memoryBudgetBytes: Math.round(platform.memoryBudgetBytes),
+      dataDir: dataDir(),
+    },
+    "Bastion is listening",
+  );
+  for (const model of models) {
+    if (model.synthetic) {
+      logger.warn(
+        { model: model.id },
+        "SYNTHETIC MODEL: random weights, its answers are gibberish. Use it to try the API; serve a real GGUF with --model for real answers.",
+      );
+    }
+  }
+  // Load the first model now, so the first request does not pay for it.
+  const first = models[0];
+  if (first !== undefined) {
+    void platform.pool
+      .acquire(first.id)
+      .then((lease) => lease.release())
+      .catch((error: unknown) => logger.error({ err: error, model: first.id }, "could not load model"));
+  }
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) process.exit(1);
+    closing = true;
+    logger.info({ signal }, "shutting down");
+    server.close();
+    void platform.dispose().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}

@@ -1,0 +1,193 @@
+import { stat } from "node:fs/promises";
+import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import { BastionError } from "../core/errors.ts";
+import { type GenerationDefaults, loadModelRunner, type ModelRunner } from "./model-runner.ts";
+
+/** How one model is served; set per model in the config. */
+export interface ModelServeSpec {
+  id: string;
+  path: string;
+  parallel: number;
+  contextSize: number;
+  threads: number;
+  batchSize?: number;
+  maxQueue: number;
+  defaults?: GenerationDefaults;
+}
+
+export interface ModelPoolOptions {
+  llama: Llama;
+  /** Bytes of RAM all loaded models together may use (weights + KV cache). */
+  memoryBudgetBytes: number;
+  /** Unload a model after it has been idle this long; 0 keeps models loaded. */
+  idleUnloadMs: number;
+  onEvent?: (event: ModelPoolEvent) => void;
+}
+
+export type ModelPoolEvent =
+  | { type: "load"; id: string; bytes: number; ms: number }
+  | { type: "unload"; id: string; reason: "idle" | "evicted" | "shutdown" };
+
+export interface RunnerLease {
+  runner: ModelRunner;
+  release(): void;
+}
+
+interface Entry {
+  spec: ModelServeSpec;
+  runner?: ModelRunner | undefined;
+  loading?: Promise<ModelRunner> | undefined;
+  /** Estimated RAM of the loaded model, known once estimated. */
+  bytes?: number;
+  users: number;
+  lastUsed: number;
+  idleTimer?: NodeJS.Timeout | undefined;
+}
+
+export interface ModelPool {
+  /** Loads the model if needed (evicting idle ones to make room) and pins it until released. */
+  acquire(id: string): Promise<RunnerLease>;
+  isLoaded(id: string): boolean;
+  /** Estimated RAM the model needs when loaded with its spec. */
+  estimate(id: string): Promise<number>;
+  loadedBytes(): number;
+  readonly budgetBytes: number;
+  dispose(): Promise<void>;
+}
+
+/**
+ * Keeps the configured models within a memory budget: loads on first use, unloads after an idle
+ * period, and evicts the least recently used idle model when a new one needs room. A model in use
+ * is never evicted; a model that cannot fit even alone is refused with `model_too_large`.
+ */
+export function createModelPool(specs: readonly ModelServeSpec[], options: ModelPoolOptions): ModelPool {
+  const entries = new Map<string, Entry>(specs.map((spec) => [spec.id, { spec, users: 0, lastUsed: 0 }]));
+  let admission: Promise<unknown> = Promise.resolve();
+
+  function entryOf(id: string): Entry {
+    const entry = entries.get(id);
+    if (entry === undefined) throw new BastionError("model_not_found", `No model "${id}" is configured.`);
+    return entry;
+  }
+
+  async function estimate(entry: Entry): Promise<number> {
+    if (entry.bytes !== undefined) return entry.bytes;
+    const fileInfo = await readGgufFileInfo(entry.spec.path, { logWarnings: false });
+    const insights = await GgufInsights.from(fileInfo, options.llama);
+    const contextSize = Math.min(entry.spec.contextSize, insights.trainContextSize ?? entry.spec.contextSize);
+    const contextBytes = insights.estimateContextResourceRequirements({
+      contextSize: contextSize * entry.spec.parallel,
+      sequences: entry.spec.parallel,
+      modelGpuLayers: 0,
+      ...(entry.spec.batchSize === undefined ? {} : { batchSize: entry.spec.batchSize }),
+    }).cpuRam;
+    const weights = (await stat(entry.spec.path)).size;
+    entry.bytes = weights + contextBytes;
+    return entry.bytes;
+  }
+
+  function loadedBytes(): number {
+    let total = 0;
+    for (const entry of entries.values()) if (entry.runner !== undefined || entry.loading !== undefined) total += entry.bytes ?? 0;
+    return total;
+  }
+
+  async function unload(entry: Entry, reason: "idle" | "evicted" | "shutdown"): Promise<void> {
+    const runner = entry.runner;
+    if (runner === undefined) return;
+    entry.runner = undefined;
+    clearTimeout(entry.idleTimer);
+    await runner.dispose();
+    options.onEvent?.({ type: "unload", id: entry.spec.id, reason });
+  }
+
+  async function makeRoom(entry: Entry, needed: number): Promise<void> {
+    if (needed > options.memoryBudgetBytes) {
+      throw new BastionError(
+        "model_too_large",
+        `Model "${entry.spec.id}" needs about ${formatBytes(needed)} (weights + KV cache for ${entry.spec.parallel} sequences of ${entry.spec.contextSize} tokens), more than the whole memory budget of ${formatBytes(options.memoryBudgetBytes)}. Raise models.memoryBudget, or lower this model's contextSize or parallel.`,
+      );
+    }
+    while (loadedBytes() + needed > options.memoryBudgetBytes) {
+      const victims = [...entries.values()]
+        .filter((other) => other !== entry && other.runner !== undefined && other.users === 0)
+        .sort((a, b) => a.lastUsed - b.lastUsed);
+      const victim = victims[0];
+      if (victim === undefined) {
+        throw new BastionError(
+          "model_too_large",
+          `Model "${entry.spec.id}" needs about ${formatBytes(needed)}, but ${formatBytes(loadedBytes())} of the ${formatBytes(options.memoryBudgetBytes)} budget is held by models that are busy right now. Retry shortly.`,
+          { retryAfterSeconds: 5, isRetryable: true },
+        );
+      }
+      await unload(victim, "evicted");
+    }
+  }
+
+  async function load(entry: Entry): Promise<ModelRunner> {
+    const needed = await estimate(entry);
+    // Admission is serialised so that two loads cannot both count the same free memory.
+    const admitted = admission.then(() => makeRoom(entry, needed));
+    admission = admitted.catch(() => undefined);
+    await admitted;
+    const started = performance.now();
+    const runner = await loadModelRunner({ llama: options.llama, ...entry.spec });
+    options.onEvent?.({ type: "load", id: entry.spec.id, bytes: needed, ms: performance.now() - started });
+    return runner;
+  }
+
+  function scheduleIdleUnload(entry: Entry): void {
+    clearTimeout(entry.idleTimer);
+    if (options.idleUnloadMs <= 0) return;
+    entry.idleTimer = setTimeout(() => {
+      if (entry.users === 0) void unload(entry, "idle");
+    }, options.idleUnloadMs);
+    entry.idleTimer.unref();
+  }
+
+  return {
+    budgetBytes: options.memoryBudgetBytes,
+    async acquire(id) {
+      const entry = entryOf(id);
+      entry.users++;
+      entry.lastUsed = performance.now();
+      clearTimeout(entry.idleTimer);
+      try {
+        if (entry.runner === undefined) {
+          entry.loading ??= load(entry).finally(() => {
+            entry.loading = undefined;
+          });
+          entry.runner = await entry.loading;
+        }
+      } catch (error) {
+        entry.users--;
+        throw error;
+      }
+      const runner = entry.runner;
+      let released = false;
+      return {
+        runner,
+        release() {
+          if (released) return;
+          released = true;
+          entry.users--;
+          entry.lastUsed = performance.now();
+          if (entry.users === 0) scheduleIdleUnload(entry);
+        },
+      };
+    },
+    isLoaded: (id) => entries.get(id)?.runner !== undefined,
+    estimate: (id) => estimate(entryOf(id)),
+    loadedBytes,
+    async dispose() {
+      await Promise.allSettled([...entries.values()].map((entry) => entry.loading));
+      await Promise.all([...entries.values()].map((entry) => unload(entry, "shutdown")));
+    },
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
+  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  return `${Math.round(bytes / 1024)} KiB`;
+}

@@ -1,0 +1,115 @@
+import { existsSync, statSync } from "node:fs";
+import type { ModelBackend, ModelDescriptor, ModelRegistry } from "./core/backend.ts";
+import { BastionError } from "./core/errors.ts";
+import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
+import { createLocalBackend, type LocalBackend } from "./backends/local.ts";
+import { getLlamaRuntime } from "./engine/llama.ts";
+import { inspectModelFile } from "./engine/model-info.ts";
+import { createModelPool, type ModelPool, type ModelPoolEvent, type ModelServeSpec } from "./engine/model-pool.ts";
+import { defaultThreadCount } from "./engine/threads.ts";
+
+export interface Platform {
+  config: Readonly<BastionConfig>;
+  registry: ModelRegistry;
+  pool: ModelPool;
+  threads: number;
+  memoryBudgetBytes: number;
+  dispose(): Promise<void>;
+}
+
+export interface CreatePlatformOptions {
+  /** Resolves a configured `path` that is not a file (e.g. a model id in the store) to a GGUF path. */
+  resolveModelPath?: (reference: string) => Promise<string | undefined>;
+  onPoolEvent?: (event: ModelPoolEvent) => void;
+}
+
+/** The composition root: builds the engine, the model pool, the backends and the registry. */
+export async function createPlatform(
+  config: Readonly<BastionConfig>,
+  options: CreatePlatformOptions = {},
+): Promise<Platform> {
+  const threads = config.engine.threads === "auto" ? defaultThreadCount() : config.engine.threads;
+  const llama = await getLlamaRuntime({ gpu: config.engine.gpu });
+  const memoryBudgetBytes = config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;
+
+  const specs: ModelServeSpec[] = [];
+  for (const entry of config.models.entries) {
+    let path = entry.path;
+    if (!existsSync(path)) {
+      const resolved = await options.resolveModelPath?.(entry.path);
+      if (resolved === undefined) {
+        throw new BastionError(
+          "not_found",
+          `Model "${entry.id}": ${entry.path} is neither a file nor a model in the store. Check the path, or run \`bastion pull ${entry.path}\`.`,
+        );
+      }
+      path = resolved;
+    }
+    specs.push({
+      id: entry.id,
+      path,
+      parallel: entry.parallel ?? config.models.parallel,
+      contextSize: entry.contextSize ?? config.models.contextSize,
+      threads: entry.threads ?? threads,
+      maxQueue: entry.maxQueue ?? config.models.maxQueue,
+      ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
+      ...(entry.temperature === undefined
+        ? {}
+        : {
+            defaults: {
+              temperature: entry.temperature,
+              reasoningBudgets: { low: 512, medium: 2048, high: Number.POSITIVE_INFINITY },
+            },
+          }),
+    });
+  }
+
+  const pool = createModelPool(specs, {
+    llama,
+    memoryBudgetBytes,
+    idleUnloadMs: config.models.idleUnloadSeconds * 1000,
+    ...(options.onPoolEvent === undefined ? {} : { onEvent: options.onPoolEvent }),
+  });
+
+  const backends = new Map<string, LocalBackend>();
+  const byName = new Map<string, ModelBackend>();
+  for (const [index, spec] of specs.entries()) {
+    const entry = config.models.entries[index]!;
+    const size = statSync(spec.path).size;
+    const backend = createLocalBackend({
+      id: spec.id,
+      aliases: entry.aliases,
+      pool,
+      path: spec.path,
+      contextSize: spec.contextSize,
+      createdAt: Math.floor(statSync(spec.path).mtimeMs / 1000),
+      fileInfo: await inspectModelFile(spec.path, size),
+      jurisdiction: { country: "local", zone: "local", operator: "this server" },
+    });
+    backends.set(spec.id, backend);
+    for (const name of [spec.id, ...entry.aliases]) {
+      if (byName.has(name)) throw new BastionError("invalid_request", `Model id or alias "${name}" is used twice.`);
+      byName.set(name, backend);
+    }
+  }
+
+  const registry: ModelRegistry = {
+    async list(): Promise<ModelDescriptor[]> {
+      return [...backends.values()].map((backend) => backend.describe());
+    },
+    get: (idOrAlias) => byName.get(idOrAlias),
+    readiness: () =>
+      backends.size === 0 ? { ready: false, reason: "No model is configured." } : { ready: true },
+  };
+
+  return {
+    config,
+    registry,
+    pool,
+    threads,
+    memoryBudgetBytes,
+    async dispose() {
+      await pool.dispose();
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { type BastionConfig, configSchema } from "../../src/config/config.ts";
+import { ensureSyntheticModel, type SyntheticWeightType } from "../../src/models/synth.ts";
+import { createPlatform, type Platform } from "../../src/platform.ts";
+import { createApp } from "../../src/server/app.ts";
+
+/** Synthetic fixtures live in a git-ignored cache inside the checkout and are built once. */
+export const fixtureDir = join(import.meta.dirname, "..", "..", ".cache", "test-models");
+export const fixtureCacheDir = join(import.meta.dirname, "..", "..", ".cache", "test-cache");
+
+export async function syntheticModelPath(preset: string, type?: SyntheticWeightType): Promise<string> {
+  const model = await ensureSyntheticModel({
+    preset,
+    dir: fixtureDir,
+    cacheDir: fixtureCacheDir,
+    ...(type === undefined ? {} : { type }),
+  });
+  return model.path;
+}
+
+export interface TestModel {
+  id: string;
+  preset: string;
+  aliases?: string[];
+  parallel?: number;
+  contextSize?: number;
+  maxQueue?: number;
+}
+
+export interface TestServer {
+  baseUrl: string;
+  platform: Platform;
+  close(): Promise<void>;
+}
+
+/** A real Bastion server on 127.0.0.1 and an ephemeral port, serving synthetic models. */
+export async function startTestServer(options: {
+  models: TestModel[];
+  threads?: number;
+  memoryBudgetBytes?: number;
+  idleUnloadSeconds?: number;
+  maxBodyBytes?: number;
+}): Promise<TestServer> {
+  const entries: BastionConfig["models"]["entries"] = [];
+  for (const model of options.models) {
+    entries.push({
+      id: model.id,
+      path: await syntheticModelPath(model.preset),
+      aliases: model.aliases ?? [],
+      ...(model.parallel === undefined ? {} : { parallel: model.parallel }),
+      ...(model.contextSize === undefined ? {} : { contextSize: model.contextSize }),
+      ...(model.maxQueue === undefined ? {} : { maxQueue: model.maxQueue }),
+    });
+  }
+  const config = configSchema.parse({
+    server: { port: 0, ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }) },
+    engine: { threads: options.threads ?? 1, gpu: false },
+    models: {
+      entries,
+      contextSize: 2048,
+      idleUnloadSeconds: options.idleUnloadSeconds ?? 0,
+      ...(options.memoryBudgetBytes === undefined ? {} : { memoryBudget: options.memoryBudgetBytes }),
+    },
+  });
+  const platform = await createPlatform(config);
+  const app = createApp({ registry: platform.registry, maxBodyBytes: config.server.maxBodyBytes });
+  const server = createAdaptorServer({ fetch: app.fetch });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    platform,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections?.();
+      });
+      await platform.dispose();
+    },
+  };
+}

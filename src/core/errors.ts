@@ -20,6 +20,7 @@ export const errorCodes = {
   not_ready: { status: 503, type: "server_error" },
   cancelled: { status: 499, type: "server_error" },
   upstream_error: { status: 502, type: "server_error" },
+  insufficient_storage: { status: 507, type: "server_error" },
   internal_error: { status: 500, type: "server_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 

@@ -86,9 +86,12 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     return entry.bytes;
   }
 
-  function loadedBytes(): number {
+  /** Bytes held by loaded (or loading) models other than `except`. */
+  function loadedBytes(except?: Entry): number {
     let total = 0;
-    for (const entry of entries.values()) if (entry.runner !== undefined || entry.loading !== undefined) total += entry.bytes ?? 0;
+    for (const entry of entries.values()) {
+      if (entry !== except && (entry.runner !== undefined || entry.loading !== undefined)) total += entry.bytes ?? 0;
+    }
     return total;
   }
 
@@ -108,7 +111,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
         `Model "${entry.spec.id}" needs about ${formatBytes(needed)} (weights + KV cache for ${entry.spec.parallel} sequences of ${entry.spec.contextSize} tokens), more than the whole memory budget of ${formatBytes(options.memoryBudgetBytes)}. Raise models.memoryBudget, or lower this model's contextSize or parallel.`,
       );
     }
-    while (loadedBytes() + needed > options.memoryBudgetBytes) {
+    while (loadedBytes(entry) + needed > options.memoryBudgetBytes) {
       const victims = [...entries.values()]
         .filter((other) => other !== entry && other.runner !== undefined && other.users === 0)
         .sort((a, b) => a.lastUsed - b.lastUsed);
@@ -116,7 +119,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
       if (victim === undefined) {
         throw new BastionError(
           "model_too_large",
-          `Model "${entry.spec.id}" needs about ${formatBytes(needed)}, but ${formatBytes(loadedBytes())} of the ${formatBytes(options.memoryBudgetBytes)} budget is held by models that are busy right now. Retry shortly.`,
+          `Model "${entry.spec.id}" needs about ${formatBytes(needed)}, but ${formatBytes(loadedBytes(entry))} of the ${formatBytes(options.memoryBudgetBytes)} budget is held by models that are busy right now. Retry shortly.`,
           { retryAfterSeconds: 5, isRetryable: true },
         );
       }
@@ -178,7 +181,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     },
     isLoaded: (id) => entries.get(id)?.runner !== undefined,
     estimate: (id) => estimate(entryOf(id)),
-    loadedBytes,
+    loadedBytes: () => loadedBytes(),
     async dispose() {
       await Promise.allSettled([...entries.values()].map((entry) => entry.loading));
       await Promise.all([...entries.values()].map((entry) => unload(entry, "shutdown")));

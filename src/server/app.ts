@@ -1,0 +1,142 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
+import { requestId } from "hono/request-id";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { type Logger, pino } from "pino";
+import type { ModelRegistry } from "../core/backend.ts";
+import { BastionError } from "../core/errors.ts";
+import { errorBody, toErrorResponse } from "./error-response.ts";
+import { createChatCompletionsHandler } from "./openai/chat-route.ts";
+import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
+import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
+import { clip } from "./resolve-backend.ts";
+import type { ServerDependencies, ServerEnv } from "./server-env.ts";
+
+export interface CreateAppOptions {
+  registry: ModelRegistry;
+  /** Where request and error logs go; silent when absent. */
+  logger?: Logger;
+  /** Largest accepted request body in bytes; larger ones get a 413. Default 4 MiB. */
+  maxBodyBytes?: number;
+  /** Bastion's version, shown in `system_fingerprint`. */
+  version?: string;
+}
+
+export const defaultMaxBodyBytes = 4 * 1024 * 1024;
+
+/** Routes and the methods they answer; any other method on these paths is a 405. */
+const routeMethods: Record<string, string> = {
+  "/v1/chat/completions": "POST",
+  "/v1/embeddings": "POST",
+  "/v1/models": "GET, HEAD",
+  "/v1/models/*": "GET, HEAD",
+  "/health": "GET, HEAD",
+  "/ready": "GET, HEAD",
+};
+
+/**
+ * The Bastion HTTP app: the OpenAI-compatible API plus health probes. Every error, whatever its
+ * origin, leaves as `{error: {message, type, param, code}}` with the status of the core table.
+ */
+export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
+  const logger = options.logger ?? pino({ level: "silent" });
+  const deps: ServerDependencies = {
+    registry: options.registry,
+    logger,
+    version: options.version ?? "dev",
+  };
+  const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
+  const app = new Hono<ServerEnv>();
+
+  app.use(requestId());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    const requestLogger = logger.child({ requestId: c.get("requestId") });
+    c.set("logger", requestLogger);
+    await next();
+    requestLogger.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round(performance.now() - started),
+      },
+      "request",
+    );
+  });
+  app.use(
+    cors({
+      origin: "*",
+      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      maxAge: 600,
+    }),
+  );
+  app.use("/v1/*", async (c, next) => {
+    if (c.req.method === "POST") assertJsonContentType(c.req.header("content-type"));
+    await next();
+  });
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new BastionError(
+          "payload_too_large",
+          `The request body exceeds the limit of ${maxBodyBytes} bytes.`,
+        );
+      },
+    }),
+  );
+
+  app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
+  app.post("/v1/embeddings", createEmbeddingsHandler(deps));
+  app.get("/v1/models", createListModelsHandler(deps));
+  app.get("/v1/models/*", createRetrieveModelHandler(deps));
+  app.get("/health", (c) => c.json({ status: "ok" }));
+  app.get("/ready", (c) => {
+    const readiness = deps.registry.readiness();
+    if (readiness.ready) return c.json({ status: "ready" });
+    return c.json({ status: "not_ready", reason: readiness.reason ?? "models are not ready" }, 503);
+  });
+
+  for (const [path, allow] of Object.entries(routeMethods)) {
+    app.all(path, (c) =>
+      c.json(
+        errorBody("method_not_allowed", `Method ${c.req.method} is not allowed on this path; use ${allow}.`),
+        405,
+        {
+          Allow: allow,
+        },
+      ),
+    );
+  }
+
+  app.notFound((c) =>
+    c.json(errorBody("not_found", `Unknown route: ${c.req.method} ${clip(c.req.path)}.`), 404),
+  );
+
+  app.onError((error, c) => {
+    const requestId = c.get("requestId");
+    const response = toErrorResponse(error, requestId);
+    const log = c.get("logger") ?? logger;
+    if (response.unexpected) log.error({ err: error }, "request failed");
+    else
+      log.debug({ code: response.body.error.code, message: response.body.error.message }, "request refused");
+    return c.json(response.body, response.status as ContentfulStatusCode, response.headers);
+  });
+
+  return app;
+}
+
+function assertJsonContentType(header: string | undefined): void {
+  // A missing content type is read as JSON: curl users forget the header and the body says enough.
+  if (header === undefined) return;
+  const mime = header.split(";")[0]!.trim().toLowerCase();
+  if (mime === "application/json" || mime.endsWith("+json")) return;
+  throw new BastionError(
+    "unsupported_media_type",
+    `Content-Type '${mime.slice(0, 100)}' is not supported; send 'application/json'.`,
+  );
+}

@@ -1,12 +1,18 @@
 import { existsSync, statSync } from "node:fs";
+import { createLocalBackend, type LocalBackend } from "./backends/local.ts";
+import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
 import type { ModelBackend, ModelDescriptor, ModelRegistry } from "./core/backend.ts";
 import { BastionError } from "./core/errors.ts";
-import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
-import { createLocalBackend, type LocalBackend } from "./backends/local.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
 import { inspectModelFile } from "./engine/model-info.ts";
-import { createModelPool, type ModelPool, type ModelPoolEvent, type ModelServeSpec } from "./engine/model-pool.ts";
+import {
+  createModelPool,
+  type ModelPool,
+  type ModelPoolEvent,
+  type ModelServeSpec,
+} from "./engine/model-pool.ts";
 import { defaultThreadCount } from "./engine/threads.ts";
+import { resolveModel } from "./models/store.ts";
 
 export interface Platform {
   config: Readonly<BastionConfig>;
@@ -23,6 +29,9 @@ export interface CreatePlatformOptions {
   onPoolEvent?: (event: ModelPoolEvent) => void;
 }
 
+const storeLookup = (reference: string): Promise<string | undefined> =>
+  resolveModel(reference).catch(() => undefined);
+
 /** The composition root: builds the engine, the model pool, the backends and the registry. */
 export async function createPlatform(
   config: Readonly<BastionConfig>,
@@ -30,13 +39,14 @@ export async function createPlatform(
 ): Promise<Platform> {
   const threads = config.engine.threads === "auto" ? defaultThreadCount() : config.engine.threads;
   const llama = await getLlamaRuntime({ gpu: config.engine.gpu });
-  const memoryBudgetBytes = config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;
+  const memoryBudgetBytes =
+    config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;
 
   const specs: ModelServeSpec[] = [];
   for (const entry of config.models.entries) {
     let path = entry.path;
     if (!existsSync(path)) {
-      const resolved = await options.resolveModelPath?.(entry.path);
+      const resolved = await (options.resolveModelPath ?? storeLookup)(entry.path);
       if (resolved === undefined) {
         throw new BastionError(
           "not_found",
@@ -88,7 +98,8 @@ export async function createPlatform(
     });
     backends.set(spec.id, backend);
     for (const name of [spec.id, ...entry.aliases]) {
-      if (byName.has(name)) throw new BastionError("invalid_request", `Model id or alias "${name}" is used twice.`);
+      if (byName.has(name))
+        throw new BastionError("invalid_request", `Model id or alias "${name}" is used twice.`);
       byName.set(name, backend);
     }
   }

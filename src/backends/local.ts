@@ -1,7 +1,13 @@
-import type { ChatCallOptions, Jurisdiction, ModelBackend, ModelDescriptor, Pricing } from "../core/backend.ts";
+import type {
+  ChatCallOptions,
+  Jurisdiction,
+  ModelBackend,
+  ModelDescriptor,
+  Pricing,
+} from "../core/backend.ts";
 import type { ChatRequest, ChatStreamPart } from "../core/chat.ts";
-import type { ModelPool } from "../engine/model-pool.ts";
 import type { ModelFileInfo } from "../engine/model-info.ts";
+import type { ModelPool } from "../engine/model-pool.ts";
 import type { ModelRunnerInfo } from "../engine/model-runner.ts";
 
 export interface LocalBackendOptions {
@@ -53,16 +59,23 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
         path: options.path,
         loaded: options.pool.isLoaded(options.id),
         capabilities: file.capabilities,
-        contextLength: info?.contextLength ?? Math.min(options.contextSize, file.trainedContextLength ?? options.contextSize),
+        contextLength:
+          info?.contextLength ??
+          Math.min(options.contextSize, file.trainedContextLength ?? options.contextSize),
         ...(file.architecture === undefined ? {} : { architecture: file.architecture }),
         ...(file.parameterCount === undefined ? {} : { parameterCount: file.parameterCount }),
         ...(file.quantization === undefined ? {} : { quantization: file.quantization }),
-        ...(file.trainedContextLength === undefined ? {} : { trainedContextLength: file.trainedContextLength }),
+        ...(file.trainedContextLength === undefined
+          ? {}
+          : { trainedContextLength: file.trainedContextLength }),
         ...(file.chatTemplateFamily === undefined ? {} : { chatTemplate: file.chatTemplateFamily }),
         sizeBytes: file.sizeBytes,
         synthetic: file.synthetic,
         ...(file.synthetic
-          ? { warning: "Synthetic model: random weights, its text is gibberish. For tests and benchmarks only." }
+          ? {
+              warning:
+                "Synthetic model: random weights, its text is gibberish. For tests and benchmarks only.",
+            }
           : {}),
       };
     },

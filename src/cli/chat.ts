@@ -36,7 +36,9 @@ async function chat(options: ChatOptions): Promise<void> {
   let model = options.model;
   if (model === undefined) {
     const models = await client.models.list().catch((error: unknown) => {
-      throw new Error(`Cannot reach ${options.url}: ${(error as Error).message}. Is \`bastion serve\` running?`);
+      throw new Error(
+        `Cannot reach ${options.url}: ${(error as Error).message}. Is \`bastion serve\` running?`,
+      );
     });
     model = models.data[0]?.id;
     if (model === undefined) throw new Error(`${options.url} serves no model.`);
@@ -44,7 +46,11 @@ async function chat(options: ChatOptions): Promise<void> {
   const history: ChatCompletionMessageParam[] = [];
   if (options.system !== undefined) history.push({ role: "system", content: options.system });
   const terminal = createInterface({ input: process.stdin, output: process.stdout });
-  process.stdout.write(dim(`Chatting with ${model} at ${options.url}. Empty line or Ctrl-D to quit; /reset clears the history.\n`));
+  process.stdout.write(
+    dim(
+      `Chatting with ${model} at ${options.url}. Empty line or Ctrl-D to quit; /reset clears the history.\n`,
+    ),
+  );
   let controller: AbortController | undefined;
   terminal.on("SIGINT", () => {
     if (controller !== undefined) controller.abort();
@@ -81,7 +87,9 @@ async function chat(options: ChatOptions): Promise<void> {
         );
         let usage = "";
         for await (const chunk of stream) {
-          const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+          const delta = chunk.choices[0]?.delta as
+            | { content?: string | null; reasoning_content?: string }
+            | undefined;
           if (delta?.reasoning_content && options.reasoning) {
             inReasoning = true;
             process.stdout.write(dim(delta.reasoning_content));
@@ -92,7 +100,8 @@ async function chat(options: ChatOptions): Promise<void> {
             answer += delta.content;
             process.stdout.write(delta.content);
           }
-          if (chunk.usage) usage = `${chunk.usage.prompt_tokens} prompt + ${chunk.usage.completion_tokens} completion tokens`;
+          if (chunk.usage)
+            usage = `${chunk.usage.prompt_tokens} prompt + ${chunk.usage.completion_tokens} completion tokens`;
         }
         process.stdout.write(`\n${dim(usage)}\n`);
         history.push({ role: "assistant", content: answer });

@@ -1,29 +1,78 @@
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { cacheDir } from "../config/paths.ts";
+import { defaultCatalogEntry } from "../models/catalog.ts";
+import { isModelPullError } from "../models/pull/errors.ts";
+import { createProgressBar } from "../models/pull/progress.ts";
+import { pullModel } from "../models/pull/pull.ts";
+import { listModels } from "../models/store.ts";
 import { ensureSyntheticModel } from "../models/synth.ts";
 
 export interface DefaultModelOptions {
+  /** Never download: go straight to the synthetic demo model. */
   offline: boolean;
   log: Logger;
+  /** Download source overrides (else HF_ENDPOINT / HF_TOKEN). */
+  endpoint?: string;
+  token?: string;
+}
+
+export interface ModelEntry {
+  id: string;
+  path: string;
+  aliases: string[];
 }
 
 export const demoModelId = "bastion-demo-synthetic";
 
 /**
- * The model `bastion serve` uses when none is configured: the synthetic demo model, created once
- * and cached. Its weights are random, which the server says loudly.
+ * The models `bastion serve` offers when none is configured: every model in the store; if the
+ * store is empty, the catalog's default model, pulled with a progress bar; and when that cannot be
+ * downloaded (offline, mirror down), the synthetic demo model, with a loud warning.
  */
-export async function resolveDefaultModel(
-  options: DefaultModelOptions,
-): Promise<{ id: string; path: string; aliases: string[] }> {
+export async function resolveDefaultModels(options: DefaultModelOptions): Promise<ModelEntry[]> {
+  const stored = await listModels();
+  if (stored.length > 0) {
+    return stored.map((model, index) => ({
+      id: model.id,
+      path: model.files[0]!,
+      aliases: index === 0 ? ["default"] : [],
+    }));
+  }
+  if (!options.offline) {
+    const entry = defaultCatalogEntry();
+    options.log.info({ model: entry.name }, "the model store is empty: pulling the default model");
+    const progress = createProgressBar();
+    try {
+      const pulled = await pullModel(entry.name, {
+        onProgress: progress.onProgress,
+        endpoint: options.endpoint,
+        token: options.token,
+      });
+      progress.finish();
+      return [{ id: pulled.id, path: pulled.path, aliases: ["default"] }];
+    } catch (error) {
+      progress.finish();
+      if (!isModelPullError(error) || (error.reason !== "offline" && error.reason !== "http_error"))
+        throw error;
+      options.log.warn({ reason: error.message }, `could not download ${entry.name}`);
+    }
+  }
+  return [await syntheticDemoModel(options.log)];
+}
+
+async function syntheticDemoModel(log: Logger): Promise<ModelEntry> {
   const started = performance.now();
   const model = await ensureSyntheticModel({ preset: "tiny", dir: join(cacheDir(), "synthetic") });
   if (model.created) {
-    options.log.info({ path: model.path, ms: Math.round(performance.now() - started) }, "created the synthetic demo model");
+    log.info(
+      { path: model.path, ms: Math.round(performance.now() - started) },
+      "created the synthetic demo model",
+    );
   }
-  options.log.warn(
-    "No model configured: serving the SYNTHETIC demo model (random weights, gibberish answers). Serve a real GGUF with --model <file>.",
+  log.warn(
+    "SERVING THE SYNTHETIC DEMO MODEL: random weights, its answers are gibberish. It shows the API works; " +
+      "for real answers run `bastion pull <model>` when online, or serve a GGUF file with --model <file>.",
   );
   return { id: demoModelId, path: model.path, aliases: ["default"] };
 }

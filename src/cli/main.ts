@@ -1,7 +1,10 @@
 import { Command, CommanderError } from "commander";
 import { BastionError } from "../core/errors.ts";
+import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
 import { registerModelsCommand } from "./models.ts";
+import { registerPullCommand } from "./pull.ts";
+import { registerRmCommand } from "./rm.ts";
 import { registerServeCommand } from "./serve.ts";
 import { registerSynthCommand } from "./synth.ts";
 
@@ -15,6 +18,9 @@ registerServeCommand(program);
 registerChatCommand(program);
 registerModelsCommand(program);
 registerSynthCommand(program);
+registerPullCommand(program);
+registerRmCommand(program);
+registerCatalogCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,7 +5,7 @@ import { type BastionConfig, loadConfig, parseByteSize, parseModelArgument } fro
 import { dataDir } from "../config/paths.ts";
 import { createPlatform } from "../platform.ts";
 import { createApp } from "../server/app.ts";
-import { resolveDefaultModel } from "./default-model.ts";
+import { type ModelEntry, resolveDefaultModels } from "./default-model.ts";
 import { integerOption } from "./options.ts";
 
 interface ServeOptions {
@@ -27,7 +27,7 @@ export function registerServeCommand(program: Command): void {
     .description("Serve models through the OpenAI-compatible API.")
     .option(
       "-m, --model <file|id=file>",
-      "a GGUF file to serve, optionally named (repeatable); default: the catalog's default model",
+      "a GGUF file or store id to serve, optionally named (repeatable); default: every model in the store, else the catalog's default",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
@@ -35,11 +35,26 @@ export function registerServeCommand(program: Command): void {
     .option("--host <address>", "address to listen on (default 127.0.0.1, or BASTION_HOST)")
     .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
     .option("--parallel <n>", "parallel sequences per model (default 4)", integerOption("--parallel", 1, 64))
-    .option("--ctx-size <n>", "context tokens per sequence (default 4096)", integerOption("--ctx-size", 256, 1 << 20))
-    .option("-t, --threads <n>", "llama.cpp threads per model (default: measured, see README)", integerOption("--threads", 1, 256))
+    .option(
+      "--ctx-size <n>",
+      "context tokens per sequence (default 4096)",
+      integerOption("--ctx-size", 256, 1 << 20),
+    )
+    .option(
+      "-t, --threads <n>",
+      "llama.cpp threads per model (default: measured, see README)",
+      integerOption("--threads", 1, 256),
+    )
     .option("--memory-budget <size>", 'RAM for loaded models, e.g. "6GiB" (default: from free RAM)')
-    .option("--idle-unload <seconds>", "unload a model idle this long; 0 = never", integerOption("--idle-unload", 0, 1e9))
-    .option("--offline", "never download: serve the synthetic demo model when no model is configured")
+    .option(
+      "--idle-unload <seconds>",
+      "unload a model idle this long; 0 = never",
+      integerOption("--idle-unload", 0, 1e9),
+    )
+    .option(
+      "--offline",
+      "never download: with no model configured and an empty store, serve the synthetic demo model",
+    )
     .action(async (options: ServeOptions) => {
       await serve(options);
     });
@@ -51,7 +66,7 @@ async function serve(options: ServeOptions): Promise<void> {
     ...(process.stdout.isTTY ? {} : { base: { service: "bastion" } }),
   });
   const apply =
-    (extra?: { id: string; path: string; aliases: string[] }) =>
+    (extra: ModelEntry[] = []) =>
     (draft: BastionConfig): void => {
       if (options.port !== undefined) draft.server.port = options.port;
       if (options.host !== undefined) draft.server.host = options.host;
@@ -64,19 +79,22 @@ async function serve(options: ServeOptions): Promise<void> {
         const { id, path } = parseModelArgument(argument);
         draft.models.entries.push({ id, path, aliases: [] });
       }
-      if (extra !== undefined) draft.models.entries.push(extra);
+      draft.models.entries.push(...extra);
     };
   const file = options.config === undefined ? {} : { file: options.config };
   let effective = loadConfig({ ...file, overrides: apply() });
   if (effective.models.entries.length === 0) {
-    const fallback = await resolveDefaultModel({ offline: options.offline === true, log: logger });
+    const fallback = await resolveDefaultModels({ offline: options.offline === true, log: logger });
     effective = loadConfig({ ...file, overrides: apply(fallback) });
   }
 
   const platform = await createPlatform(effective, {
     onPoolEvent: (event) =>
       event.type === "load"
-        ? logger.info({ model: event.id, estimatedBytes: event.bytes, ms: Math.round(event.ms) }, "model loaded")
+        ? logger.info(
+            { model: event.id, estimatedBytes: event.bytes, ms: Math.round(event.ms) },
+            "model loaded",
+          )
         : logger.info({ model: event.id, reason: event.reason }, "model unloaded"),
   });
   const app = createApp({

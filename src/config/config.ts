@@ -14,7 +14,10 @@ const byteSize = z.union([
 
 const modelEntry = z
   .object({
-    id: z.string().min(1).regex(/^[\w.:/-]+$/, "letters, digits and . _ - : / only"),
+    id: z
+      .string()
+      .min(1)
+      .regex(/^[\w.:/-]+$/, "letters, digits and . _ - : / only"),
     /** A GGUF file path, or a model id in the store. */
     path: z.string().min(1),
     aliases: z.array(z.string().min(1)).default([]),
@@ -122,16 +125,23 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<BastionCon
     try {
       text = readFileSync(resolve(file), "utf8");
     } catch (error) {
-      throw new BastionError("invalid_request", `Cannot read config file ${file}: ${(error as Error).message}`);
+      throw new BastionError(
+        "invalid_request",
+        `Cannot read config file ${file}: ${(error as Error).message}`,
+      );
     }
     try {
       raw = JSON.parse(text);
     } catch (error) {
-      throw new BastionError("invalid_request", `Config file ${file} is not valid JSON: ${(error as Error).message}`);
+      throw new BastionError(
+        "invalid_request",
+        `Config file ${file} is not valid JSON: ${(error as Error).message}`,
+      );
     }
   }
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new BastionError("invalid_request", formatZodError(parsed.error, file ?? "config"));
+  if (!parsed.success)
+    throw new BastionError("invalid_request", formatZodError(parsed.error, file ?? "config"));
   const config = parsed.data;
   const fromEnv = (name: string, apply: (value: string) => void) => {
     const value = env[name];

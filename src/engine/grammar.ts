@@ -35,7 +35,9 @@ const maxDepth = 32;
  */
 export function toGrammarSchema(schema: unknown, path = "schema", depth = 0): Schema {
   if (depth > maxDepth) {
-    throw new BastionError("invalid_request", `${path} nests deeper than ${maxDepth} levels.`, { param: path });
+    throw new BastionError("invalid_request", `${path} nests deeper than ${maxDepth} levels.`, {
+      param: path,
+    });
   }
   if (schema === true || schema === undefined) return {};
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) {
@@ -62,7 +64,9 @@ export function toGrammarSchema(schema: unknown, path = "schema", depth = 0): Sc
       out.oneOf = value.map((item, index) => toGrammarSchema(item, `${path}.${key}[${index}]`, depth + 1));
     } else if (key === "properties" || key === "$defs" || key === "definitions") {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new BastionError("invalid_request", `${path}.${key} must be an object.`, { param: `${path}.${key}` });
+        throw new BastionError("invalid_request", `${path}.${key} must be an object.`, {
+          param: `${path}.${key}`,
+        });
       }
       const mapped: Schema = {};
       for (const [name, sub] of Object.entries(value as Schema)) {
@@ -77,7 +81,9 @@ export function toGrammarSchema(schema: unknown, path = "schema", depth = 0): Sc
           param: `${path}.prefixItems`,
         });
       }
-      out.prefixItems = value.map((item, index) => toGrammarSchema(item, `${path}.prefixItems[${index}]`, depth + 1));
+      out.prefixItems = value.map((item, index) =>
+        toGrammarSchema(item, `${path}.prefixItems[${index}]`, depth + 1),
+      );
     } else if (key === "$ref" && typeof value === "string") {
       out.$ref = value.replace("#/definitions/", "#/$defs/");
     } else if (key === "type" && Array.isArray(value)) {
@@ -114,9 +120,13 @@ export function createGrammarFactory(llama: Llama, capacity = 64): GrammarFactor
       cache.delete(key);
       throw error instanceof BastionError
         ? error
-        : new BastionError("invalid_request", `The JSON schema cannot be enforced: ${(error as Error).message}`, {
-            param: "response_format",
-          });
+        : new BastionError(
+            "invalid_request",
+            `The JSON schema cannot be enforced: ${(error as Error).message}`,
+            {
+              param: "response_format",
+            },
+          );
     });
     cache.set(key, created);
     if (cache.size > capacity) cache.delete(cache.keys().next().value as string);

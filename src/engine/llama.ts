@@ -22,7 +22,9 @@ export function getLlamaRuntime(options: LlamaRuntimeOptions = {}): Promise<Llam
     progressLogs: false,
     logLevel: LlamaLogLevel.error,
     ...(options.maxThreads === undefined ? {} : { maxThreads: options.maxThreads }),
-    ...(options.logger === undefined ? {} : { logger: (level: LlamaLogLevel, message: string) => options.logger?.(level, message) }),
+    ...(options.logger === undefined
+      ? {}
+      : { logger: (level: LlamaLogLevel, message: string) => options.logger?.(level, message) }),
   }).catch((error: unknown) => {
     shared = undefined;
     throw error;

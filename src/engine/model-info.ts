@@ -80,19 +80,26 @@ export function describeGguf(fileInfo: GgufFileInfo, sizeBytes: number): ModelFi
     }
   }
   const isEmbeddingModel =
-    architecture === "bert" || architecture === "nomic-bert" || architecture === "xlm-roberta" || archSection.pooling_type !== undefined;
+    architecture === "bert" ||
+    architecture === "nomic-bert" ||
+    architecture === "xlm-roberta" ||
+    archSection.pooling_type !== undefined;
   return {
     architecture,
     name: typeof general.name === "string" ? general.name : undefined,
     parameterCount,
     quantization: quantizationName(typeof general.file_type === "number" ? general.file_type : undefined),
-    trainedContextLength: typeof archSection.context_length === "number" ? archSection.context_length : undefined,
+    trainedContextLength:
+      typeof archSection.context_length === "number" ? archSection.context_length : undefined,
     chatTemplateFamily: family,
     sizeBytes,
     synthetic: (metadata.bastion as { synthetic?: unknown } | undefined)?.synthetic === true,
     capabilities: {
       chat: !isEmbeddingModel,
-      reasoning: template?.includes("<think>") === true || template?.includes("</think>") === true || family === "deepseek-r1",
+      reasoning:
+        template?.includes("<think>") === true ||
+        template?.includes("</think>") === true ||
+        family === "deepseek-r1",
       tools: !isEmbeddingModel,
       jsonSchema: !isEmbeddingModel,
       embeddings: true,

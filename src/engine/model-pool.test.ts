@@ -52,7 +52,9 @@ describe("model pool under a memory budget", () => {
     expect(pool.isLoaded("a")).toBe(true);
     expect(pool.isLoaded("b")).toBe(false);
     expect(pool.isLoaded("c")).toBe(true);
-    expect(events.filter((event) => event.type === "unload")).toEqual([{ type: "unload", id: "b", reason: "evicted" }]);
+    expect(events.filter((event) => event.type === "unload")).toEqual([
+      { type: "unload", id: "b", reason: "evicted" },
+    ]);
     expect(pool.loadedBytes()).toBeLessThanOrEqual(pool.budgetBytes);
   });
 

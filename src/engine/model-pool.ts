@@ -90,7 +90,8 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
   function loadedBytes(except?: Entry): number {
     let total = 0;
     for (const entry of entries.values()) {
-      if (entry !== except && (entry.runner !== undefined || entry.loading !== undefined)) total += entry.bytes ?? 0;
+      if (entry !== except && (entry.runner !== undefined || entry.loading !== undefined))
+        total += entry.bytes ?? 0;
     }
     return total;
   }

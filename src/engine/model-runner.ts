@@ -10,17 +10,16 @@ import {
   type LlamaContextSequence,
   type LlamaEmbeddingContext,
   type LlamaGrammar,
-  type LlamaModel,
   resolveChatWrapper,
-  TokenMeter,
   type Token,
+  TokenMeter,
 } from "node-llama-cpp";
 import type { ChatRequest, ChatStreamPart, FinishReason, ToolDefinition } from "../core/chat.ts";
 import { BastionError } from "../core/errors.ts";
-import { createPartChannel } from "./part-channel.ts";
 import { createGrammarFactory, type GrammarFactory, toGrammarSchema } from "./grammar.ts";
 import { toLlamaHistory } from "./history.ts";
 import { describeGguf, type ModelFileInfo } from "./model-info.ts";
+import { createPartChannel } from "./part-channel.ts";
 import { createSlotPool, type SlotPool } from "./slot-pool.ts";
 
 export interface ModelRunnerOptions {
@@ -67,7 +66,10 @@ export interface ModelRunner {
   readonly info: ModelRunnerInfo;
   stats(): ModelRunnerStats;
   generate(request: ChatRequest, options: { signal: AbortSignal }): AsyncIterable<ChatStreamPart>;
-  embed(inputs: string[], options: { signal: AbortSignal }): Promise<{ vectors: Float32Array[]; promptTokens: number }>;
+  embed(
+    inputs: string[],
+    options: { signal: AbortSignal },
+  ): Promise<{ vectors: Float32Array[]; promptTokens: number }>;
   countTokens(text: string): number;
   /** Resolves when no generation is running any more. */
   idle(): Promise<void>;
@@ -100,7 +102,9 @@ function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
       ...(tool.description === undefined ? {} : { description: tool.description }),
       ...(tool.parameters === undefined
         ? {}
-        : { params: toGrammarSchema(tool.parameters, `tools[${index}].function.parameters`) as GbnfJsonSchema }),
+        : {
+            params: toGrammarSchema(tool.parameters, `tools[${index}].function.parameters`) as GbnfJsonSchema,
+          }),
     };
   });
   return functions;
@@ -172,7 +176,10 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     return undefined;
   }
 
-  async function* generate(request: ChatRequest, { signal }: { signal: AbortSignal }): AsyncIterable<ChatStreamPart> {
+  async function* generate(
+    request: ChatRequest,
+    { signal }: { signal: AbortSignal },
+  ): AsyncIterable<ChatStreamPart> {
     const tools = request.tools ?? [];
     const toolChoice = request.toolChoice ?? (tools.length > 0 ? "auto" : "none");
     const forcedTools =
@@ -182,9 +189,13 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
           ? tools.filter((tool) => tool.name === toolChoice.name)
           : [];
     if (typeof toolChoice === "object" && forcedTools.length === 0) {
-      throw new BastionError("invalid_request", `tool_choice names "${toolChoice.name}", which is not in tools.`, {
-        param: "tool_choice",
-      });
+      throw new BastionError(
+        "invalid_request",
+        `tool_choice names "${toolChoice.name}", which is not in tools.`,
+        {
+          param: "tool_choice",
+        },
+      );
     }
     if (toolChoice === "required" && tools.length === 0) {
       throw new BastionError("invalid_request", 'tool_choice "required" needs at least one tool in tools.', {
@@ -194,7 +205,8 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     const functions = toolChoice === "auto" && tools.length > 0 ? toFunctions(tools) : undefined;
     let grammar: LlamaGrammar | undefined;
     if (forcedTools.length > 0) grammar = await grammars.forToolCall(forcedTools);
-    else if (request.responseFormat !== undefined) grammar = await grammars.forResponseFormat(request.responseFormat);
+    else if (request.responseFormat !== undefined)
+      grammar = await grammars.forResponseFormat(request.responseFormat);
 
     const history = toLlamaHistory(request.messages);
     const promptTokens = renderPrompt(history, functions);
@@ -250,7 +262,11 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
         onResponseChunk,
         maxTokens: Math.min(request.maxTokens ?? available, available),
         temperature: sampling.temperature ?? defaults.temperature,
-        ...(sampling.topP !== undefined ? { topP: sampling.topP } : defaults.topP !== undefined ? { topP: defaults.topP } : {}),
+        ...(sampling.topP !== undefined
+          ? { topP: sampling.topP }
+          : defaults.topP !== undefined
+            ? { topP: defaults.topP }
+            : {}),
         ...(sampling.topK === undefined ? {} : { topK: sampling.topK }),
         ...(sampling.minP === undefined ? {} : { minP: sampling.minP }),
         ...(sampling.seed === undefined ? {} : { seed: sampling.seed }),
@@ -263,7 +279,9 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
           : sampling.repeatPenalty !== undefined
             ? { penalty: sampling.repeatPenalty }
             : (false as const),
-        ...(request.stop === undefined || request.stop.length === 0 ? {} : { customStopTriggers: request.stop }),
+        ...(request.stop === undefined || request.stop.length === 0
+          ? {}
+          : { customStopTriggers: request.stop }),
         ...(budget === undefined ? {} : { budgets: { thoughtTokens: budget } }),
         contextShift: { strategy: "eraseFirstResponseAndKeepFirstSystem" as const },
       };

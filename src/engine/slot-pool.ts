@@ -15,7 +15,6 @@ export interface SlotPoolOptions<Slot extends PooledSlot> {
 }
 
 interface Waiter<Slot> {
-  tokens: readonly number[];
   resolve: (slot: Slot) => void;
   reject: (error: unknown) => void;
 }
@@ -106,7 +105,6 @@ export function createSlotPool<Slot extends PooledSlot>(options: SlotPoolOptions
           reject(new BastionError("cancelled", "The request was cancelled while waiting for a slot."));
         };
         const waiter: Waiter<Slot> = {
-          tokens,
           resolve: (slot) => {
             signal.removeEventListener("abort", onAbort);
             resolve(lease(slot, startedAt));

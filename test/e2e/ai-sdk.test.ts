@@ -29,14 +29,22 @@ afterAll(async () => {
 
 describe("Vercel AI SDK (@ai-sdk/openai-compatible) against a real server", () => {
   it("generates text with usage", async () => {
-    const result = await generateText({ model: bastion.chatModel("tiny"), prompt: "Hello there", maxOutputTokens: 10 });
+    const result = await generateText({
+      model: bastion.chatModel("tiny"),
+      prompt: "Hello there",
+      maxOutputTokens: 10,
+    });
     expect(result.finishReason).toBe("length");
     expect(result.usage.outputTokens).toBe(10);
     expect(result.usage.inputTokens).toBeGreaterThan(0);
   });
 
   it("streams text", async () => {
-    const result = streamText({ model: bastion.chatModel("tiny"), prompt: "Stream please", maxOutputTokens: 12 });
+    const result = streamText({
+      model: bastion.chatModel("tiny"),
+      prompt: "Stream please",
+      maxOutputTokens: 12,
+    });
     let deltas = 0;
     for await (const _delta of result.textStream) deltas++;
     expect(deltas).toBeGreaterThan(1);
@@ -44,11 +52,19 @@ describe("Vercel AI SDK (@ai-sdk/openai-compatible) against a real server", () =
   });
 
   it("separates reasoning from text", async () => {
-    const result = await generateText({ model: bastion.chatModel("scripted"), prompt: "Bonjour ?", temperature: 0 });
+    const result = await generateText({
+      model: bastion.chatModel("scripted"),
+      prompt: "Bonjour ?",
+      temperature: 0,
+    });
     expect(result.reasoningText).toBe(scriptedChain.thoughtText);
     expect(result.text).toBe(scriptedChain.answerText);
 
-    const streamed = streamText({ model: bastion.chatModel("scripted"), prompt: "Bonjour ?", temperature: 0 });
+    const streamed = streamText({
+      model: bastion.chatModel("scripted"),
+      prompt: "Bonjour ?",
+      temperature: 0,
+    });
     let reasoning = "";
     let text = "";
     for await (const part of streamed.fullStream) {

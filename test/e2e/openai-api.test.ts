@@ -40,7 +40,10 @@ const weatherTool = {
     description: "Current weather for a city",
     parameters: {
       type: "object",
-      properties: { city: { type: "string", enum: ["Paris", "Berlin", "Lisbon"] }, unit: { enum: ["c", "f"] } },
+      properties: {
+        city: { type: "string", enum: ["Paris", "Berlin", "Lisbon"] },
+        unit: { enum: ["c", "f"] },
+      },
       required: ["city", "unit"],
     },
   },
@@ -118,7 +121,10 @@ describe("chat completions through the official openai client", () => {
         const chunks = await client.chat.completions.create({
           model: "tiny",
           messages: [{ role: "user", content: "Is Paris in France?" }],
-          response_format: { type: "json_schema", json_schema: { name: "verdict", schema: verdictSchema, strict: true } },
+          response_format: {
+            type: "json_schema",
+            json_schema: { name: "verdict", schema: verdictSchema, strict: true },
+          },
           max_tokens: 64,
           stream: true,
         });
@@ -127,7 +133,10 @@ describe("chat completions through the official openai client", () => {
         const completion = await client.chat.completions.create({
           model: "tiny",
           messages: [{ role: "user", content: "Is Paris in France?" }],
-          response_format: { type: "json_schema", json_schema: { name: "verdict", schema: verdictSchema, strict: true } },
+          response_format: {
+            type: "json_schema",
+            json_schema: { name: "verdict", schema: verdictSchema, strict: true },
+          },
           max_tokens: 64,
         });
         content = completion.choices[0]!.message.content ?? "";
@@ -214,7 +223,12 @@ describe("chat completions through the official openai client", () => {
   it("frees the slot at once when a streaming client disconnects", async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create(
-      { model: "tiny-single", messages: [{ role: "user", content: "Talk forever." }], max_tokens: 1500, stream: true },
+      {
+        model: "tiny-single",
+        messages: [{ role: "user", content: "Talk forever." }],
+        max_tokens: 1500,
+        stream: true,
+      },
       { signal: controller.signal },
     );
     let received = 0;
@@ -240,7 +254,12 @@ describe("chat completions through the official openai client", () => {
   it("refuses with 503 and Retry-After when every slot is busy and the queue is full", async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create(
-      { model: "tiny-no-queue", messages: [{ role: "user", content: "Busy" }], max_tokens: 1500, stream: true },
+      {
+        model: "tiny-no-queue",
+        messages: [{ role: "user", content: "Busy" }],
+        max_tokens: 1500,
+        stream: true,
+      },
       { signal: controller.signal },
     );
     const iterator = stream[Symbol.asyncIterator]();
@@ -248,7 +267,11 @@ describe("chat completions through the official openai client", () => {
     const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: "tiny-no-queue", messages: [{ role: "user", content: "me too" }], max_tokens: 2 }),
+      body: JSON.stringify({
+        model: "tiny-no-queue",
+        messages: [{ role: "user", content: "me too" }],
+        max_tokens: 2,
+      }),
     });
     controller.abort();
     await iterator.return?.();
@@ -296,11 +319,15 @@ describe("chat completions through the official openai client", () => {
 });
 
 describe("reasoning on the scripted model", () => {
-  const ask = { model: "scripted", messages: [{ role: "user" as const, content: "Bonjour ?" }], temperature: 0 };
+  const ask = {
+    model: "scripted",
+    messages: [{ role: "user" as const, content: "Bonjour ?" }],
+    temperature: 0,
+  };
 
   it("puts the thought in reasoning_content, never in content", async () => {
     const completion = await client.chat.completions.create(ask);
-    const message = completion.choices[0]!.message as typeof completion.choices[0]["message"] & {
+    const message = completion.choices[0]!.message as (typeof completion.choices)[0]["message"] & {
       reasoning_content?: string;
     };
     expect(message.reasoning_content).toBe(scriptedChain.thoughtText);
@@ -310,12 +337,18 @@ describe("reasoning on the scripted model", () => {
   });
 
   it("streams the thought as delta.reasoning_content", async () => {
-    const stream = await client.chat.completions.create({ ...ask, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      ...ask,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let reasoning = "";
     let content = "";
     let reasoningTokens = -1;
     for await (const chunk of stream) {
-      const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+      const delta = chunk.choices[0]?.delta as
+        | { content?: string | null; reasoning_content?: string }
+        | undefined;
       reasoning += delta?.reasoning_content ?? "";
       content += delta?.content ?? "";
       if (chunk.usage) reasoningTokens = chunk.usage.completion_tokens_details?.reasoning_tokens ?? -1;
@@ -326,7 +359,10 @@ describe("reasoning on the scripted model", () => {
   });
 
   it("closes the thought when max_reasoning_tokens runs out, and the answer still comes", async () => {
-    const completion = await client.chat.completions.create({ ...ask, max_reasoning_tokens: 2 } as typeof ask);
+    const completion = await client.chat.completions.create({
+      ...ask,
+      max_reasoning_tokens: 2,
+    } as typeof ask);
     const message = completion.choices[0]!.message as { content: string | null; reasoning_content?: string };
     expect(message.reasoning_content).toBe("Hmm,");
     expect(message.content).toBe(scriptedChain.answerText);
@@ -404,7 +440,11 @@ describe("models, embeddings and probes", () => {
   });
 
   it("embeds as floats and as base64", async () => {
-    const floats = await client.embeddings.create({ model: "tiny", input: ["bonjour", "hallo"], encoding_format: "float" });
+    const floats = await client.embeddings.create({
+      model: "tiny",
+      input: ["bonjour", "hallo"],
+      encoding_format: "float",
+    });
     expect(floats.data).toHaveLength(2);
     const vector = floats.data[0]!.embedding;
     expect(vector.length).toBe(64);
@@ -414,7 +454,10 @@ describe("models, embeddings and probes", () => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ model: "tiny", input: "bonjour", encoding_format: "base64" }),
     });
-    const body = (await response.json()) as { data: { embedding: string }[]; usage: { prompt_tokens: number } };
+    const body = (await response.json()) as {
+      data: { embedding: string }[];
+      usage: { prompt_tokens: number };
+    };
     const bytes = Buffer.from(body.data[0]!.embedding, "base64");
     const decoded = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     expect([...decoded].map((value) => value.toFixed(4))).toEqual(vector.map((value) => value.toFixed(4)));

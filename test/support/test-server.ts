@@ -55,7 +55,10 @@ export async function startTestServer(options: {
     });
   }
   const config = configSchema.parse({
-    server: { port: 0, ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }) },
+    server: {
+      port: 0,
+      ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+    },
     engine: { threads: options.threads ?? 1, gpu: false },
     models: {
       entries,
@@ -75,7 +78,7 @@ export async function startTestServer(options: {
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections?.();
+        if ("closeAllConnections" in server) server.closeAllConnections();
       });
       await platform.dispose();
     },

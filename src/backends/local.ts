@@ -68,7 +68,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
         ...(file.trainedContextLength === undefined
           ? {}
           : { trainedContextLength: file.trainedContextLength }),
-        ...(file.chatTemplateFamily === undefined ? {} : { chatTemplate: file.chatTemplateFamily }),
+        chatTemplate: file.chatTemplateFamily,
         sizeBytes: file.sizeBytes,
         synthetic: file.synthetic,
         ...(file.synthetic

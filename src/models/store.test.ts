@@ -4,12 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { makeGguf } from "../../test/fake-hf/gguf-fixture.ts";
+import { chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
 import {
-  chatTemplateFamily,
   listModels,
   type ModelManifest,
   modelInfo,
-  quantisationName,
   removeModel,
   resolveModel,
   writeJsonAtomic,

@@ -3,6 +3,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises
 import { isAbsolute, join, resolve } from "node:path";
 import { modelsDir as defaultModelsDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
+import { type ChatTemplateFamily, chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
 import type { CatalogLicence, CatalogPublisher } from "./catalog.ts";
 import type { GgufInfo } from "./gguf/reader.ts";
 import { readGgufInfo } from "./gguf/reader.ts";
@@ -64,18 +65,7 @@ export interface ModelInfo extends StoredModel {
   name: string | undefined;
 }
 
-export type ChatTemplateFamily =
-  | "deepseek-r1"
-  | "deepseek"
-  | "qwen"
-  | "chatml"
-  | "llama3"
-  | "llama2"
-  | "mistral"
-  | "gemma"
-  | "phi3"
-  | "unknown"
-  | "none";
+export type { ChatTemplateFamily } from "../core/gguf-names.ts";
 
 const idPattern = /^[a-z0-9][a-z0-9._-]*$/;
 
@@ -204,60 +194,6 @@ export async function removeModel(id: string, options: StoreOptions = {}): Promi
   // Drop the manifest first: if removal stops half-way, what is left is no longer a model.
   await rm(join(dir, MANIFEST_FILE), { force: true });
   await rm(dir, { recursive: true, force: true });
-}
-
-/** llama.cpp's `llama_ftype` (general.file_type) → quantisation name. */
-const fileTypeNames: Record<number, string> = {
-  0: "F32",
-  1: "F16",
-  2: "Q4_0",
-  3: "Q4_1",
-  7: "Q8_0",
-  8: "Q5_0",
-  9: "Q5_1",
-  10: "Q2_K",
-  11: "Q3_K_S",
-  12: "Q3_K_M",
-  13: "Q3_K_L",
-  14: "Q4_K_S",
-  15: "Q4_K_M",
-  16: "Q5_K_S",
-  17: "Q5_K_M",
-  18: "Q6_K",
-  19: "IQ2_XXS",
-  20: "IQ2_XS",
-  21: "Q2_K_S",
-  22: "IQ3_XS",
-  23: "IQ3_XXS",
-  24: "IQ1_S",
-  25: "IQ4_NL",
-  26: "IQ3_S",
-  27: "IQ3_M",
-  28: "IQ2_S",
-  29: "IQ2_M",
-  30: "IQ4_XS",
-  31: "IQ1_M",
-  32: "BF16",
-  36: "TQ1_0",
-  37: "TQ2_0",
-  38: "MXFP4_MOE",
-};
-
-export function quantisationName(fileType: number | undefined): string | undefined {
-  if (fileType === undefined) return undefined;
-  return fileTypeNames[fileType] ?? `ftype ${fileType}`;
-}
-
-/** The chat-template family, from the Jinja source in `tokenizer.chat_template`. */
-export function chatTemplateFamily(template: string | undefined): ChatTemplateFamily {
-  if (template === undefined || template.trim() === "") return "none";
-  if (template.includes("<｜Assistant｜>")) return template.includes("</think>") ? "deepseek-r1" : "deepseek";
-  if (template.includes("<|start_header_id|>")) return "llama3";
-  if (template.includes("<|im_start|>")) return template.includes("<tool_call>") ? "qwen" : "chatml";
-  if (template.includes("<start_of_turn>")) return "gemma";
-  if (template.includes("<|user|>") && template.includes("<|end|>")) return "phi3";
-  if (template.includes("[INST]")) return template.includes("<<SYS>>") ? "llama2" : "mistral";
-  return "unknown";
 }
 
 function numberValue(info: GgufInfo, key: string): number | undefined {

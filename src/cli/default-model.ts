@@ -13,8 +13,8 @@ export interface DefaultModelOptions {
   offline: boolean;
   log: Logger;
   /** Download source overrides (else HF_ENDPOINT / HF_TOKEN). */
-  endpoint?: string;
-  token?: string;
+  endpoint?: string | undefined;
+  token?: string | undefined;
 }
 
 export interface ModelEntry {
@@ -25,20 +25,17 @@ export interface ModelEntry {
 
 export const demoModelId = "bastion-demo-synthetic";
 
+/** Every model in the store, as serve entries. */
+export async function storeEntries(): Promise<ModelEntry[]> {
+  return (await listModels()).map((model) => ({ id: model.id, path: model.files[0]!, aliases: [] }));
+}
+
 /**
- * The models `bastion serve` offers when none is configured: every model in the store; if the
- * store is empty, the catalog's default model, pulled with a progress bar; and when that cannot be
- * downloaded (offline, mirror down), the synthetic demo model, with a loud warning.
+ * The model `bastion serve` offers when none is configured and the store is empty: the catalog's
+ * default model, pulled with a progress bar; when that cannot be downloaded (offline, mirror
+ * down), the synthetic demo model, with a loud warning.
  */
 export async function resolveDefaultModels(options: DefaultModelOptions): Promise<ModelEntry[]> {
-  const stored = await listModels();
-  if (stored.length > 0) {
-    return stored.map((model, index) => ({
-      id: model.id,
-      path: model.files[0]!,
-      aliases: index === 0 ? ["default"] : [],
-    }));
-  }
   if (!options.offline) {
     const entry = defaultCatalogEntry();
     options.log.info({ model: entry.name }, "the model store is empty: pulling the default model");

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { hubEndpoint, loadConfig } from "../config/config.ts";
 import { createProgressBar } from "../models/pull/progress.ts";
 import { pullModel } from "../models/pull/pull.ts";
 
@@ -35,7 +36,7 @@ export function registerPullCommand(program: Command): void {
       process.once("SIGINT", onSigint);
       try {
         const result = await pullModel(ref, {
-          endpoint: options.endpoint,
+          endpoint: hubEndpoint(loadConfig(), options.endpoint),
           token: options.token,
           onProgress: progress.onProgress,
           signal: controller.signal,

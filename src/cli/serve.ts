@@ -1,11 +1,17 @@
 import { createAdaptorServer } from "@hono/node-server";
 import type { Command } from "commander";
 import { pino } from "pino";
-import { type BastionConfig, loadConfig, parseByteSize, parseModelArgument } from "../config/config.ts";
+import {
+  type BastionConfig,
+  hubEndpoint,
+  loadConfig,
+  parseByteSize,
+  parseModelArgument,
+} from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { createPlatform } from "../platform.ts";
 import { createApp } from "../server/app.ts";
-import { type ModelEntry, resolveDefaultModels } from "./default-model.ts";
+import { type ModelEntry, resolveDefaultModels, storeEntries } from "./default-model.ts";
 import { integerOption } from "./options.ts";
 
 interface ServeOptions {
@@ -19,6 +25,7 @@ interface ServeOptions {
   memoryBudget?: string;
   idleUnload?: number;
   offline?: boolean;
+  store?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -83,10 +90,18 @@ async function serve(options: ServeOptions): Promise<void> {
     };
   const file = options.config === undefined ? {} : { file: options.config };
   let effective = loadConfig({ ...file, overrides: apply() });
-  if (effective.models.entries.length === 0) {
-    const fallback = await resolveDefaultModels({ offline: options.offline === true, log: logger });
-    effective = loadConfig({ ...file, overrides: apply(fallback) });
+  // Every model in the store is offered too (loaded on first use); configured ids win a clash.
+  const taken = new Set(effective.models.entries.flatMap((entry) => [entry.id, ...entry.aliases]));
+  let extra: ModelEntry[] =
+    options.store === false ? [] : (await storeEntries()).filter((entry) => !taken.has(entry.id));
+  if (effective.models.entries.length + extra.length === 0) {
+    extra = await resolveDefaultModels({
+      offline: options.offline === true,
+      log: logger,
+      endpoint: hubEndpoint(effective),
+    });
   }
+  if (extra.length > 0) effective = loadConfig({ ...file, overrides: apply(extra) });
 
   const platform = await createPlatform(effective, {
     onPoolEvent: (event) =>

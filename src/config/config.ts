@@ -48,6 +48,13 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    hub: z
+      .object({
+        /** A Hugging Face mirror; `HF_ENDPOINT` and `--endpoint` take precedence. */
+        endpoint: z.url({ protocol: /^https?$/ }).optional(),
+      })
+      .strict()
+      .prefault({}),
     models: z
       .object({
         memoryBudget: z.union([z.literal("auto"), byteSize]).default("auto"),
@@ -86,6 +93,20 @@ export function parseByteSize(text: string): number {
 /** The default memory budget: what is free now, less 1 GiB for the OS and Bastion itself, at most 80% of RAM. */
 export function defaultMemoryBudget(): number {
   return Math.max(512 * 1024 ** 2, Math.min(freemem() - 1024 ** 3, totalmem() * 0.8));
+}
+
+/**
+ * The hub endpoint to pull from: an explicit option, else `HF_ENDPOINT`, else the config's `hub.endpoint`
+ * (undefined lets the hub client use https://huggingface.co).
+ */
+export function hubEndpoint(
+  config: Readonly<BastionConfig>,
+  explicit?: string,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
+  if (explicit !== undefined && explicit !== "") return explicit;
+  if (env.HF_ENDPOINT !== undefined && env.HF_ENDPOINT !== "") return env.HF_ENDPOINT;
+  return config.hub.endpoint;
 }
 
 /**

@@ -1,24 +1,12 @@
 import type { AddressInfo } from "node:net";
-import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { type BastionConfig, configSchema } from "../../src/config/config.ts";
-import { ensureSyntheticModel, type SyntheticWeightType } from "../../src/models/synth.ts";
+import { syntheticTestModel } from "../../src/models/testing.ts";
 import { createPlatform, type Platform } from "../../src/platform.ts";
 import { createApp } from "../../src/server/app.ts";
 
 /** Synthetic fixtures live in a git-ignored cache inside the checkout and are built once. */
-export const fixtureDir = join(import.meta.dirname, "..", "..", ".cache", "test-models");
-export const fixtureCacheDir = join(import.meta.dirname, "..", "..", ".cache", "test-cache");
-
-export async function syntheticModelPath(preset: string, type?: SyntheticWeightType): Promise<string> {
-  const model = await ensureSyntheticModel({
-    preset,
-    dir: fixtureDir,
-    cacheDir: fixtureCacheDir,
-    ...(type === undefined ? {} : { type }),
-  });
-  return model.path;
-}
+export const syntheticModelPath = syntheticTestModel;
 
 export interface TestModel {
   id: string;

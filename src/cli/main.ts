@@ -26,7 +26,12 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) process.exit(error.exitCode);
-  const message = error instanceof BastionError ? error.message : ((error as Error).stack ?? String(error));
+  // Expected failures carry a message that says what to do; a stack trace only helps when debugging.
+  const debug = process.env.BASTION_DEBUG === "1";
+  const message =
+    error instanceof Error && (debug === false || error instanceof BastionError)
+      ? error.message
+      : ((error as Error).stack ?? String(error));
   process.stderr.write(`bastion: ${message}\n`);
   process.exit(1);
 }

@@ -59,6 +59,10 @@ export function registerServeCommand(program: Command): void {
       integerOption("--idle-unload", 0, 1e9),
     )
     .option(
+      "--no-store",
+      "serve only the models given with --model or the config, not every model in the store",
+    )
+    .option(
       "--offline",
       "never download: with no model configured and an empty store, serve the synthetic demo model",
     )

@@ -3,6 +3,7 @@ import {
   type ChatModelFunctions,
   type ChatWrapper,
   type GbnfJsonSchema,
+  type LLamaContextualRepeatPenalty,
   type Llama,
   LlamaChat,
   type LlamaChatResponseChunk,
@@ -256,7 +257,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     const sampling = request.sampling;
     const penalties = sampling.presencePenalty !== undefined || sampling.frequencyPenalty !== undefined;
     const work = (async () => {
-      const common = {
+      const common: GenerateOptions = {
         signal: abort.signal,
         stopOnAbortSignal: true,
         onResponseChunk,
@@ -283,27 +284,31 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
           ? {}
           : { customStopTriggers: request.stop }),
         ...(budget === undefined ? {} : { budgets: { thoughtTokens: budget } }),
-        contextShift: { strategy: "eraseFirstResponseAndKeepFirstSystem" as const },
+        contextShift: { strategy: "eraseFirstResponseAndKeepFirstSystem" },
       };
-      const result =
-        functions === undefined
-          ? await lease.slot.chat.generateResponse(history, {
-              ...common,
-              ...(grammar === undefined ? {} : { grammar }),
-            })
-          : await lease.slot.chat.generateResponse(history, {
-              ...common,
-              functions,
-              documentFunctionParams: true,
-              onFunctionCall: (call) => {
-                const args = JSON.stringify(call.params ?? {});
-                channel.push({
-                  type: "tool-call",
-                  index: toolIndex++,
-                  call: { id: newToolCallId(), name: call.functionName, arguments: args },
-                });
-              },
+      let result: Awaited<ReturnType<LlamaChat["generateResponse"]>>;
+      if (functions !== undefined) {
+        result = await lease.slot.chat.generateResponse(history, {
+          ...common,
+          functions,
+          documentFunctionParams: true,
+          onFunctionCall: (call) => {
+            const args = JSON.stringify(call.params ?? {});
+            channel.push({
+              type: "tool-call",
+              index: toolIndex++,
+              call: { id: newToolCallId(), name: call.functionName, arguments: args },
             });
+          },
+        });
+      } else if (grammar !== undefined && info.capabilities.reasoning && budget !== 0) {
+        result = await thinkThenConstrain(lease.slot.chat, history, common, grammar);
+      } else {
+        result = await lease.slot.chat.generateResponse(history, {
+          ...common,
+          ...(grammar === undefined ? {} : { grammar }),
+        });
+      }
       let finishReason = finishReasonOf(result.metadata.stopReason);
       if (bufferForcedCall && finishReason !== "cancelled") {
         const call = parseForcedCall(forcedText);
@@ -396,6 +401,80 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       await model.dispose();
     },
   };
+}
+
+/** The generation options every request sets; grammar or functions are added per request. */
+interface GenerateOptions {
+  signal: AbortSignal;
+  stopOnAbortSignal: boolean;
+  onResponseChunk: (chunk: LlamaChatResponseChunk) => void;
+  maxTokens: number;
+  temperature: number;
+  topP?: number;
+  topK?: number;
+  minP?: number;
+  seed?: number;
+  repeatPenalty: false | LLamaContextualRepeatPenalty;
+  customStopTriggers?: string[];
+  budgets?: { thoughtTokens: number };
+  contextShift: { strategy: "eraseFirstResponseAndKeepFirstSystem" };
+}
+
+/**
+ * A grammar applies from the first generated token, which would forbid a reasoning model its
+ * thought. So: let it think freely until the thought closes (or its budget runs out), then
+ * generate the answer under the grammar, continuing the same model turn.
+ */
+async function thinkThenConstrain(
+  chat: LlamaChat,
+  history: ChatHistoryItem[],
+  options: GenerateOptions,
+  grammar: LlamaGrammar,
+): Promise<Awaited<ReturnType<LlamaChat["generateResponse"]>>> {
+  const thinking = new AbortController();
+  const stopThinking = () => thinking.abort();
+  options.signal.addEventListener("abort", stopThinking, { once: true });
+  let thought = "";
+  let thoughtTokens = 0;
+  let closed = false;
+  try {
+    await chat.generateResponse(history, {
+      ...options,
+      signal: thinking.signal,
+      onResponseChunk: (chunk) => {
+        if (thinking.signal.aborted) return;
+        if (chunk.type === "segment" && chunk.segmentType === "thought") {
+          options.onResponseChunk(chunk);
+          thought += chunk.text;
+          thoughtTokens += chunk.tokens.length;
+          if (chunk.segmentEndTime !== undefined) {
+            closed = true;
+            thinking.abort();
+          }
+        } else if (chunk.tokens.length > 0) {
+          // Answer text began without a (closed) thought: drop it, the grammar takes over here.
+          thinking.abort();
+        }
+      },
+    });
+  } finally {
+    options.signal.removeEventListener("abort", stopThinking);
+  }
+  const turn: ChatHistoryItem[] =
+    thought === "" && !closed
+      ? history
+      : [
+          ...history.slice(0, -1),
+          {
+            type: "model",
+            response: [{ type: "segment", segmentType: "thought", text: thought, ended: true }],
+          },
+        ];
+  return chat.generateResponse(turn, {
+    ...options,
+    maxTokens: Math.max(1, options.maxTokens - thoughtTokens - 2),
+    grammar,
+  });
 }
 
 function parseForcedCall(text: string): { name: string; arguments: string } | undefined {

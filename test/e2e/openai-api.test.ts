@@ -405,6 +405,19 @@ describe("reasoning on the scripted model", () => {
     }
   });
 
+  it("thinks first, then answers under the json_schema grammar", async () => {
+    const completion = await client.chat.completions.create({
+      ...ask,
+      max_tokens: 80,
+      response_format: { type: "json_schema", json_schema: { name: "verdict", schema: verdictSchema } },
+    });
+    const message = completion.choices[0]!.message as { content: string | null; reasoning_content?: string };
+    expect(message.reasoning_content).toBe(scriptedChain.thoughtText);
+    const parsed = JSON.parse(message.content ?? "") as { verdict: string; confident: boolean };
+    expect(["yes", "no", "maybe"]).toContain(parsed.verdict);
+    expect(typeof parsed.confident).toBe("boolean");
+  });
+
   it("applies stop sequences and max_tokens exactly", async () => {
     const stopped = await client.chat.completions.create({ ...ask, stop: [" jour"] });
     expect(stopped.choices[0]!.message.content).toBe("Bon");

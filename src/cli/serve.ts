@@ -34,7 +34,7 @@ export function registerServeCommand(program: Command): void {
     .description("Serve models through the OpenAI-compatible API.")
     .option(
       "-m, --model <file|id=file>",
-      "a GGUF file or store id to serve, optionally named (repeatable); default: every model in the store, else the catalog's default",
+      "a GGUF file or store id to serve, optionally named (repeatable); every model in the store is served too (see --no-store)",
       (value: string, previous: string[]) => [...previous, value],
       [] as string[],
     )
@@ -91,14 +91,23 @@ async function serve(options: ServeOptions): Promise<void> {
         draft.models.entries.push({ id, path, aliases: [] });
       }
       draft.models.entries.push(...extra);
+      // Clients can always ask for "default": the first model, unless an entry claims the name.
+      const entries = draft.models.entries;
+      if (!entries.some((entry) => entry.id === "default" || entry.aliases.includes("default"))) {
+        entries[0]?.aliases.push("default");
+      }
     };
   const file = options.config === undefined ? {} : { file: options.config };
   let effective = loadConfig({ ...file, overrides: apply() });
-  // Every model in the store is offered too (loaded on first use); configured ids win a clash.
-  const taken = new Set(effective.models.entries.flatMap((entry) => [entry.id, ...entry.aliases]));
+  // Every model in the store is offered too (loaded on first use), unless a configured entry
+  // already serves it under another id; configured ids win a clash.
+  const configured = effective.models.entries;
+  const taken = new Set(configured.flatMap((entry) => [entry.id, entry.path, ...entry.aliases]));
   let extra: ModelEntry[] =
-    options.store === false ? [] : (await storeEntries()).filter((entry) => !taken.has(entry.id));
-  if (effective.models.entries.length + extra.length === 0) {
+    options.store === false
+      ? []
+      : (await storeEntries()).filter((entry) => !taken.has(entry.id) && !taken.has(entry.path));
+  if (configured.length + extra.length === 0) {
     extra = await resolveDefaultModels({
       offline: options.offline === true,
       log: logger,

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 /**
  * The llama.cpp thread count used when the config says "auto".
  *
- * Measured with `npm run bench:threads` on the 2-core CI machine (see README): llama.cpp's
+ * Measured with `npm run bench:engine -- --threads-sweep` on the 2-core CI machine (see README): llama.cpp's
  * threads spin-wait for each other, so on a box this small a second thread fights Node's own
  * event loop and the HTTP stack for the same cores. We leave one core to Node up to 4 cores, and
  * use all but two above that.

@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { defaultCatalogEntry } from "../../src/models/catalog.ts";
+import { syntheticTestModel } from "../../src/models/testing.ts";
+import { type FakeHf, startFakeHf } from "../fake-hf/server.ts";
+
+// `bastion serve` as a user starts it: a real process, a fresh data folder, no model configured.
+const bin = join(import.meta.dirname, "..", "..", "bin", "bastion.js");
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startServe(env: Record<string, string>, args: string[] = []) {
+  const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));
+  const port = await freePort();
+  let output = "";
+  const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", String(port), ...args], {
+    env: { ...process.env, BASTION_DATA_DIR: dataDir, BASTION_LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (data: Buffer) => {
+    output += data.toString();
+  });
+  child.stderr?.on("data", (data: Buffer) => {
+    output += data.toString();
+  });
+  cleanups.push(async () => {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => (child.exitCode === null ? child.once("exit", resolve) : resolve(null)));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 600 && child.exitCode === null; attempt++) {
+    const ok = await fetch(`${url}/ready`).then(
+      (response) => response.ok,
+      () => false,
+    );
+    if (ok) return { url, dataDir, output: () => output };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`serve did not become ready:\n${output}`);
+}
+
+interface ListedModel {
+  id: string;
+  aliases: string[];
+  synthetic?: boolean;
+  warning?: string;
+}
+
+async function models(url: string): Promise<ListedModel[]> {
+  return ((await (await fetch(`${url}/v1/models`)).json()) as { data: ListedModel[] }).data;
+}
+
+describe("bastion serve with nothing configured", () => {
+  it("pulls the catalog's default model into an empty store, with progress, and serves it", async () => {
+    const entry = defaultCatalogEntry();
+    const content = await readFile(await syntheticTestModel("tiny"));
+    const hub: FakeHf = await startFakeHf({
+      repos: [{ id: entry.repo, files: entry.files.map((file) => ({ path: file, content })) }],
+    });
+    cleanups.push(() => hub.close());
+    const served = await startServe({ HF_ENDPOINT: hub.url });
+    const list = await models(served.url);
+    expect(list.map((model) => model.id)).toEqual([entry.name]);
+    expect(list[0]!.aliases).toContain("default");
+    expect(served.output()).toMatch(/pulling the default model/);
+    expect(served.output()).toMatch(/100%|MB/);
+    const chat = await fetch(`${served.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
+    });
+    expect(chat.status).toBe(200);
+  });
+
+  it("falls back to the synthetic demo model when it cannot download, and says so", async () => {
+    // A closed port stands in for "no network": the pull fails at once.
+    const served = await startServe({ HF_ENDPOINT: `http://127.0.0.1:${await freePort()}` });
+    const list = await models(served.url);
+    expect(list).toHaveLength(1);
+    expect(list[0]!.synthetic).toBe(true);
+    expect(list[0]!.aliases).toContain("default");
+    expect(list[0]!.warning).toMatch(/random weights/);
+    expect(served.output()).toMatch(/could not download/);
+    expect(served.output()).toMatch(/SYNTHETIC/);
+  });
+});

@@ -1,3 +1,4 @@
+import { loadavg } from "node:os";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Command } from "commander";
 import { pino } from "pino";
@@ -145,6 +146,7 @@ async function serve(options: ServeOptions): Promise<void> {
       url: `http://${effective.server.host}:${port}/v1`,
       models: models.map((model) => model.id),
       threads: platform.threads,
+      loadAverage: Number(loadavg()[0]?.toFixed(2)),
       memoryBudgetBytes: Math.round(platform.memoryBudgetBytes),
       dataDir: dataDir(),
     },

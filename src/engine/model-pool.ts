@@ -1,19 +1,9 @@
 import { stat } from "node:fs/promises";
 import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
 import { BastionError } from "../core/errors.ts";
-import { type GenerationDefaults, loadModelRunner, type ModelRunner } from "./model-runner.ts";
+import { loadModelRunner, type ModelRunner, type ModelServeSpec } from "./model-runner.ts";
 
-/** How one model is served; set per model in the config. */
-export interface ModelServeSpec {
-  id: string;
-  path: string;
-  parallel: number;
-  contextSize: number;
-  threads: number;
-  batchSize?: number;
-  maxQueue: number;
-  defaults?: GenerationDefaults;
-}
+export type { ModelServeSpec };
 
 export interface ModelPoolOptions {
   llama: Llama;

@@ -23,8 +23,8 @@ import { describeGguf, type ModelFileInfo } from "./model-info.ts";
 import { createPartChannel } from "./part-channel.ts";
 import { createSlotPool, type SlotPool } from "./slot-pool.ts";
 
-export interface ModelRunnerOptions {
-  llama: Llama;
+/** How one model is served; set per model in the config. */
+export interface ModelServeSpec {
   id: string;
   path: string;
   /** Parallel sequences in the one context (continuous batching). */
@@ -36,6 +36,8 @@ export interface ModelRunnerOptions {
   maxQueue: number;
   defaults?: GenerationDefaults;
 }
+
+export type ModelRunnerOptions = ModelServeSpec & { llama: Llama };
 
 export interface GenerationDefaults {
   temperature: number;

@@ -1,15 +1,19 @@
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 
 /**
- * The llama.cpp thread count used when the config says "auto".
+ * The llama.cpp thread count used when the config says "auto": every core that is not already
+ * busy with other processes when Bastion starts.
  *
- * Measured with `npm run bench:engine -- --threads-sweep` on the 2-core CI machine (see README): llama.cpp's
- * threads spin-wait for each other, so on a box this small a second thread fights Node's own
- * event loop and the HTTP stack for the same cores. We leave one core to Node up to 4 cores, and
- * use all but two above that.
+ * Measured on the 2-core CI machine (README, "Threads"): on an otherwise idle box 2 threads decode
+ * 1.7x and prefill 1.9x faster than 1, even through HTTP with the client on the same machine; but
+ * with one other CPU-bound process running, 2 threads decode 1.7x slower than 1, because
+ * llama.cpp's threads spin-wait for each other and one of them keeps losing its core. So the
+ * cores that the load average says are taken are left alone.
  */
-export function defaultThreadCount(cores: number = availableParallelism()): number {
-  if (cores <= 2) return 1;
-  if (cores <= 4) return cores - 1;
-  return cores - 2;
+export function defaultThreadCount(
+  cores: number = availableParallelism(),
+  loadAverage: number = loadavg()[0] ?? 0,
+): number {
+  const busy = Math.round(Math.max(0, loadAverage));
+  return Math.max(1, Math.min(cores, cores - busy));
 }

@@ -304,6 +304,31 @@ describe("chat completions through the official openai client", () => {
     expect(second.usage!.prompt_tokens_details?.cached_tokens).toBeGreaterThan(promptTokens * 0.9);
   });
 
+  it("reuses the KV cache for the follow-up turn of a conversation", async () => {
+    const history = [
+      { role: "system" as const, content: `Policy: ${"keep data in the EU. ".repeat(40)}` },
+      { role: "user" as const, content: "First turn" },
+    ];
+    const first = await client.chat.completions.create({
+      model: "tiny-single",
+      messages: history,
+      max_tokens: 8,
+    });
+    const followUp = await client.chat.completions.create({
+      model: "tiny-single",
+      messages: [
+        ...history,
+        { role: "assistant", content: first.choices[0]!.message.content ?? "" },
+        { role: "user", content: "Second turn" },
+      ],
+      max_tokens: 2,
+    });
+    // Everything up to the earlier answer was already evaluated in the slot's KV cache.
+    expect(followUp.usage!.prompt_tokens_details?.cached_tokens).toBeGreaterThanOrEqual(
+      first.usage!.prompt_tokens,
+    );
+  });
+
   it("rejects a prompt longer than the context with 400 and the token counts", async () => {
     const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
       method: "POST",

@@ -1,7 +1,8 @@
 import { existsSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import { createLocalBackend, type LocalBackend } from "./backends/local.ts";
 import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
-import type { ModelBackend, ModelDescriptor, ModelRegistry } from "./core/backend.ts";
+import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
 import { BastionError } from "./core/errors.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
 import { inspectModelFile } from "./engine/model-info.ts";
@@ -12,7 +13,7 @@ import {
   type ModelServeSpec,
 } from "./engine/model-pool.ts";
 import { defaultThreadCount } from "./engine/threads.ts";
-import { resolveModel } from "./models/store.ts";
+import { readManifest, resolveModel } from "./models/store.ts";
 
 export interface Platform {
   config: Readonly<BastionConfig>;
@@ -27,6 +28,25 @@ export interface CreatePlatformOptions {
   /** Resolves a configured `path` that is not a file (e.g. a model id in the store) to a GGUF path. */
   resolveModelPath?: (reference: string) => Promise<string | undefined>;
   onPoolEvent?: (event: ModelPoolEvent) => void;
+}
+
+/** Licence, publisher and source of a model that came through the store (its folder's manifest). */
+async function storeProvenance(path: string): Promise<{ provenance?: ModelProvenance }> {
+  const manifest = await readManifest(dirname(path));
+  if (manifest === undefined) return {};
+  const provenance: ModelProvenance = { source: manifest.source };
+  if (manifest.licence !== undefined) {
+    const licence = manifest.licence as { id: string; url?: string };
+    provenance.licence = { id: licence.id, ...(licence.url === undefined ? {} : { url: licence.url }) };
+  }
+  if (manifest.publisher !== undefined) {
+    const publisher = manifest.publisher as { name: string; country?: string };
+    provenance.publisher = {
+      name: publisher.name,
+      ...(publisher.country === undefined ? {} : { country: publisher.country }),
+    };
+  }
+  return { provenance };
 }
 
 const storeLookup = (reference: string): Promise<string | undefined> =>
@@ -94,6 +114,7 @@ export async function createPlatform(
       contextSize: spec.contextSize,
       createdAt: Math.floor(statSync(spec.path).mtimeMs / 1000),
       fileInfo: await inspectModelFile(spec.path, size),
+      ...(await storeProvenance(spec.path)),
       jurisdiction: { country: "local", zone: "local", operator: "this server" },
     });
     backends.set(spec.id, backend);

@@ -3,6 +3,7 @@ import type {
   Jurisdiction,
   ModelBackend,
   ModelDescriptor,
+  ModelProvenance,
   Pricing,
 } from "../core/backend.ts";
 import type { ChatRequest, ChatStreamPart } from "../core/chat.ts";
@@ -23,6 +24,7 @@ export interface LocalBackendOptions {
   fileInfo: ModelFileInfo;
   /** Tokens per sequence the model is configured for. */
   contextSize: number;
+  provenance?: ModelProvenance;
 }
 
 export interface LocalBackend extends ModelBackend {
@@ -77,6 +79,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
                 "Synthetic model: random weights, its text is gibberish. For tests and benchmarks only.",
             }
           : {}),
+        ...(options.provenance === undefined ? {} : { provenance: options.provenance }),
       };
     },
     chat,

@@ -23,6 +23,16 @@ export interface ModelCapabilities {
   embeddings: boolean;
 }
 
+/** Where a model's weights come from: sovereignty starts with knowing who published them. */
+export interface ModelProvenance {
+  /** Licence id (SPDX where one exists) and where to read it. */
+  licence?: { id: string; url?: string };
+  /** Who trained the weights, and the country of their seat. */
+  publisher?: { name: string; country?: string };
+  /** What was pulled: a catalog name, `hf:owner/repo/file`, or a URL. */
+  source?: string;
+}
+
 /** What `/v1/models` shows about a model. */
 export interface ModelDescriptor {
   id: string;
@@ -42,6 +52,7 @@ export interface ModelDescriptor {
   /** True for synthetic models whose weights are random: their text is gibberish. */
   synthetic?: boolean;
   warning?: string;
+  provenance?: ModelProvenance;
 }
 
 export interface ChatCallOptions {

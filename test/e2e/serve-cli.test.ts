@@ -60,6 +60,9 @@ interface ListedModel {
   aliases: string[];
   synthetic?: boolean;
   warning?: string;
+  licence?: { id: string };
+  publisher?: { name: string; country?: string };
+  source?: string;
 }
 
 async function models(url: string): Promise<ListedModel[]> {
@@ -78,6 +81,10 @@ describe("bastion serve with nothing configured", () => {
     const list = await models(served.url);
     expect(list.map((model) => model.id)).toEqual([entry.name]);
     expect(list[0]!.aliases).toContain("default");
+    // Provenance from the catalog travels with the model: licence, publisher and its country.
+    expect(list[0]!.licence?.id).toBe(entry.licence.id);
+    expect(list[0]!.publisher).toEqual({ name: entry.publisher.name, country: entry.publisher.country });
+    expect(list[0]!.source).toBe(entry.name);
     expect(served.output()).toMatch(/pulling the default model/);
     expect(served.output()).toMatch(/100%|MB/);
     const chat = await fetch(`${served.url}/v1/chat/completions`, {

@@ -28,6 +28,9 @@ export interface WireModel {
   chat_template?: string;
   synthetic?: boolean;
   warning?: string;
+  licence?: { id: string; url?: string };
+  publisher?: { name: string; country?: string };
+  source?: string;
 }
 
 /** The descriptor as the API shows it; the file path stays private (it says nothing a client needs). */
@@ -57,6 +60,10 @@ export function toWireModel(descriptor: ModelDescriptor): WireModel {
   if (descriptor.chatTemplate !== undefined) model.chat_template = descriptor.chatTemplate;
   if (descriptor.synthetic !== undefined) model.synthetic = descriptor.synthetic;
   if (descriptor.warning !== undefined) model.warning = descriptor.warning;
+  const provenance = descriptor.provenance;
+  if (provenance?.licence !== undefined) model.licence = provenance.licence;
+  if (provenance?.publisher !== undefined) model.publisher = provenance.publisher;
+  if (provenance?.source !== undefined) model.source = provenance.source;
   return model;
 }
 

@@ -12,7 +12,7 @@ import {
   type ModelPoolEvent,
   type ModelServeSpec,
 } from "./engine/model-pool.ts";
-import { defaultThreadCount } from "./engine/threads.ts";
+import { defaultThreadCount, measureBusyCores } from "./engine/threads.ts";
 import { readManifest, resolveModel } from "./models/store.ts";
 
 export interface Platform {
@@ -57,7 +57,10 @@ export async function createPlatform(
   config: Readonly<BastionConfig>,
   options: CreatePlatformOptions = {},
 ): Promise<Platform> {
-  const threads = config.engine.threads === "auto" ? defaultThreadCount() : config.engine.threads;
+  const threads =
+    config.engine.threads === "auto"
+      ? defaultThreadCount(undefined, await measureBusyCores())
+      : config.engine.threads;
   const llama = await getLlamaRuntime({ gpu: config.engine.gpu });
   const memoryBudgetBytes =
     config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;

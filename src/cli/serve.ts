@@ -1,7 +1,7 @@
-import { loadavg } from "node:os";
 import { createAdaptorServer } from "@hono/node-server";
 import type { Command } from "commander";
 import { pino } from "pino";
+import pretty from "pino-pretty";
 import {
   type BastionConfig,
   hubEndpoint,
@@ -73,10 +73,12 @@ export function registerServeCommand(program: Command): void {
 }
 
 async function serve(options: ServeOptions): Promise<void> {
-  const logger = pino({
-    level: process.env.BASTION_LOG_LEVEL ?? "info",
-    ...(process.stdout.isTTY ? {} : { base: { service: "bastion" } }),
-  });
+  const level = process.env.BASTION_LOG_LEVEL ?? "info";
+  // People at a terminal get readable lines; everything else (files, journald, Kubernetes) gets JSON.
+  const readable = process.stdout.isTTY === true && process.env.BASTION_LOG_FORMAT !== "json";
+  const logger = readable
+    ? pino({ level }, pretty({ colorize: true, translateTime: "HH:MM:ss", ignore: "pid,hostname" }))
+    : pino({ level, base: { service: "bastion" } });
   const apply =
     (extra: ModelEntry[] = []) =>
     (draft: BastionConfig): void => {
@@ -146,7 +148,6 @@ async function serve(options: ServeOptions): Promise<void> {
       url: `http://${effective.server.host}:${port}/v1`,
       models: models.map((model) => model.id),
       threads: platform.threads,
-      loadAverage: Number(loadavg()[0]?.toFixed(2)),
       memoryBudgetBytes: Math.round(platform.memoryBudgetBytes),
       dataDir: dataDir(),
     },

@@ -1,19 +1,40 @@
-import { availableParallelism, loadavg } from "node:os";
+import { availableParallelism, cpus } from "node:os";
 
 /**
- * The llama.cpp thread count used when the config says "auto": every core that is not already
- * busy with other processes when Bastion starts.
+ * The llama.cpp thread count used when the config says "auto": every core that other processes
+ * are not keeping busy when Bastion starts.
  *
  * Measured on the 2-core CI machine (README, "Threads"): on an otherwise idle box 2 threads decode
  * 1.7x and prefill 1.9x faster than 1, even through HTTP with the client on the same machine; but
  * with one other CPU-bound process running, 2 threads decode 1.7x slower than 1, because
  * llama.cpp's threads spin-wait for each other and one of them keeps losing its core. So the
- * cores that the load average says are taken are left alone.
+ * cores found busy are left alone.
  */
-export function defaultThreadCount(
-  cores: number = availableParallelism(),
-  loadAverage: number = loadavg()[0] ?? 0,
-): number {
-  const busy = Math.round(Math.max(0, loadAverage));
+export function defaultThreadCount(cores: number = availableParallelism(), busyCores = 0): number {
+  const busy = Math.round(Math.max(0, busyCores));
   return Math.max(1, Math.min(cores, cores - busy));
+}
+
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const cpu of cpus()) {
+    const { user, nice, sys, idle, irq } = cpu.times;
+    busy += user + nice + sys + irq;
+    total += user + nice + sys + irq + idle;
+  }
+  return { busy, total };
+}
+
+/**
+ * How many cores are busy right now, sampled over `sampleMs` while this process waits. Unlike
+ * the load average it is not inflated by what ran a minute ago (`npm ci` before `npm start`).
+ */
+export async function measureBusyCores(sampleMs = 300): Promise<number> {
+  const before = cpuTimes();
+  await new Promise((resolve) => setTimeout(resolve, sampleMs));
+  const after = cpuTimes();
+  const total = after.total - before.total;
+  if (total <= 0) return 0;
+  return ((after.busy - before.busy) / total) * cpus().length;
 }

@@ -71,9 +71,12 @@ export async function createPlatform(
     if (!existsSync(path)) {
       const resolved = await (options.resolveModelPath ?? storeLookup)(entry.path);
       if (resolved === undefined) {
+        const looksLikeFile = entry.path.includes("/") || entry.path.endsWith(".gguf");
         throw new BastionError(
           "not_found",
-          `Model "${entry.id}": ${entry.path} is neither a file nor a model in the store. Check the path, or run \`bastion pull ${entry.path}\`.`,
+          looksLikeFile
+            ? `Model "${entry.id}": no file at ${entry.path}. Check the path.`
+            : `Model "${entry.id}": "${entry.path}" is neither a file nor a model in the store. \`bastion models\` lists the store; \`bastion pull ${entry.path}\` fetches a catalog model.`,
         );
       }
       path = resolved;
@@ -116,7 +119,13 @@ export async function createPlatform(
       path: spec.path,
       contextSize: spec.contextSize,
       createdAt: Math.floor(statSync(spec.path).mtimeMs / 1000),
-      fileInfo: await inspectModelFile(spec.path, size),
+      fileInfo: await inspectModelFile(spec.path, size).catch((error: unknown) => {
+        throw new BastionError(
+          "invalid_request",
+          `Model "${spec.id}": ${spec.path} is not a readable GGUF model (${(error as Error).message}).`,
+          { cause: error },
+        );
+      }),
       ...(await storeProvenance(spec.path)),
       jurisdiction: { country: "local", zone: "local", operator: "this server" },
     });

@@ -135,9 +135,18 @@ async function serve(options: ServeOptions): Promise<void> {
     version: process.env.npm_package_version ?? "0.1.0",
   });
   const server = createAdaptorServer({ fetch: app.fetch });
-  server.on("error", (error) => {
-    logger.fatal({ err: error }, "server error");
-    process.exit(1);
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EADDRINUSE" || error.code === "EACCES") {
+      const where = `${effective.server.host}:${effective.server.port}`;
+      logger.fatal(
+        error.code === "EADDRINUSE"
+          ? `Cannot listen on ${where}: the port is in use. Pick another with --port or BASTION_PORT.`
+          : `Cannot listen on ${where}: permission denied. Use a port above 1023.`,
+      );
+    } else {
+      logger.fatal({ err: error }, "server error");
+    }
+    void platform.dispose().finally(() => process.exit(1));
   });
   await new Promise<void>((resolve) => server.listen(effective.server.port, effective.server.host, resolve));
   const address = server.address();

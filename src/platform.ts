@@ -12,6 +12,7 @@ import {
   type ModelPoolEvent,
   type ModelServeSpec,
 } from "./engine/model-pool.ts";
+import { defaultGenerationDefaults } from "./engine/model-runner.ts";
 import { defaultThreadCount, measureBusyCores } from "./engine/threads.ts";
 import { readManifest, resolveModel } from "./models/store.ts";
 
@@ -92,10 +93,7 @@ export async function createPlatform(
       ...(entry.temperature === undefined
         ? {}
         : {
-            defaults: {
-              temperature: entry.temperature,
-              reasoningBudgets: { low: 512, medium: 2048, high: Number.POSITIVE_INFINITY },
-            },
+            defaults: { ...defaultGenerationDefaults, temperature: entry.temperature },
           }),
     });
   }

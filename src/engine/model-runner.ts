@@ -2,8 +2,6 @@ import {
   type ChatHistoryItem,
   type ChatModelFunctions,
   type ChatWrapper,
-  type GbnfJsonSchema,
-  type LLamaContextualRepeatPenalty,
   type Llama,
   LlamaChat,
   type LlamaChatResponseChunk,
@@ -15,13 +13,15 @@ import {
   type Token,
   TokenMeter,
 } from "node-llama-cpp";
-import type { ChatRequest, ChatStreamPart, FinishReason, ToolDefinition } from "../core/chat.ts";
+import type { ChatRequest, ChatStreamPart, FinishReason } from "../core/chat.ts";
 import { BastionError } from "../core/errors.ts";
-import { createGrammarFactory, type GrammarFactory, toGrammarSchema } from "./grammar.ts";
+import { createGrammarFactory, type GrammarFactory } from "./grammar.ts";
 import { toLlamaHistory } from "./history.ts";
 import { describeGguf, type ModelFileInfo } from "./model-info.ts";
 import { createPartChannel } from "./part-channel.ts";
 import { createSlotPool, type SlotPool } from "./slot-pool.ts";
+import { type GenerateOptions, thinkThenConstrain } from "./think-then-constrain.ts";
+import { newToolCallId, parseForcedCall, planToolUse } from "./tool-calls.ts";
 
 /** How one model is served; set per model in the config. */
 export interface ModelServeSpec {
@@ -98,27 +98,6 @@ function finishReasonOf(stopReason: string): FinishReason {
   }
 }
 
-function toFunctions(tools: readonly ToolDefinition[]): ChatModelFunctions {
-  const functions: Record<string, { description?: string; params?: GbnfJsonSchema }> = {};
-  tools.forEach((tool, index) => {
-    functions[tool.name] = {
-      ...(tool.description === undefined ? {} : { description: tool.description }),
-      ...(tool.parameters === undefined
-        ? {}
-        : {
-            params: toGrammarSchema(tool.parameters, `tools[${index}].function.parameters`) as GbnfJsonSchema,
-          }),
-    };
-  });
-  return functions;
-}
-
-let callCounter = 0;
-function newToolCallId(): string {
-  callCounter = (callCounter + 1) % 1_000_000;
-  return `call_${Date.now().toString(36)}${callCounter.toString(36)}`;
-}
-
 /**
  * One loaded model serving many requests: a single llama.cpp context with `parallel` sequences
  * that node-llama-cpp batches together (continuous batching), fronted by a bounded queue.
@@ -183,29 +162,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     request: ChatRequest,
     { signal }: { signal: AbortSignal },
   ): AsyncIterable<ChatStreamPart> {
-    const tools = request.tools ?? [];
-    const toolChoice = request.toolChoice ?? (tools.length > 0 ? "auto" : "none");
-    const forcedTools =
-      toolChoice === "required"
-        ? tools
-        : typeof toolChoice === "object"
-          ? tools.filter((tool) => tool.name === toolChoice.name)
-          : [];
-    if (typeof toolChoice === "object" && forcedTools.length === 0) {
-      throw new BastionError(
-        "invalid_request",
-        `tool_choice names "${toolChoice.name}", which is not in tools.`,
-        {
-          param: "tool_choice",
-        },
-      );
-    }
-    if (toolChoice === "required" && tools.length === 0) {
-      throw new BastionError("invalid_request", 'tool_choice "required" needs at least one tool in tools.', {
-        param: "tool_choice",
-      });
-    }
-    const functions = toolChoice === "auto" && tools.length > 0 ? toFunctions(tools) : undefined;
+    const { functions, forcedTools } = planToolUse(request);
     let grammar: LlamaGrammar | undefined;
     if (forcedTools.length > 0) grammar = await grammars.forToolCall(forcedTools);
     else if (request.responseFormat !== undefined)
@@ -403,88 +360,4 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       await model.dispose();
     },
   };
-}
-
-/** The generation options every request sets; grammar or functions are added per request. */
-interface GenerateOptions {
-  signal: AbortSignal;
-  stopOnAbortSignal: boolean;
-  onResponseChunk: (chunk: LlamaChatResponseChunk) => void;
-  maxTokens: number;
-  temperature: number;
-  topP?: number;
-  topK?: number;
-  minP?: number;
-  seed?: number;
-  repeatPenalty: false | LLamaContextualRepeatPenalty;
-  customStopTriggers?: string[];
-  budgets?: { thoughtTokens: number };
-  contextShift: { strategy: "eraseFirstResponseAndKeepFirstSystem" };
-}
-
-/**
- * A grammar applies from the first generated token, which would forbid a reasoning model its
- * thought. So: let it think freely until the thought closes (or its budget runs out), then
- * generate the answer under the grammar, continuing the same model turn.
- */
-async function thinkThenConstrain(
-  chat: LlamaChat,
-  history: ChatHistoryItem[],
-  options: GenerateOptions,
-  grammar: LlamaGrammar,
-): Promise<Awaited<ReturnType<LlamaChat["generateResponse"]>>> {
-  const thinking = new AbortController();
-  const stopThinking = () => thinking.abort();
-  options.signal.addEventListener("abort", stopThinking, { once: true });
-  let thought = "";
-  let thoughtTokens = 0;
-  let closed = false;
-  try {
-    await chat.generateResponse(history, {
-      ...options,
-      signal: thinking.signal,
-      onResponseChunk: (chunk) => {
-        if (thinking.signal.aborted) return;
-        if (chunk.type === "segment" && chunk.segmentType === "thought") {
-          options.onResponseChunk(chunk);
-          thought += chunk.text;
-          thoughtTokens += chunk.tokens.length;
-          if (chunk.segmentEndTime !== undefined) {
-            closed = true;
-            thinking.abort();
-          }
-        } else if (chunk.tokens.length > 0) {
-          // Answer text began without a (closed) thought: drop it, the grammar takes over here.
-          thinking.abort();
-        }
-      },
-    });
-  } finally {
-    options.signal.removeEventListener("abort", stopThinking);
-  }
-  const turn: ChatHistoryItem[] =
-    thought === "" && !closed
-      ? history
-      : [
-          ...history.slice(0, -1),
-          {
-            type: "model",
-            response: [{ type: "segment", segmentType: "thought", text: thought, ended: true }],
-          },
-        ];
-  return chat.generateResponse(turn, {
-    ...options,
-    maxTokens: Math.max(1, options.maxTokens - thoughtTokens - 2),
-    grammar,
-  });
-}
-
-function parseForcedCall(text: string): { name: string; arguments: string } | undefined {
-  try {
-    const parsed = JSON.parse(text) as { name?: unknown; arguments?: unknown };
-    if (typeof parsed.name !== "string") return undefined;
-    return { name: parsed.name, arguments: JSON.stringify(parsed.arguments ?? {}) };
-  } catch {
-    return undefined;
-  }
 }

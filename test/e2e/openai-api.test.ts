@@ -220,6 +220,49 @@ describe("chat completions through the official openai client", () => {
     expect(await Promise.all([0, 1, 2, 3].map(run))).toEqual([24, 24, 24, 24]);
   });
 
+  // Regression: node-llama-cpp's decode loop held the context lock while any decode was queued,
+  // so a request on a reused slot (which must erase the slot's old KV tokens) waited until the
+  // running generations ended: 5.3 s here. scripts/patch-node-llama-cpp.mjs fixes it.
+  it("starts a new request at once while two others are generating (context-lock starvation)", async () => {
+    // Dirty every slot of "tiny", so that the new request has to erase KV-cache tokens.
+    await Promise.all(
+      [0, 1, 2, 3].map((index) =>
+        client.chat.completions.create({
+          model: "tiny",
+          messages: [{ role: "user", content: `warm-up ${index} ${"filler ".repeat(20 + index)}` }],
+          max_tokens: 2,
+        }),
+      ),
+    );
+    const controllers = [new AbortController(), new AbortController()];
+    const streams = await Promise.all(
+      controllers.map((controller, index) =>
+        client.chat.completions.create(
+          {
+            model: "tiny",
+            messages: [{ role: "user", content: `long ${index}` }],
+            max_tokens: 1500,
+            stream: true,
+          },
+          { signal: controller.signal },
+        ),
+      ),
+    );
+    const iterators = streams.map((stream) => stream[Symbol.asyncIterator]());
+    await Promise.all(iterators.map((iterator) => iterator.next()));
+    const started = performance.now();
+    const quick = await client.chat.completions.create({
+      model: "tiny",
+      messages: [{ role: "user", content: "a question of its own" }],
+      max_tokens: 2,
+    });
+    const elapsed = performance.now() - started;
+    for (const controller of controllers) controller.abort();
+    await Promise.all(iterators.map((iterator) => iterator.return?.()));
+    expect(quick.choices[0]!.finish_reason).toBeDefined();
+    expect(elapsed).toBeLessThan(1500);
+  });
+
   it("frees the slot at once when a streaming client disconnects", async () => {
     const controller = new AbortController();
     const stream = await client.chat.completions.create(

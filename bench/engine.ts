@@ -33,6 +33,8 @@ const { values: flags } = parseArgs({
 
 const root = join(import.meta.dirname, "..");
 const decodeTokens = flags.quick ? 16 : 48;
+/** Alternating direct/HTTP rounds of single-stream decode; the median of each side is reported. */
+const decodeRounds = flags.quick ? 2 : 5;
 const concurrencies = [1, 2, 4, 8];
 const contextSize = 2048;
 const systemPrompt1k = `You are Bastion's assistant for a European company. ${"Answer precisely, cite the internal policy, keep personal data inside the EU, and say when you are unsure. ".repeat(45)}`;
@@ -250,17 +252,34 @@ function httpGenerate(url: string): Generate {
   };
 }
 
+/** Single-stream decode tok/s of one run (after the first token). */
+async function decodeOnce(generate: Generate): Promise<number> {
+  const run = await generate({ user: `Tell me a long story about Europe. ${Math.random()}` }, decodeTokens);
+  return (run.tokens - 1) / ((run.totalMs - run.ttftMs) / 1000);
+}
+
 async function runPair(modelPath: string, threads: number) {
-  process.stderr.write(`node-llama-cpp direct, ${threads} thread(s)\n`);
-  const direct = await directSide(modelPath, threads);
-  const directResult = await measure(direct.generate, "direct");
-  await direct.dispose();
-  process.stderr.write(`Bastion over HTTP, ${threads} thread(s)\n`);
+  // Both sides stay up for the whole pair (the weights are one mmap'd file, shared), so that the
+  // single-stream decode can be measured in alternating rounds: this machine's speed drifts.
   const server = await startBastion(modelPath, threads);
+  const direct = await directSide(modelPath, threads);
+  const http = httpGenerate(server.url);
   try {
-    const httpResult = await measure(httpGenerate(server.url), "bastion");
+    process.stderr.write(`node-llama-cpp direct, ${threads} thread(s)\n`);
+    const directResult = await measure(direct.generate, "direct");
+    process.stderr.write(`Bastion over HTTP, ${threads} thread(s)\n`);
+    const httpResult = await measure(http, "bastion");
+    const directRounds = [directResult.decodeTokensPerSecond];
+    const httpRounds = [httpResult.decodeTokensPerSecond];
+    for (let round = 0; round < decodeRounds - 1; round++) {
+      directRounds.push(await decodeOnce(direct.generate));
+      httpRounds.push(await decodeOnce(http));
+    }
+    directResult.decodeTokensPerSecond = median(directRounds);
+    httpResult.decodeTokensPerSecond = median(httpRounds);
     return { direct: directResult, bastion: httpResult };
   } finally {
+    await direct.dispose();
     server.process.kill("SIGTERM");
     await new Promise((resolve) => server.process.once("exit", resolve));
   }
@@ -292,7 +311,12 @@ async function main() {
       rows.push([String(count), metric, fmt(a, digits), fmt(b, digits), fmt(b / a, 2)]);
     add("TTFT, short prompt (ms)", direct.ttftMs, bastion.ttftMs, 0);
     add("prefill (tok/s, ~540-token prompt)", direct.prefillTokensPerSecond, bastion.prefillTokensPerSecond);
-    add("decode, 1 stream (tok/s)", direct.decodeTokensPerSecond, bastion.decodeTokensPerSecond, 2);
+    add(
+      `decode, 1 stream (tok/s, median of ${decodeRounds})`,
+      direct.decodeTokensPerSecond,
+      bastion.decodeTokensPerSecond,
+      2,
+    );
     for (const concurrency of concurrencies) {
       add(
         `aggregate decode, ${concurrency} streams (tok/s)`,

@@ -157,3 +157,22 @@ describe("qwen2.5-0.5b (shape-true, random weights)", () => {
     });
   });
 });
+
+describe("deepseek-r1-distill-qwen-1.5b (shape-true, random weights)", () => {
+  // Q4_0 keeps the file near 1 GB; it is written once into the fixture cache (~30 s cold).
+  it("loads with the DeepSeek vocabulary and chat wrapper, and generates", async () => {
+    await withModel(
+      await syntheticTestModel("deepseek-r1-distill-qwen-1.5b", "q4_0"),
+      async (model, context) => {
+        expect(resolveChatWrapper(model)).toBeInstanceOf(DeepSeekChatWrapper);
+        expect(model.tokenize("<think>", true)).toEqual([151648]);
+        expect(model.tokenize("<｜Assistant｜>", true)).toEqual([151645]);
+        expect(model.tokens.bos).toBe(151646);
+        expect(model.tokens.eos).toBe(151643);
+        expect(model.trainContextSize).toBe(131072);
+        const out = await greedy(context, model.tokenize("Hello", false), 2);
+        expect(out.length).toBe(2);
+      },
+    );
+  }, 300_000);
+});

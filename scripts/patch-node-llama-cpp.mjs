@@ -12,7 +12,8 @@
 //    sequence fewer than were generating (4 streams: batches of 3; 2 streams: batches of 1).
 // 3. Order a batch by sequence id, so that llama.cpp can reuse its compute graph from one step to
 //    the next (0 graphs reused of 14 before, 14 of 14 after).
-// Together: 4 streams decode 1.9x as fast as one (21.6 vs 11.1 tok/s at 2 threads), against 1.2x
+// Together: 4 streams decode 1.9x as fast as one (21.6 vs 11.1 tok/s at 2 threads, direct; 2.1x
+// through Bastion's HTTP API in `npm run bench:engine`), against 1.2x
 // before. To be proposed upstream. The script refuses to run if the code it patches changes, so
 // that an upgrade of node-llama-cpp cannot silently drop it.
 import { readFileSync, writeFileSync } from "node:fs";

@@ -5,7 +5,7 @@ import { availableParallelism, cpus } from "node:os";
  * are not keeping busy when Bastion starts.
  *
  * Measured on the 2-core CI machine (README, "Threads"): on an otherwise idle box 2 threads decode
- * 1.6x and prefill 2x faster than 1, even through HTTP with the client on the same machine; but
+ * 1.7x and prefill 1.8x faster than 1, even through HTTP with the client on the same machine; but
  * with one other CPU-bound process running, 2 threads decode 1.7x slower than 1, because
  * llama.cpp's threads spin-wait for each other and one of them keeps losing its core. So the
  * cores found busy are left alone.

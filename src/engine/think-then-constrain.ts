@@ -40,8 +40,9 @@ export async function thinkThenConstrain(
   let thought = "";
   let thoughtTokens = 0;
   let closed = false;
+  let thinkingResult: Awaited<ReturnType<LlamaChat["generateResponse"]>>;
   try {
-    await chat.generateResponse(history, {
+    thinkingResult = await chat.generateResponse(history, {
       ...options,
       signal: thinking.signal,
       onResponseChunk: (chunk) => {
@@ -63,6 +64,8 @@ export async function thinkThenConstrain(
   } finally {
     options.signal.removeEventListener("abort", stopThinking);
   }
+  // The client went away during the thought: there is no answer to constrain.
+  if (options.signal.aborted) return thinkingResult;
   const turn: ChatHistoryItem[] =
     thought === "" && !closed
       ? history

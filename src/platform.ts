@@ -1,6 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
-import { createLocalBackend, type LocalBackend } from "./backends/local.ts";
+import { createLocalBackend } from "./backends/local.ts";
 import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
 import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
 import { BastionError } from "./core/errors.ts";
@@ -105,7 +105,7 @@ export async function createPlatform(
     ...(options.onPoolEvent === undefined ? {} : { onEvent: options.onPoolEvent }),
   });
 
-  const backends = new Map<string, LocalBackend>();
+  const backends = new Map<string, ModelBackend>();
   const byName = new Map<string, ModelBackend>();
   for (const [index, spec] of specs.entries()) {
     const entry = config.models.entries[index]!;

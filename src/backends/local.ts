@@ -27,13 +27,8 @@ export interface LocalBackendOptions {
   provenance?: ModelProvenance;
 }
 
-export interface LocalBackend extends ModelBackend {
-  /** Metadata of the model once it has been loaded at least once. */
-  lastInfo(): ModelRunnerInfo | undefined;
-}
-
 /** A model served in-process by llama.cpp, loaded on demand through the model pool. */
-export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
+export function createLocalBackend(options: LocalBackendOptions): ModelBackend {
   let info: ModelRunnerInfo | undefined;
 
   async function* chat(request: ChatRequest, call: ChatCallOptions): AsyncIterable<ChatStreamPart> {
@@ -50,7 +45,6 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
     id: options.id,
     jurisdiction: options.jurisdiction,
     pricing: options.pricing ?? { inputPerMillion: 0, outputPerMillion: 0 },
-    lastInfo: () => info,
     describe(): ModelDescriptor {
       const file = info ?? options.fileInfo;
       return {

@@ -67,8 +67,6 @@ export interface ModelBackend {
   describe(): ModelDescriptor;
   chat(request: ChatRequest, options: ChatCallOptions): AsyncIterable<ChatStreamPart>;
   embed?(inputs: string[], options: ChatCallOptions): Promise<EmbeddingResult>;
-  /** Tokens the prompt of a request would take, for context checks and usage. */
-  countTokens?(text: string): Promise<number>;
 }
 
 export interface EmbeddingResult {

@@ -58,24 +58,14 @@ export interface ModelRunnerInfo extends ModelFileInfo {
   chatWrapper: string;
 }
 
-export interface ModelRunnerStats {
-  parallel: number;
-  busy: number;
-  queued: number;
-}
-
 export interface ModelRunner {
   readonly id: string;
   readonly info: ModelRunnerInfo;
-  stats(): ModelRunnerStats;
   generate(request: ChatRequest, options: { signal: AbortSignal }): AsyncIterable<ChatStreamPart>;
   embed(
     inputs: string[],
     options: { signal: AbortSignal },
   ): Promise<{ vectors: Float32Array[]; promptTokens: number }>;
-  countTokens(text: string): number;
-  /** Resolves when no generation is running any more. */
-  idle(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -346,13 +336,8 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   return {
     id: options.id,
     info,
-    stats: () => ({ parallel: pool.size, busy: pool.busy, queued: pool.queued }),
     generate,
     embed,
-    countTokens: (text) => model.tokenize(text).length,
-    async idle() {
-      while (running.size > 0) await Promise.allSettled([...running]);
-    },
     async dispose() {
       await Promise.allSettled([...running]);
       if (embeddingContext !== undefined) await (await embeddingContext.catch(() => undefined))?.dispose();

@@ -28,9 +28,6 @@ export interface SlotLease<Slot> {
 
 export interface SlotPool<Slot> {
   acquire(tokens: readonly number[], signal: AbortSignal): Promise<SlotLease<Slot>>;
-  readonly busy: number;
-  readonly queued: number;
-  readonly size: number;
 }
 
 /**
@@ -76,15 +73,6 @@ export function createSlotPool<Slot extends PooledSlot>(options: SlotPoolOptions
   }
 
   return {
-    get busy() {
-      return options.slots.length - idle.size;
-    },
-    get queued() {
-      return queue.length;
-    },
-    get size() {
-      return options.slots.length;
-    },
     acquire(tokens, signal) {
       const startedAt = performance.now();
       if (signal.aborted) return Promise.reject(new BastionError("cancelled", "The request was cancelled."));

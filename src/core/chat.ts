@@ -17,6 +17,7 @@ export type ChatMessage =
   | { role: "user"; content: string }
   | {
       role: "assistant";
+      /** The answer only: any `<think>` block the client echoed back belongs in `reasoning`. */
       content: string;
       /** Reasoning sent back by the client; backends drop it before building the prompt. */
       reasoning?: string;

@@ -1,13 +1,6 @@
 import type { ChatHistoryItem, ChatModelFunctionCall, ChatModelResponse } from "node-llama-cpp";
 import type { ChatMessage } from "../core/chat.ts";
 
-const thinkBlock = /<think>[\s\S]*?(<\/think>|$)/g;
-
-/** Drops `<think>...</think>` blocks (closed or not) that a client echoed back in content. */
-export function stripThinking(text: string): string {
-  return text.includes("<think>") ? text.replace(thinkBlock, "").trimStart() : text;
-}
-
 function parseArguments(text: string): unknown {
   try {
     return JSON.parse(text);
@@ -18,7 +11,8 @@ function parseArguments(text: string): unknown {
 
 /**
  * Converts core chat messages into node-llama-cpp's history. Reasoning sent back by the client is
- * dropped (the model must never see its earlier thoughts as input), tool results are attached to
+ * dropped (the model must never see its earlier thoughts as input; the wire layer has already moved
+ * any `<think>` block out of `content` into `reasoning`), tool results are attached to
  * the function call they answer, and an empty model turn is appended for the answer to come.
  */
 export function toLlamaHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
@@ -38,8 +32,7 @@ export function toLlamaHistory(messages: readonly ChatMessage[]): ChatHistoryIte
         break;
       case "assistant": {
         const response: ChatModelResponse["response"] = [];
-        const content = stripThinking(message.content);
-        if (content !== "") response.push(content);
+        if (message.content !== "") response.push(message.content);
         for (const call of message.toolCalls ?? []) {
           const item: ChatModelFunctionCall = {
             type: "functionCall",

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError } from "commander";
+import { formatBinaryBytes } from "../core/format-bytes.ts";
 import { syntheticPresetNames } from "../models/presets.ts";
 import {
   resolvePreset,
@@ -22,17 +23,6 @@ function weightTypeOption(value: string): SyntheticWeightType {
     throw new InvalidArgumentError(`--type takes one of ${syntheticWeightTypes.join(", ")}, not "${value}".`);
   }
   return type as SyntheticWeightType;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
 }
 
 /** `bastion synth`: writes a synthetic GGUF model (real vocabulary and template, seeded weights). */
@@ -66,7 +56,7 @@ export function registerSynthCommand(program: Command): void {
       });
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       process.stdout.write(
-        `${result.path}: ${result.preset} ${result.type}, ${formatBytes(result.bytes)} in ${seconds} s, sha256 ${result.sha256}\n`,
+        `${result.path}: ${result.preset} ${result.type}, ${formatBinaryBytes(result.bytes)} in ${seconds} s, sha256 ${result.sha256}\n`,
       );
     });
 }

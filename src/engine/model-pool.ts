@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
 import { BastionError } from "../core/errors.ts";
+import { formatBinaryBytes } from "../core/format-bytes.ts";
 import { loadModelRunner, type ModelRunner, type ModelServeSpec } from "./model-runner.ts";
 
 export type { ModelServeSpec };
@@ -99,7 +100,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     if (needed > options.memoryBudgetBytes) {
       throw new BastionError(
         "model_too_large",
-        `Model "${entry.spec.id}" needs about ${formatBytes(needed)} (weights + KV cache for ${entry.spec.parallel} sequences of ${entry.spec.contextSize} tokens), more than the whole memory budget of ${formatBytes(options.memoryBudgetBytes)}. Raise models.memoryBudget, or lower this model's contextSize or parallel.`,
+        `Model "${entry.spec.id}" needs about ${formatBinaryBytes(needed)} (weights + KV cache for ${entry.spec.parallel} sequences of ${entry.spec.contextSize} tokens), more than the whole memory budget of ${formatBinaryBytes(options.memoryBudgetBytes)}. Raise models.memoryBudget, or lower this model's contextSize or parallel.`,
       );
     }
     while (loadedBytes(entry) + needed > options.memoryBudgetBytes) {
@@ -110,7 +111,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
       if (victim === undefined) {
         throw new BastionError(
           "model_too_large",
-          `Model "${entry.spec.id}" needs about ${formatBytes(needed)}, but ${formatBytes(loadedBytes(entry))} of the ${formatBytes(options.memoryBudgetBytes)} budget is held by models that are busy right now. Retry shortly.`,
+          `Model "${entry.spec.id}" needs about ${formatBinaryBytes(needed)}, but ${formatBinaryBytes(loadedBytes(entry))} of the ${formatBinaryBytes(options.memoryBudgetBytes)} budget is held by models that are busy right now. Retry shortly.`,
           { retryAfterSeconds: 5, isRetryable: true },
         );
       }
@@ -178,10 +179,4 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
       await Promise.all([...entries.values()].map((entry) => unload(entry, "shutdown")));
     },
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${Math.round(bytes / 1024)} KiB`;
 }

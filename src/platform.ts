@@ -109,15 +109,15 @@ export async function createPlatform(
   const byName = new Map<string, ModelBackend>();
   for (const [index, spec] of specs.entries()) {
     const entry = config.models.entries[index]!;
-    const size = statSync(spec.path).size;
+    const file = statSync(spec.path);
     const backend = createLocalBackend({
       id: spec.id,
       aliases: entry.aliases,
       pool,
       path: spec.path,
       contextSize: spec.contextSize,
-      createdAt: Math.floor(statSync(spec.path).mtimeMs / 1000),
-      fileInfo: await inspectModelFile(spec.path, size).catch((error: unknown) => {
+      createdAt: Math.floor(file.mtimeMs / 1000),
+      fileInfo: await inspectModelFile(spec.path, file.size).catch((error: unknown) => {
         throw new BastionError(
           "invalid_request",
           `Model "${spec.id}": ${spec.path} is not a readable GGUF model (${(error as Error).message}).`,

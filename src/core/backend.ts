@@ -4,9 +4,17 @@ import type { ChatRequest, ChatStreamPart } from "./chat.ts";
 export interface Jurisdiction {
   /** ISO 3166-1 alpha-2 country code, e.g. "FR". */
   country: string;
-  /** Legal zone, e.g. "EU", "EEA", "US". */
+  /**
+   * Legal zone: "local" (this server), "EU", "EEA", "adequacy" (an EU adequacy decision covers the
+   * country), or "other".
+   */
   zone: string;
   operator: string;
+  /**
+   * Whether the operator is subject to non-EU law with extraterritorial reach (a US provider's
+   * Frankfurt region sits in the EU but under the CLOUD Act). Absent means false.
+   */
+  extraterritorial?: boolean;
 }
 
 /** EUR per million tokens. */

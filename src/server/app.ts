@@ -5,8 +5,11 @@ import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Logger, pino } from "pino";
 import type { ModelRegistry } from "../core/backend.ts";
+import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
+import { createDirectChatService } from "../gateway/direct-chat-service.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
+import { evidenceHeaderNames } from "./evidence.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
@@ -15,6 +18,8 @@ import type { ServerDependencies, ServerEnv } from "./server-env.ts";
 
 export interface CreateAppOptions {
   registry: ModelRegistry;
+  /** Runs chats; the registry directly when absent (no gateway). */
+  chat?: ChatService;
   /** Where request and error logs go; silent when absent. */
   logger?: Logger;
   /** Largest accepted request body in bytes; larger ones get a 413. Default 4 MiB. */
@@ -43,6 +48,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   const logger = options.logger ?? pino({ level: "silent" });
   const deps: ServerDependencies = {
     registry: options.registry,
+    chat: options.chat ?? createDirectChatService(options.registry),
     logger,
     version: options.version ?? "dev",
   };
@@ -69,7 +75,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     cors({
       origin: "*",
       allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-      exposeHeaders: ["X-Request-Id", "Retry-After"],
+      exposeHeaders: ["X-Request-Id", "Retry-After", ...evidenceHeaderNames],
       maxAge: 600,
     }),
   );

@@ -1,11 +1,11 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ChatStreamPart } from "../../core/chat.ts";
-import { BastionError } from "../../core/errors.ts";
+import type { ChatSession } from "../../core/chat-service.ts";
 import { createAbortLink } from "../abort-link.ts";
 import { toErrorResponse } from "../error-response.ts";
+import { evidenceHeaders, toWireEvidence } from "../evidence.ts";
 import { readJsonBody } from "../read-json-body.ts";
-import { clip, resolveBackend } from "../resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
 import { collectCompletion, createChunker, createCompletionIdentity } from "./chat-response.ts";
 import { chatCompletionRequestSchema, toChatRequest, toResponseOptions } from "./chat-schema.ts";
@@ -18,29 +18,37 @@ import { chatCompletionRequestSchema, toChatRequest, toResponseOptions } from ".
 export function createChatCompletionsHandler(deps: ServerDependencies) {
   return async (c: Context<ServerEnv>): Promise<Response> => {
     const wire = chatCompletionRequestSchema.parse(await readJsonBody(c));
-    const backend = await resolveBackend(deps.registry, wire.model);
-    const descriptor = backend.describe();
-    if (!descriptor.capabilities.chat) {
-      throw new BastionError(
-        "unsupported_parameter",
-        `The model '${clip(wire.model)}' does not support chat completions.`,
-        { param: "model" },
-      );
-    }
     const request = toChatRequest(wire);
     const options = toResponseOptions(wire);
-    const identity = createCompletionIdentity(descriptor.id, deps.version);
     const link = createAbortLink(c.req.raw.signal);
+    const principal = c.get("principal");
+    const declared = c.req.header("x-bastion-data-class");
+    let session: ChatSession;
+    try {
+      session = await deps.chat.open(request, {
+        signal: link.signal,
+        requestId: c.get("requestId"),
+        endpoint: "/v1/chat/completions",
+        ...(principal === undefined ? {} : { principal }),
+        ...(declared === undefined ? {} : { declaredDataClass: declared }),
+      });
+    } catch (error) {
+      link.dispose();
+      throw error;
+    }
+    const identity = createCompletionIdentity(session.model.id, deps.version);
 
     if (!options.stream) {
       try {
-        return c.json(await collectCompletion(backend.chat(request, { signal: link.signal }), identity));
+        const completion = await collectCompletion(session.parts, identity);
+        const evidence = session.evidence();
+        return c.json({ ...completion, bastion: toWireEvidence(evidence) }, 200, evidenceHeaders(evidence));
       } finally {
         link.dispose();
       }
     }
 
-    const iterator = backend.chat(request, { signal: link.signal })[Symbol.asyncIterator]();
+    const iterator = session.parts[Symbol.asyncIterator]();
     let first: IteratorResult<ChatStreamPart>;
     try {
       first = await iterator.next();
@@ -48,6 +56,7 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       link.dispose();
       throw error;
     }
+    for (const [name, value] of Object.entries(evidenceHeaders(session.evidence()))) c.header(name, value);
     const logger = c.get("logger");
     const requestId = c.get("requestId");
     // Reverse proxies (nginx) would otherwise buffer the stream and hold tokens back.
@@ -59,9 +68,18 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       let finished = false;
       try {
         while (!result.done) {
-          if (result.value.type === "finish") finished = true;
-          for (const chunk of chunker.toChunks(result.value)) {
-            await stream.writeSSE({ data: JSON.stringify(chunk) });
+          const part = result.value;
+          if (part.type === "finish") finished = true;
+          const chunks = chunker.toChunks(part);
+          // The evidence rides on the last chunk (the usage chunk when usage was asked for).
+          const last = chunks.at(-1);
+          const withEvidence = part.type === "finish" && last !== undefined;
+          for (const chunk of chunks) {
+            const body =
+              withEvidence && chunk === last
+                ? { ...chunk, bastion: toWireEvidence(session.evidence()) }
+                : chunk;
+            await stream.writeSSE({ data: JSON.stringify(body) });
           }
           if (stream.aborted || link.signal.aborted) return;
           result = await iterator.next();

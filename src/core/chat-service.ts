@@ -1,0 +1,54 @@
+import type { Jurisdiction, ModelDescriptor } from "./backend.ts";
+import type { ChatRequest, ChatStreamPart } from "./chat.ts";
+import type { Principal } from "./principal.ts";
+
+/** What the residency policy did to one request, in a form every response can carry. */
+export interface PolicySummary {
+  /** Named policy applied. */
+  policy: string;
+  /** Data class derived from detections and the request header: public, internal, personal, secret. */
+  dataClass: string;
+  /** allow | keep-local | pseudonymise | block. */
+  action: string;
+  /** Detections by type, e.g. `{ email: 2, iban: 1 }`; counts only, never values. */
+  detections: Record<string, number>;
+  /** Human-readable, e.g. "2 emails pseudonymised". */
+  summary: string;
+}
+
+/** Where an answer was computed and what policy decided: sent as `x-bastion-*` headers and a `bastion` object. */
+export interface ChatEvidence {
+  /** The backend that served the request (after fallback). */
+  backend: string;
+  jurisdiction: Jurisdiction;
+  policy: PolicySummary;
+}
+
+export interface ChatServiceContext {
+  signal: AbortSignal;
+  requestId: string;
+  /** The endpoint that received the request, e.g. `/v1/chat/completions`, `/api/chat`, `/v1/messages`. */
+  endpoint: string;
+  /** Absent when auth is off. */
+  principal?: Principal;
+  /** Data class the client declared (header `x-bastion-data-class`), if any. */
+  declaredDataClass?: string;
+}
+
+/** One chat request admitted and started: the model that serves it, the evidence, and the parts. */
+export interface ChatSession {
+  model: ModelDescriptor;
+  /** Known once the session is open; `backend` may change only before the first part on fallback, and the final value is read after the stream ends. */
+  evidence(): ChatEvidence;
+  parts: AsyncIterable<ChatStreamPart>;
+}
+
+/**
+ * The one way the HTTP dialects (OpenAI, Ollama, Anthropic, Responses) run a chat: the gateway
+ * implements it (policy, routing, fallback, pseudonymisation, metering, audit); dialects only
+ * translate to and from `core/`.
+ */
+export interface ChatService {
+  /** Resolves the model, applies policy and limits, and starts the stream. Throws `BastionError` before any part. */
+  open(request: ChatRequest, context: ChatServiceContext): Promise<ChatSession>;
+}

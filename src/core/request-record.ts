@@ -1,0 +1,39 @@
+import type { Jurisdiction } from "./backend.ts";
+import type { Usage } from "./chat.ts";
+import type { PolicySummary } from "./chat-service.ts";
+import type { Principal } from "./principal.ts";
+
+/**
+ * One finished request, as the gateway reports it to metering, limits and audit. Never holds
+ * prompt or answer text, nor any detected value.
+ */
+export interface CompletedRequest {
+  requestId: string;
+  startedAt: Date;
+  endpoint: string;
+  principal?: Principal;
+  /** Model name the client asked for, and the id that served it. */
+  requestedModel: string;
+  model: string;
+  backend: string;
+  /** "local" for the in-process engine, else "remote". */
+  backendKind: "local" | "remote";
+  jurisdiction: Jurisdiction;
+  policy: PolicySummary;
+  usage: Usage;
+  timings: {
+    queueMs: number;
+    /** Time to first token (reasoning or text), from admission. */
+    ttftMs: number;
+    totalMs: number;
+    /** Time the backend was busy on this request (prompt + generation), for the self-hosted cost model. */
+    busyMs: number;
+  };
+  status: "ok" | "error" | "cancelled" | "blocked";
+  errorCode?: string;
+}
+
+/** Told about every request once it ends; metering, limits and audit implement it. */
+export interface RequestObserver {
+  onCompleted(record: CompletedRequest): void | Promise<void>;
+}

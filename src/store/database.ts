@@ -1,0 +1,107 @@
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import SQLite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Migrator } from "kysely/migration";
+import pg from "pg";
+import { BastionError } from "../core/errors.ts";
+import { migrations } from "./migrations/index.ts";
+import type { Database } from "./schema.ts";
+
+export type StoreDialect = "sqlite" | "postgres";
+
+/** Bastion's persistent state: one Kysely instance over SQLite (default) or PostgreSQL. */
+export interface Store {
+  db: Kysely<Database>;
+  dialect: StoreDialect;
+  /**
+   * The raw SQLite handle, for what Kysely cannot express (loading sqlite-vec, FTS5 virtual
+   * tables). Absent on PostgreSQL.
+   */
+  sqlite?: SQLite.Database;
+  destroy(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** A `postgres://` URL; SQLite at `sqlitePath` when absent. */
+  databaseUrl?: string;
+  /** SQLite file; `:memory:` for tests. Default `<dataDir>/bastion.db`. */
+  sqlitePath?: string;
+  dataDir?: string;
+  /** Run pending migrations (default true). */
+  migrate?: boolean;
+}
+
+/**
+ * Opens the store and brings its schema up to date. A database that has migrations this code
+ * does not know (written by a newer Bastion) is refused with a message that says so.
+ */
+export async function openStore(options: OpenStoreOptions = {}): Promise<Store> {
+  let store: Store;
+  if (options.databaseUrl !== undefined && options.databaseUrl !== "") {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    store = {
+      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      dialect: "postgres",
+      destroy: async () => {
+        await store.db.destroy();
+      },
+    };
+  } else {
+    const path = options.sqlitePath ?? join(options.dataDir ?? ".", "bastion.db");
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const sqlite = new SQLite(path);
+    sqlite.pragma("journal_mode = WAL");
+    sqlite.pragma("synchronous = NORMAL");
+    sqlite.pragma("foreign_keys = ON");
+    sqlite.pragma("busy_timeout = 5000");
+    store = {
+      db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      dialect: "sqlite",
+      sqlite,
+      destroy: async () => {
+        await store.db.destroy();
+      },
+    };
+  }
+  if (options.migrate !== false) {
+    try {
+      await migrateStore(store);
+    } catch (error) {
+      await store.destroy();
+      throw error;
+    }
+  }
+  return store;
+}
+
+/** Applies every pending migration in order; refuses a database newer than this code. */
+export async function migrateStore(store: Store): Promise<void> {
+  const migrator = new Migrator({
+    db: store.db,
+    provider: { getMigrations: async () => migrations(store.dialect) },
+    migrationTableName: "bastion_migrations",
+    migrationLockTableName: "bastion_migrations_lock",
+  });
+  const known = new Set(Object.keys(migrations(store.dialect)));
+  const applied = await sql<{ name: string }>`select name from bastion_migrations`
+    .execute(store.db)
+    .then((result) => result.rows.map((row) => row.name))
+    .catch(() => [] as string[]);
+  const unknown = applied.filter((name) => !known.has(name));
+  if (unknown.length > 0) {
+    throw new BastionError(
+      "invalid_request",
+      `The database was written by a newer Bastion (it has migration ${unknown[0]}, which this version does not know). Upgrade Bastion, or point it at another database.`,
+    );
+  }
+  const result = await migrator.migrateToLatest();
+  if (result.error !== undefined) {
+    const failed = result.results?.find((entry) => entry.status === "Error");
+    throw new BastionError(
+      "internal_error",
+      `Database migration ${failed?.migrationName ?? ""} failed: ${(result.error as Error).message}`,
+      { cause: result.error },
+    );
+  }
+}

@@ -3,6 +3,12 @@ import { freemem, totalmem } from "node:os";
 import { basename, extname, resolve } from "node:path";
 import { z } from "zod";
 import { BastionError } from "../core/errors.ts";
+import { authConfigShape } from "./auth-config.ts";
+import { documentsConfigShape } from "./documents-config.ts";
+import { gatewayConfigShape } from "./gateway-config.ts";
+import { meteringConfigShape } from "./metering-config.ts";
+import { policiesConfigShape } from "./policies-config.ts";
+import { webConfigShape } from "./web-config.ts";
 
 const byteSize = z.union([
   z.number().int().positive(),
@@ -66,6 +72,12 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    ...gatewayConfigShape,
+    ...policiesConfigShape,
+    ...authConfigShape,
+    ...meteringConfigShape,
+    ...documentsConfigShape,
+    ...webConfigShape,
   })
   .strict();
 

@@ -86,5 +86,15 @@ export function createLocalBackend(options: LocalBackendOptions): ModelBackend {
         lease.release();
       }
     },
+    async countTokens(request) {
+      // Counting needs the model's tokenizer and template, so it loads the model like a chat would.
+      const lease = await options.pool.acquire(options.id);
+      try {
+        info = lease.runner.info;
+        return lease.runner.countTokens(request);
+      } finally {
+        lease.release();
+      }
+    },
   };
 }

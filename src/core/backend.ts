@@ -75,6 +75,11 @@ export interface ModelBackend {
   describe(): ModelDescriptor;
   chat(request: ChatRequest, options: ChatCallOptions): AsyncIterable<ChatStreamPart>;
   embed?(inputs: string[], options: ChatCallOptions): Promise<EmbeddingResult>;
+  /**
+   * Prompt tokens the request would take with this model's tokenizer and chat template (tools
+   * included), without generating; used by Anthropic's `count_tokens` and `message_start` usage.
+   */
+  countTokens?(request: ChatRequest, options: ChatCallOptions): Promise<number>;
 }
 
 export interface EmbeddingResult {

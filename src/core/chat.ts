@@ -86,7 +86,14 @@ export type ChatStreamPart =
   | { type: "reasoning-delta"; text: string }
   | { type: "text-delta"; text: string }
   | { type: "tool-call"; index: number; call: ToolCall }
-  | { type: "finish"; finishReason: FinishReason; usage: Usage; timings?: GenerationTimings };
+  | {
+      type: "finish";
+      finishReason: FinishReason;
+      usage: Usage;
+      timings?: GenerationTimings;
+      /** The client's stop sequence that ended the answer, when one did (Anthropic reports it). */
+      stopSequence?: string;
+    };
 
 export interface GenerationTimings {
   /** Milliseconds spent waiting for a free sequence. */

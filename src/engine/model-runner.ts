@@ -66,6 +66,8 @@ export interface ModelRunner {
     inputs: string[],
     options: { signal: AbortSignal },
   ): Promise<{ vectors: Float32Array[]; promptTokens: number }>;
+  /** Prompt tokens of a request as `generate` would render it (template and tools included). */
+  countTokens(request: ChatRequest): number;
   dispose(): Promise<void>;
 }
 
@@ -86,6 +88,15 @@ function finishReasonOf(stopReason: string): FinishReason {
     default:
       return "stop";
   }
+}
+
+/** The client stop sequence that ended a generation, as the finish part carries it. */
+function stopSequenceOf(metadata: { stopReason: string; customStopTrigger?: (string | Token)[] }): {
+  stopSequence?: string;
+} {
+  if (metadata.stopReason !== "customStopTrigger" || metadata.customStopTrigger === undefined) return {};
+  // Bastion passes stop sequences as plain strings, so the trigger holds no token ids.
+  return { stopSequence: metadata.customStopTrigger.filter((part) => typeof part === "string").join("") };
 }
 
 /**
@@ -279,6 +290,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
         type: "finish",
         finishReason,
         usage: { promptTokens: promptTokens.length, completionTokens, reasoningTokens, cachedPromptTokens },
+        ...stopSequenceOf(result.metadata),
         timings: {
           queueMs: lease.waitedMs,
           promptMs: (firstTokenAt ?? endedAt) - startedAt,
@@ -338,6 +350,8 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     info,
     generate,
     embed,
+    countTokens: (request) =>
+      renderPrompt(toLlamaHistory(request.messages), planToolUse(request).functions).length,
     async dispose() {
       await Promise.allSettled([...running]);
       if (embeddingContext !== undefined) await (await embeddingContext.catch(() => undefined))?.dispose();

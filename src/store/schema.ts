@@ -1,6 +1,9 @@
+import type { IdentityTables } from "../auth/tables.ts";
+import type { WebappTables } from "../webapp/tables.ts";
+
 /**
  * The database's tables, as Kysely sees them. Each module declares its own table interfaces in
  * its own file and adds them here; its migration creates them.
  */
 // biome-ignore lint/suspicious/noEmptyInterface: modules extend this with their tables
-export interface Database {}
+export interface Database extends IdentityTables, WebappTables {}

@@ -1,10 +1,15 @@
 import type { Migration } from "kysely/migration";
 import type { StoreDialect } from "../database.ts";
+import { identityMigration } from "./0001_identity.ts";
+import { webappMigration } from "./0003_webapp.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
  * change once released; a module adds its migration file and one line here.
  */
 export function migrations(_dialect: StoreDialect): Record<string, Migration> {
-  return {};
+  return {
+    "0001_identity": identityMigration,
+    "0003_webapp": webappMigration,
+  };
 }

@@ -76,6 +76,8 @@ export interface Pseudonymiser {
   restore(text: string): string;
   /** Restores placeholders in a stream of deltas, holding back a possibly split placeholder. */
   createRestorer(): { push(delta: string): string; flush(): string };
+  /** Restores placeholders inside tool-call argument JSON, escaping each value for a JSON string. */
+  restoreArguments(json: string): string;
   /** Placeholders issued, by type. */
   counts(): Record<string, number>;
 }

@@ -1,0 +1,417 @@
+import { capitalised, firstNames, fullName, introductions, titles } from "./names.ts";
+import type { Detection, DetectorType } from "./types.ts";
+import {
+  isIban,
+  isIpv4,
+  isIpv6,
+  isNationalId,
+  isPaymentCard,
+  type NationalIdKind,
+  numericIdsByLength,
+} from "./validators.ts";
+
+/** A detection before it is tied to a text of the request. */
+export type Finding = Omit<Detection, "path">;
+
+/** A detector Bastion does not ship (a module's own, or a model-based one); runs after the built-in pass. */
+export interface Detector {
+  readonly name: string;
+  detect(text: string): Finding[];
+}
+
+/** A per-policy pattern or keyword list, already compiled. */
+export interface CustomMatcher {
+  name: string;
+  /** Global regular expression; its whole match is the detection. */
+  regex: RegExp;
+}
+
+export interface ScannerOptions {
+  /** Built-in detector types to run; the others are skipped. */
+  enabled: ReadonlySet<DetectorType>;
+  custom?: readonly CustomMatcher[];
+  extra?: readonly Detector[];
+}
+
+export interface Scanner {
+  scan(text: string): Finding[];
+}
+
+// Group numbers of the master expression, one per family of candidates.
+const G_PRIVATE_KEY = 1;
+const G_JWT = 2;
+const G_API_KEY = 3;
+const G_ASSIGNED_SECRET = 4;
+const G_NIE = 5;
+const G_FISCAL_CODE = 6;
+const G_IBAN = 7;
+const G_NIR_CORSICA = 8;
+const G_NUMBER = 9;
+const G_DNI_LETTER = 10;
+const G_TITLED_NAME = 11;
+const G_INTRODUCED_NAME = 12;
+const G_FIRST_NAME = 13;
+
+const omocode = "[0-9LMNPQRSTUV]";
+/**
+ * Every built-in recognizer as one alternation, so the text is read once (Presidio reads it once
+ * per recognizer). Each alternative starts on a character class that is rare in prose, which keeps
+ * the common path (a lower-case letter) to a quick check. Emails and IPv6 are found from their
+ * `@` and `:` anchors instead, by `indexOf`, which is faster than any expression starting on a letter.
+ */
+const master = new RegExp(
+  [
+    String.raw`(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$))`,
+    String.raw`\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)`,
+    String.raw`\b((?:AKIA|ASIA)[0-9A-Z]{16}|sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|[rs]k_(?:live|test)_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{30,}|bst_live_[A-Za-z0-9]+_[A-Za-z0-9]{16,})\b`,
+    String.raw`\b(?:password|passwd|api_key|apikey|api-key|secret_key|client_secret|access_token|auth_token|[A-Z_]*(?:PASSWORD|SECRET|TOKEN|API_KEY))["']?\s*[:=]\s*["']?([^\s"',;]{8,})`,
+    String.raw`\b([XYZ]-?\d{7}-?[A-Z])\b`,
+    String.raw`\b([A-Z]{6}${omocode}{2}[A-EHLMPRST]${omocode}{2}[A-Z]${omocode}{3}[A-Z])\b`,
+    String.raw`\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8})\b`,
+    String.raw`\b([12] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d)\b`,
+    String.raw`((?:\+|\(\+?|\b)\d(?:[ .\-/()]{0,2}\d){5,})(?:-?([A-Z]))?(?![\w])`,
+    String.raw`\b(?:${titles.join("|")}) +(${fullName})`,
+    String.raw`(?:${introductions.join("|")}) +(${fullName})`,
+    String.raw`(?<![\wÀ-ſ])(${capitalised}) (${capitalised}(?:[ -]${capitalised})?)`,
+  ].join("|"),
+  "g",
+);
+
+const phoneContext =
+  /(?:t[ée]l[ée]?(?:phone|fon|efono|éfono)?|portable|mobile?|cell(?:ulare)?|m[óo]vil|handy|phone|appel|call|bel|nummer|numero|número|numer|nr|rufnummer|telefoon)\W{0,12}$/i;
+
+const secretSubtypes: Array<[string, string]> = [
+  ["AKIA", "aws_access_key"],
+  ["ASIA", "aws_access_key"],
+  ["sk-ant-", "anthropic_api_key"],
+  ["sk-", "openai_api_key"],
+  ["ghp_", "github_token"],
+  ["gho_", "github_token"],
+  ["ghu_", "github_token"],
+  ["ghs_", "github_token"],
+  ["ghr_", "github_token"],
+  ["github_pat_", "github_token"],
+  ["xox", "slack_token"],
+  ["AIza", "google_api_key"],
+  ["glpat-", "gitlab_token"],
+  ["sk_", "stripe_key"],
+  ["rk_", "stripe_key"],
+  ["hf_", "huggingface_token"],
+  ["bst_live_", "bastion_api_key"],
+];
+
+function apiKeySubtype(value: string): string {
+  for (const [prefix, subtype] of secretSubtypes) if (value.startsWith(prefix)) return subtype;
+  return "api_key";
+}
+
+/**
+ * Builds the one-pass scanner for a policy's enabled detectors. Findings are sorted by position
+ * and never overlap (the longer, better-scored one wins).
+ */
+export function createScanner(options: ScannerOptions): Scanner {
+  const on = options.enabled;
+  const custom = options.custom ?? [];
+  const extra = options.extra ?? [];
+  return {
+    scan(text) {
+      const found: Finding[] = [];
+      const add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => {
+        if (!on.has(type)) return;
+        const finding: Finding = { type, start, end: start + value.length, value, score };
+        if (subtype !== undefined) finding.subtype = subtype;
+        found.push(finding);
+      };
+      scanMaster(text, add);
+      if (on.has("email")) scanEmails(text, add);
+      if (on.has("ip_address")) scanIpv6(text, add);
+      for (const matcher of custom) {
+        matcher.regex.lastIndex = 0;
+        for (const match of text.matchAll(matcher.regex)) {
+          if (match[0].length === 0) continue;
+          add("custom", match.index, match[0], 1, matcher.name);
+        }
+      }
+      for (const detector of extra) for (const finding of detector.detect(text)) found.push(finding);
+      return resolveOverlaps(found);
+    },
+  };
+}
+
+type Add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => void;
+
+function scanMaster(text: string, add: Add): void {
+  master.lastIndex = 0;
+  for (;;) {
+    const match = master.exec(text);
+    if (match === null) return;
+    const start = match.index;
+    const whole = match[0];
+    if (match[G_PRIVATE_KEY] !== undefined) add("secret", start, whole, 1, "private_key");
+    else if (match[G_JWT] !== undefined) add("secret", start, whole, 0.95, "jwt");
+    else if (match[G_API_KEY] !== undefined) add("secret", start, whole, 0.95, apiKeySubtype(whole));
+    else if (match[G_ASSIGNED_SECRET] !== undefined) {
+      const value = match[G_ASSIGNED_SECRET];
+      add("secret", start + whole.length - value.length, value, 0.8, "assigned_secret");
+    } else if (match[G_NIE] !== undefined) {
+      if (isNationalId("es_nie", whole.replaceAll("-", ""))) add("national_id", start, whole, 1, "es_nie");
+    } else if (match[G_FISCAL_CODE] !== undefined) {
+      if (isNationalId("it_codice_fiscale", whole)) add("national_id", start, whole, 1, "it_codice_fiscale");
+    } else if (match[G_IBAN] !== undefined) {
+      const value = longestIban(whole);
+      // An uppercase token that fails mod-97 holds nothing else we detect.
+      if (value !== undefined) add("iban", start, value, 1);
+    } else if (match[G_NIR_CORSICA] !== undefined) {
+      if (isNationalId("fr_nir", whole.replaceAll(" ", ""))) add("national_id", start, whole, 1, "fr_nir");
+    } else if (match[G_NUMBER] !== undefined) {
+      classifyNumber(text, start, match[G_NUMBER], match[G_DNI_LETTER], add);
+    } else if (match[G_TITLED_NAME] !== undefined) {
+      const name = match[G_TITLED_NAME];
+      add("person", start + whole.length - name.length, name, 0.8, "titled");
+    } else if (match[G_INTRODUCED_NAME] !== undefined) {
+      const name = match[G_INTRODUCED_NAME];
+      add("person", start + whole.length - name.length, name, 0.8, "introduced");
+    } else if (match[G_FIRST_NAME] !== undefined) {
+      const first = match[G_FIRST_NAME];
+      if (firstNames.has(first)) add("person", start, whole, 0.6, "first_name");
+      // The second word may itself start a name ("Hallo Anna Schmidt"): read again from there.
+      else master.lastIndex = start + first.length + 1;
+    }
+  }
+}
+
+/** An IBAN candidate may run into the next word; try it shorter, one group at a time. */
+function longestIban(candidate: string): string | undefined {
+  let value = candidate;
+  for (;;) {
+    if (isIban(value.replaceAll(" ", ""))) return value;
+    const space = value.lastIndexOf(" ");
+    if (space < 0 || value.length <= 15) return undefined;
+    value = value.slice(0, space);
+  }
+}
+
+interface Group {
+  digits: string;
+  /** Offset of the group's first digit in the text. */
+  start: number;
+  end: number;
+  /** The separator text before this group (empty for the first). */
+  before: string;
+}
+
+/**
+ * A run of digits with separators may hold one identifier, several, or none. Tries the whole run,
+ * then its sub-runs from the left, longest first, so "call 06 12 34 56 78 or 01 23 45 67 89" gives two phones.
+ */
+function classifyNumber(
+  text: string,
+  start: number,
+  run: string,
+  letter: string | undefined,
+  add: Add,
+): void {
+  const groups: Group[] = [];
+  const digitRun = /\d+/g;
+  let previousEnd = 0;
+  for (const match of run.matchAll(digitRun)) {
+    groups.push({
+      digits: match[0],
+      start: start + match.index,
+      end: start + match.index + match[0].length,
+      before: run.slice(previousEnd, match.index),
+    });
+    previousEnd = match.index + match[0].length;
+  }
+  const plus = run.startsWith("+") || run.startsWith("(+");
+  const maxSpan = 12;
+  let first = 0;
+  while (first < groups.length) {
+    let taken = false;
+    for (let last = Math.min(groups.length - 1, first + maxSpan); last >= first; last--) {
+      const atEnd = last === groups.length - 1;
+      const kind = classifyDigits(text, groups, first, last, first === 0 && plus, atEnd ? letter : undefined);
+      if (kind === undefined) continue;
+      const from = first === 0 && plus ? start : (groups[first] as Group).start;
+      const to =
+        atEnd && kind.withLetter
+          ? start + run.length + (text[start + run.length] === "-" ? 2 : 1)
+          : (groups[last] as Group).end;
+      add(kind.type, from, text.slice(from, to), kind.score, kind.subtype);
+      first = last + 1;
+      taken = true;
+      break;
+    }
+    if (!taken) first++;
+  }
+}
+
+interface Kind {
+  type: DetectorType;
+  subtype?: string;
+  score: number;
+  withLetter?: boolean;
+}
+
+function classifyDigits(
+  text: string,
+  groups: Group[],
+  first: number,
+  last: number,
+  plus: boolean,
+  letter: string | undefined,
+): Kind | undefined {
+  let digits = "";
+  let separators = "";
+  for (let index = first; index <= last; index++) {
+    const group = groups[index] as Group;
+    digits += group.digits;
+    if (index > first) separators += group.before;
+  }
+  const length = digits.length;
+  if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter))
+    return { type: "national_id", subtype: "es_dni", score: 1, withLetter: true };
+  if (last - first === 3 && /^\.+$/.test(separators) && isIpv4(digits4(groups, first)))
+    return { type: "ip_address", subtype: "ipv4", score: 0.9 };
+  if (!plus) {
+    for (const kind of numericIdsByLength[length] ?? ([] as NationalIdKind[]))
+      if (isNationalId(kind, digits)) return { type: "national_id", subtype: kind, score: 1 };
+    if (length >= 13 && isPaymentCard(digits)) return { type: "payment_card", score: 1 };
+  }
+  return phoneKind(text, groups, first, digits, plus);
+}
+
+function digits4(groups: Group[], first: number): string {
+  return [0, 1, 2, 3].map((offset) => (groups[first + offset] as Group).digits).join(".");
+}
+
+function phoneKind(
+  text: string,
+  groups: Group[],
+  first: number,
+  digits: string,
+  plus: boolean,
+): Kind | undefined {
+  const length = digits.length;
+  if (plus) {
+    // E.164: country code and subscriber number, 8 to 15 digits, never starting with 0.
+    if (length >= 8 && length <= 15 && digits[0] !== "0")
+      return { type: "phone", subtype: "e164", score: 0.9 };
+    return undefined;
+  }
+  if (digits.startsWith("00")) {
+    if (length >= 10 && length <= 17 && digits[2] !== "0")
+      return { type: "phone", subtype: "international", score: 0.85 };
+    return undefined;
+  }
+  const at = (groups[first] as Group).start;
+  const context = phoneContext.test(text.slice(Math.max(0, at - 30), at));
+  // National formats: a trunk 0 then 9 to 11 digits (FR, DE, NL, BE, AT, IT landlines); without it
+  // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
+  if (digits[0] === "0" && length >= 10 && length <= 12)
+    return { type: "phone", subtype: "national", score: context ? 0.9 : 0.7 };
+  if (context && length >= 9 && length <= 11) return { type: "phone", subtype: "national", score: 0.8 };
+  return undefined;
+}
+
+/** Finds emails from each `@`: the local part to the left, a dotted domain to the right. */
+function scanEmails(text: string, add: Add): void {
+  let at = text.indexOf("@");
+  while (at !== -1) {
+    let left = at;
+    while (left > 0 && isLocalChar(text.charCodeAt(left - 1))) left--;
+    while (left < at && text.charCodeAt(left) === 46) left++;
+    let right = at + 1;
+    while (right < text.length && isDomainChar(text.charCodeAt(right))) right++;
+    while (right > at + 1 && (text.charCodeAt(right - 1) === 46 || text.charCodeAt(right - 1) === 45))
+      right--;
+    const local = at - left;
+    const domain = text.slice(at + 1, right);
+    const dot = domain.lastIndexOf(".");
+    if (
+      local > 0 &&
+      local <= 64 &&
+      dot > 0 &&
+      domain.length - dot > 2 &&
+      /^[\p{L}]{2,}$/u.test(domain.slice(dot + 1))
+    ) {
+      add("email", left, text.slice(left, right), 0.95);
+      at = text.indexOf("@", right);
+    } else at = text.indexOf("@", at + 1);
+  }
+}
+
+function isLocalChar(code: number): boolean {
+  return (
+    (code >= 97 && code <= 122) ||
+    (code >= 65 && code <= 90) ||
+    (code >= 48 && code <= 57) ||
+    code === 46 ||
+    code === 95 ||
+    code === 45 ||
+    code === 43 ||
+    code === 37 ||
+    (code >= 0xc0 && code <= 0x24f && code !== 0xd7 && code !== 0xf7)
+  );
+}
+
+function isDomainChar(code: number): boolean {
+  return (
+    (code >= 97 && code <= 122) ||
+    (code >= 65 && code <= 90) ||
+    (code >= 48 && code <= 57) ||
+    code === 46 ||
+    code === 45 ||
+    (code >= 0xc0 && code <= 0x24f && code !== 0xd7 && code !== 0xf7)
+  );
+}
+
+function isHexOrColon(code: number): boolean {
+  return (
+    (code >= 48 && code <= 58) || (code >= 97 && code <= 102) || (code >= 65 && code <= 70) || code === 46
+  );
+}
+
+function isWordChar(code: number): boolean {
+  return (
+    (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || (code >= 48 && code <= 57) || code === 95
+  );
+}
+
+/** Finds IPv6 addresses from each `::` or colon-separated hex run, checked by `node:net`. */
+function scanIpv6(text: string, add: Add): void {
+  let colon = text.indexOf(":");
+  while (colon !== -1) {
+    let left = colon;
+    while (left > 0 && isHexOrColon(text.charCodeAt(left - 1))) left--;
+    let right = colon + 1;
+    while (right < text.length && isHexOrColon(text.charCodeAt(right))) right++;
+    while (right > colon + 1 && text.charCodeAt(right - 1) === 46) right--;
+    const candidate = text.slice(left, right);
+    const bounded =
+      (left === 0 || !isWordChar(text.charCodeAt(left - 1))) &&
+      (right === text.length || !isWordChar(text.charCodeAt(right)));
+    if (
+      bounded &&
+      /\d/.test(candidate) &&
+      candidate.split(":").filter((part) => part !== "").length >= 2 &&
+      isIpv6(candidate)
+    ) {
+      add("ip_address", left, candidate, 0.9, "ipv6");
+    }
+    colon = text.indexOf(":", Math.max(right, colon + 1));
+  }
+}
+
+/** Sorted by start; where two findings overlap, the longer one stays (then the better score). */
+function resolveOverlaps(found: Finding[]): Finding[] {
+  if (found.length < 2) return found;
+  found.sort((a, b) => a.start - b.start || b.end - a.end || b.score - a.score);
+  const kept: Finding[] = [];
+  for (const finding of found) {
+    const previous = kept[kept.length - 1];
+    if (previous === undefined || finding.start >= previous.end) kept.push(finding);
+    else if (finding.end - finding.start > previous.end - previous.start) kept[kept.length - 1] = finding;
+  }
+  return kept;
+}

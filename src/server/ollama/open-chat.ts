@@ -1,0 +1,66 @@
+import type { Context } from "hono";
+import type { ChatRequest, ChatStreamPart } from "../../core/chat.ts";
+import type { ChatSession } from "../../core/chat-service.ts";
+import { type AbortLink, createAbortLink } from "../abort-link.ts";
+import type { ServerDependencies, ServerEnv } from "../server-env.ts";
+
+/** A chat opened through the chat service, with its first part already in hand. */
+export interface OpenedChat {
+  session: ChatSession;
+  link: AbortLink;
+  iterator: AsyncIterator<ChatStreamPart>;
+  first: IteratorResult<ChatStreamPart>;
+  /** Lets a generator backend run its cleanup (release the sequence) when the stream stops early. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs a chat through `deps.chat` (the gateway when there is one) for the Ollama and Anthropic
+ * dialects, as the OpenAI route does: the abort link frees the sequence when the client goes away,
+ * and the first part is awaited before any header is sent, so that every error that can happen
+ * before the answer starts (unknown model, full queue, context overflow) is a proper HTTP status.
+ */
+export async function openChat(
+  c: Context<ServerEnv>,
+  deps: ServerDependencies,
+  request: ChatRequest,
+  endpoint: string,
+): Promise<OpenedChat> {
+  const link = createAbortLink(c.req.raw.signal);
+  const principal = c.get("principal");
+  const declared = c.req.header("x-bastion-data-class");
+  try {
+    const session = await deps.chat.open(request, {
+      signal: link.signal,
+      requestId: c.get("requestId"),
+      endpoint,
+      ...(principal === undefined ? {} : { principal }),
+      ...(declared === undefined ? {} : { declaredDataClass: declared }),
+    });
+    const iterator = session.parts[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    return {
+      session,
+      link,
+      iterator,
+      first,
+      close: () =>
+        Promise.resolve(iterator.return?.()).then(
+          () => undefined,
+          () => undefined,
+        ),
+    };
+  } catch (error) {
+    link.dispose();
+    throw error;
+  }
+}
+
+/** The parts of an opened chat from the first one on, as one iterable. */
+export async function* remainingParts(opened: OpenedChat): AsyncIterable<ChatStreamPart> {
+  let result = opened.first;
+  while (!result.done) {
+    yield result.value;
+    result = await opened.iterator.next();
+  }
+}

@@ -1,0 +1,103 @@
+import type { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { BastionError } from "../../core/errors.ts";
+import type { ServerDependencies, ServerEnv } from "../server-env.ts";
+import { createOllamaChatHandler } from "./ollama-chat-route.ts";
+import { createOllamaEmbeddingsHandler, createOllamaEmbedHandler } from "./ollama-embed-route.ts";
+import {
+  createOllamaPsHandler,
+  createOllamaShowHandler,
+  createOllamaTagsHandler,
+  createOllamaVersionHandler,
+} from "./ollama-models-route.ts";
+
+export interface OllamaRoutesOptions {
+  /** Largest accepted request body in bytes; larger ones get a 413. */
+  maxBodyBytes: number;
+}
+
+/** Ollama's routes and the methods they answer; any other method is a 405. */
+export const ollamaRouteMethods: Record<string, string> = {
+  "/api/chat": "POST",
+  "/api/generate": "POST",
+  "/api/embed": "POST",
+  "/api/embeddings": "POST",
+  "/api/show": "POST",
+  "/api/tags": "GET, HEAD",
+  "/api/ps": "GET, HEAD",
+  "/api/version": "GET, HEAD",
+};
+
+/** Model management that Ollama clients may call; Bastion manages its models elsewhere. */
+const managementRoutes: Record<string, string> = {
+  "/api/pull": "Pull models with `bastion pull <model>` or POST /admin/v1/models/pull.",
+  "/api/push": "Bastion does not push models to a registry.",
+  "/api/create": "Add models to Bastion's configuration instead.",
+  "/api/copy": "Give a model another name with an alias in Bastion's configuration.",
+  "/api/delete": "Remove models with `bastion rm <model>`.",
+};
+
+/**
+ * Content types an Ollama client may send with a JSON body. Ollama reads the body whatever the
+ * header says, and its documented `curl -d '{...}'` examples send `x-www-form-urlencoded`, so that
+ * one is accepted too; anything else (multipart, text) is a 415.
+ */
+function assertOllamaContentType(header: string | undefined): void {
+  if (header === undefined) return;
+  const mime = header.split(";")[0]!.trim().toLowerCase();
+  if (mime === "application/json" || mime.endsWith("+json") || mime === "application/x-www-form-urlencoded") {
+    return;
+  }
+  throw new BastionError(
+    "unsupported_media_type",
+    `Content-Type '${mime.slice(0, 100)}' is not supported; send 'application/json'.`,
+  );
+}
+
+/**
+ * Mounts Ollama's API under `/api/*`: chat and generate (NDJSON streams), embed, tags, show, ps
+ * and version. Errors are answered in Ollama's `{"error": "..."}` shape by the app's error handler
+ * (see `isOllamaPath`).
+ */
+export function registerOllamaRoutes(
+  app: Hono<ServerEnv>,
+  deps: ServerDependencies,
+  options: OllamaRoutesOptions,
+): void {
+  app.use("/api/*", async (c, next) => {
+    if (c.req.method === "POST") assertOllamaContentType(c.req.header("content-type"));
+    await next();
+  });
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: options.maxBodyBytes,
+      onError: () => {
+        throw new BastionError(
+          "payload_too_large",
+          `The request body exceeds the limit of ${options.maxBodyBytes} bytes.`,
+        );
+      },
+    }),
+  );
+
+  app.post("/api/chat", createOllamaChatHandler(deps, "chat"));
+  app.post("/api/generate", createOllamaChatHandler(deps, "generate"));
+  app.post("/api/embed", createOllamaEmbedHandler(deps));
+  app.post("/api/embeddings", createOllamaEmbeddingsHandler(deps));
+  app.post("/api/show", createOllamaShowHandler(deps));
+  app.get("/api/tags", createOllamaTagsHandler(deps));
+  app.get("/api/ps", createOllamaPsHandler(deps));
+  app.get("/api/version", createOllamaVersionHandler(deps));
+
+  for (const [path, hint] of Object.entries(managementRoutes)) {
+    app.all(path, (c) => c.json({ error: `${path} is not supported by Bastion. ${hint}` }, 501));
+  }
+  for (const [path, allow] of Object.entries(ollamaRouteMethods)) {
+    app.all(path, (c) =>
+      c.json({ error: `Method ${c.req.method} is not allowed on ${path}; use ${allow}.` }, 405, {
+        Allow: allow,
+      }),
+    );
+  }
+}

@@ -85,6 +85,18 @@ export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter" |
 export type ChatStreamPart =
   | { type: "reasoning-delta"; text: string }
   | { type: "text-delta"; text: string }
+  | {
+      /**
+       * A tool call while it is generated: the first delta of an index carries its id and name,
+       * the rest more of its arguments. The whole call follows as a `tool-call` part with the same
+       * index (whose arguments are the deltas joined); consumers that want whole calls skip these.
+       */
+      type: "tool-call-delta";
+      index: number;
+      id: string;
+      name: string;
+      argumentsDelta: string;
+    }
   | { type: "tool-call"; index: number; call: ToolCall }
   | {
       type: "finish";

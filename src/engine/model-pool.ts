@@ -1,8 +1,8 @@
-import { stat } from "node:fs/promises";
-import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import type { Llama } from "node-llama-cpp";
 import { BastionError } from "../core/errors.ts";
 import { formatBinaryBytes } from "../core/format-bytes.ts";
 import { loadModelRunner, type ModelRunner, type ModelServeSpec } from "./model-runner.ts";
+import { estimateModelRam } from "./ram-estimate.ts";
 
 export type { ModelServeSpec };
 
@@ -30,6 +30,8 @@ interface Entry {
   loading?: Promise<ModelRunner> | undefined;
   /** Estimated RAM of the loaded model, known once estimated. */
   bytes?: number;
+  /** RAM admitted after the load (the embedding context), released when it is freed. */
+  extraBytes: number;
   users: number;
   lastUsed: number;
   idleTimer?: NodeJS.Timeout | undefined;
@@ -52,7 +54,9 @@ export interface ModelPool {
  * is never evicted; a model that cannot fit even alone is refused with `model_too_large`.
  */
 export function createModelPool(specs: readonly ModelServeSpec[], options: ModelPoolOptions): ModelPool {
-  const entries = new Map<string, Entry>(specs.map((spec) => [spec.id, { spec, users: 0, lastUsed: 0 }]));
+  const entries = new Map<string, Entry>(
+    specs.map((spec) => [spec.id, { spec, users: 0, lastUsed: 0, extraBytes: 0 }]),
+  );
   let admission: Promise<unknown> = Promise.resolve();
 
   function entryOf(id: string): Entry {
@@ -63,17 +67,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
 
   async function estimate(entry: Entry): Promise<number> {
     if (entry.bytes !== undefined) return entry.bytes;
-    const fileInfo = await readGgufFileInfo(entry.spec.path, { logWarnings: false });
-    const insights = await GgufInsights.from(fileInfo, options.llama);
-    const contextSize = Math.min(entry.spec.contextSize, insights.trainContextSize ?? entry.spec.contextSize);
-    const contextBytes = insights.estimateContextResourceRequirements({
-      contextSize: contextSize * entry.spec.parallel,
-      sequences: entry.spec.parallel,
-      modelGpuLayers: 0,
-      ...(entry.spec.batchSize === undefined ? {} : { batchSize: entry.spec.batchSize }),
-    }).cpuRam;
-    const weights = (await stat(entry.spec.path)).size;
-    entry.bytes = weights + contextBytes;
+    entry.bytes = (await estimateModelRam(options.llama, entry.spec)).totalBytes;
     return entry.bytes;
   }
 
@@ -82,7 +76,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     let total = 0;
     for (const entry of entries.values()) {
       if (entry !== except && (entry.runner !== undefined || entry.loading !== undefined))
-        total += entry.bytes ?? 0;
+        total += (entry.bytes ?? 0) + entry.extraBytes;
     }
     return total;
   }
@@ -119,14 +113,32 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     }
   }
 
-  async function load(entry: Entry): Promise<ModelRunner> {
-    const needed = await estimate(entry);
-    // Admission is serialised so that two loads cannot both count the same free memory.
+  /** Admission is serialised so that two loads cannot both count the same free memory. */
+  async function admit(entry: Entry, needed: number): Promise<void> {
     const admitted = admission.then(() => makeRoom(entry, needed));
     admission = admitted.catch(() => undefined);
     await admitted;
+  }
+
+  /** Memory a loaded model allocates later (its embedding context) joins the budget first. */
+  function reserveFor(entry: Entry) {
+    return async (bytes: number): Promise<() => void> => {
+      await admit(entry, (entry.bytes ?? 0) + entry.extraBytes + bytes);
+      entry.extraBytes += bytes;
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        entry.extraBytes -= bytes;
+      };
+    };
+  }
+
+  async function load(entry: Entry): Promise<ModelRunner> {
+    const needed = await estimate(entry);
+    await admit(entry, needed);
     const started = performance.now();
-    const runner = await loadModelRunner({ llama: options.llama, ...entry.spec });
+    const runner = await loadModelRunner({ llama: options.llama, ...entry.spec, reserve: reserveFor(entry) });
     options.onEvent?.({ type: "load", id: entry.spec.id, bytes: needed, ms: performance.now() - started });
     return runner;
   }

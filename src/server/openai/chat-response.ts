@@ -51,11 +51,19 @@ export interface ChatCompletion {
   timings?: WireTimings;
 }
 
+/** A tool call in a chunk: the first for an index names it, later ones add to its arguments. */
+export interface WireToolCallDelta {
+  index: number;
+  id?: string;
+  type?: "function";
+  function: { name?: string; arguments: string };
+}
+
 export interface ChunkDelta {
   role?: "assistant";
   content?: string | null;
   reasoning_content?: string;
-  tool_calls?: Array<WireToolCall & { index: number }>;
+  tool_calls?: WireToolCallDelta[];
 }
 
 export interface ChatCompletionChunk {
@@ -122,7 +130,7 @@ export async function collectCompletion(
     if (part.type === "text-delta") content += part.text;
     else if (part.type === "reasoning-delta") reasoning += part.text;
     else if (part.type === "tool-call") toolCalls.push({ index: part.index, call: part.call });
-    else finish = part;
+    else if (part.type === "finish") finish = part;
   }
   if (finish === undefined) throw new Error("The backend ended its stream without a finish part.");
   const message: ChatCompletion["choices"][number]["message"] = {
@@ -155,6 +163,8 @@ export async function collectCompletion(
  */
 export function createChunker(identity: CompletionIdentity, options: { includeUsage: boolean }) {
   let sentRole = false;
+  /** Arguments already sent per tool-call index, for calls that were streamed as deltas. */
+  const streamedArguments = new Map<number, string>();
   const chunk = (delta: ChunkDelta, finishReason: WireFinishReason | null = null): ChatCompletionChunk => {
     if (!sentRole) {
       sentRole = true;
@@ -180,8 +190,40 @@ export function createChunker(identity: CompletionIdentity, options: { includeUs
           return part.text.length === 0 ? [] : [chunk({ content: part.text })];
         case "reasoning-delta":
           return part.text.length === 0 ? [] : [chunk({ reasoning_content: part.text })];
-        case "tool-call":
-          return [chunk({ tool_calls: [{ index: part.index, ...toWireToolCall(part.call) }] })];
+        case "tool-call-delta": {
+          // As OpenAI does: the call's id and name at once, then its arguments piece by piece.
+          const sent = streamedArguments.get(part.index);
+          streamedArguments.set(part.index, (sent ?? "") + part.argumentsDelta);
+          if (sent === undefined) {
+            return [
+              chunk({
+                tool_calls: [
+                  {
+                    index: part.index,
+                    id: part.id,
+                    type: "function",
+                    function: { name: part.name, arguments: part.argumentsDelta },
+                  },
+                ],
+              }),
+            ];
+          }
+          if (part.argumentsDelta === "") return [];
+          return [
+            chunk({ tool_calls: [{ index: part.index, function: { arguments: part.argumentsDelta } }] }),
+          ];
+        }
+        case "tool-call": {
+          const sent = streamedArguments.get(part.index);
+          if (sent === undefined) {
+            return [chunk({ tool_calls: [{ index: part.index, ...toWireToolCall(part.call) }] })];
+          }
+          // Streamed already: send only what the deltas did not carry, if anything.
+          const rest = part.call.arguments.startsWith(sent) ? part.call.arguments.slice(sent.length) : "";
+          return rest === ""
+            ? []
+            : [chunk({ tool_calls: [{ index: part.index, function: { arguments: rest } }] })];
+        }
         case "finish": {
           const last = chunk({}, toWireFinishReason(part.finishReason));
           if (part.timings !== undefined) last.timings = toWireTimings(part.timings);

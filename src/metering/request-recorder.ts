@@ -1,0 +1,55 @@
+import type { Logger } from "pino";
+import type { CompletedRequest, RequestObserver } from "../core/request-record.ts";
+import type { Meter, PricedRequest } from "./meter.ts";
+import type { UsageStore } from "./usage-store.ts";
+
+/** Where a priced request goes besides the usage table: the audit log and the metrics. */
+export interface PricedRequestSink {
+  appendRequest?(record: CompletedRequest, priced: PricedRequest): Promise<unknown>;
+  observe?(record: CompletedRequest, priced: PricedRequest): void;
+}
+
+/** Prices a finished request once, then writes its usage row and audit record and counts it. */
+export interface RequestRecorder extends RequestObserver {
+  /** Resolves once the usage row and the audit record are committed; rejects when either failed. */
+  record(record: CompletedRequest): Promise<PricedRequest>;
+}
+
+export interface RequestRecorderOptions {
+  meter: Meter;
+  usage?: UsageStore;
+  audit?: PricedRequestSink;
+  metrics?: PricedRequestSink;
+  logger?: Logger;
+}
+
+/**
+ * The metering and audit observer. `record` is what the chat pipeline awaits before it lets the
+ * final part of an answer out, so that an answer the client received always has its records;
+ * `onCompleted` (the plain observer) is for callers that only report.
+ */
+export function createRequestRecorder(options: RequestRecorderOptions): RequestRecorder {
+  const recorder: RequestRecorder = {
+    async record(record) {
+      const priced = options.meter.price(record);
+      options.metrics?.observe?.(record, priced);
+      await Promise.all([
+        options.usage?.insert(record, priced),
+        options.audit?.appendRequest?.(record, priced),
+      ]);
+      return priced;
+    },
+    async onCompleted(record) {
+      try {
+        await recorder.record(record);
+      } catch (error) {
+        options.logger?.error(
+          { err: error, requestId: record.requestId },
+          "could not record a finished request",
+        );
+        throw error;
+      }
+    },
+  };
+  return recorder;
+}

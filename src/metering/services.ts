@@ -1,0 +1,114 @@
+import type { Logger } from "pino";
+import { type AuditLog, openAuditLog, pruneAuditLog } from "../audit/index.ts";
+import type { BastionConfig } from "../config/config.ts";
+import type { ModelRegistry } from "../core/backend.ts";
+import type { ChatService } from "../core/chat-service.ts";
+import { createMetrics, type Metrics } from "../metrics/metrics.ts";
+import type { Store } from "../store/database.ts";
+import { createMeter, type Meter } from "./meter.ts";
+import { observeChatService } from "./observe-chat-service.ts";
+import { createOccupancyTracker, type OccupancyTracker } from "./occupancy.ts";
+import { createRequestRecorder, type RequestRecorder } from "./request-recorder.ts";
+import { createUsageStore, type UsageStore } from "./usage-store.ts";
+
+/** Metering, usage, audit and metrics of one running server, built together. */
+export interface MeteringServices {
+  meter: Meter;
+  usage: UsageStore;
+  /** Absent when `audit.enabled` is false. */
+  audit?: AuditLog;
+  /** Absent when `metrics.enabled` is false. */
+  metrics?: Metrics;
+  occupancy: OccupancyTracker;
+  /** The observer that prices, stores and audits a finished request (give it to the gateway). */
+  recorder: RequestRecorder;
+  /** Wraps a chat service that does not report requests itself (the direct, gateway-less one). */
+  observe(chat: ChatService): ChatService;
+  /** GDPR Art. 17 for metering and audit: unlinks the user's usage rows and audit records. */
+  eraseUser(userId: string, by?: Parameters<AuditLog["eraseUser"]>[1]): Promise<void>;
+  /** Stops timers and signs a last checkpoint. */
+  close(): Promise<void>;
+}
+
+const dayMs = 86_400_000;
+
+export function createMeteringServices(options: {
+  config: Readonly<BastionConfig>;
+  store: Store;
+  dataDir: string;
+  models?: ModelRegistry;
+  logger?: Logger;
+}): MeteringServices {
+  const { config, store, logger } = options;
+  const models = options.models;
+  const meter = createMeter(config.metering, {
+    pricingOf: (backendId) => models?.get(backendId)?.pricing,
+  });
+  const usage = createUsageStore(store);
+  const audit = config.audit.enabled
+    ? openAuditLog({
+        config: config.audit,
+        store,
+        dataDir: options.dataDir,
+        ...(logger === undefined ? {} : { logger }),
+      })
+    : undefined;
+  const metrics = config.metrics.enabled ? createMetrics(models === undefined ? {} : { models }) : undefined;
+  const occupancy = createOccupancyTracker();
+  const recorder = createRequestRecorder({
+    meter,
+    usage,
+    ...(audit === undefined ? {} : { audit }),
+    ...(metrics === undefined ? {} : { metrics }),
+    ...(logger === undefined ? {} : { logger }),
+  });
+  const slots = new Map(
+    config.models.entries.map((entry) => [entry.id, entry.parallel ?? config.models.parallel]),
+  );
+
+  const prune = async (): Promise<void> => {
+    if (audit === undefined || config.audit.retentionDays <= 0) return;
+    const upTo = await pruneAuditLog(store, new Date(Date.now() - config.audit.retentionDays * dayMs));
+    if (upTo > 0) {
+      await audit.appendEvent({ action: "audit.pruned", details: { up_to_seq: upTo } });
+      logger?.info({ upToSeq: upTo }, "audit records past retention pruned");
+    }
+  };
+  const pruneTimer =
+    audit !== undefined && config.audit.retentionDays > 0
+      ? setInterval(
+          () => void prune().catch((error: unknown) => logger?.error({ err: error }, "audit prune failed")),
+          dayMs,
+        )
+      : undefined;
+  pruneTimer?.unref();
+  void prune().catch((error: unknown) => logger?.error({ err: error }, "audit prune failed"));
+
+  return {
+    meter,
+    usage,
+    ...(audit === undefined ? {} : { audit }),
+    ...(metrics === undefined ? {} : { metrics }),
+    occupancy,
+    recorder,
+    observe(chat) {
+      return observeChatService(chat, {
+        record: (record) => recorder.record(record),
+        occupancy,
+        slotsOf: (model) => slots.get(model) ?? config.models.parallel,
+        ...(metrics === undefined
+          ? {}
+          : { started: (model: string, count: number) => metrics.started(model, count) }),
+        onError: (error, requestId) => logger?.error({ err: error, requestId }, "could not record a request"),
+      });
+    },
+    async eraseUser(userId, by) {
+      await usage.eraseUser(userId);
+      await audit?.eraseUser(userId, by);
+    },
+    async close() {
+      if (pruneTimer !== undefined) clearInterval(pruneTimer);
+      await audit?.close();
+    },
+  };
+}

@@ -1,0 +1,182 @@
+import { sql } from "kysely";
+import type { CompletedRequest } from "../core/request-record.ts";
+import type { Store } from "../store/database.ts";
+import type { PricedRequest } from "./meter.ts";
+
+export const usageGroups = ["day", "tenant", "user", "key", "model", "backend"] as const;
+export type UsageGroup = (typeof usageGroups)[number];
+
+const groupColumn = {
+  day: "day",
+  tenant: "tenant_id",
+  user: "user_id",
+  key: "key_id",
+  model: "model",
+  backend: "backend",
+} as const satisfies Record<UsageGroup, string>;
+
+export interface UsageQuery {
+  /** Inclusive lower bound, ISO date or timestamp. */
+  from?: string;
+  /** Exclusive upper bound; a bare date `YYYY-MM-DD` means the end of that day. */
+  to?: string;
+  groupBy?: UsageGroup[];
+  /** Restrict to one tenant (a tenant admin sees only their own). */
+  tenantId?: string;
+}
+
+/** One line of a usage report, in the wire names of `GET /admin/v1/usage`. */
+export interface UsageRow {
+  day?: string;
+  tenant?: string | null;
+  user?: string | null;
+  key?: string | null;
+  model?: string;
+  backend?: string;
+  requests: number;
+  input_tokens: number;
+  output_tokens: number;
+  reasoning_tokens: number;
+  cached_tokens: number;
+  cost_eur: number;
+  energy_wh: number;
+  co2e_g: number;
+  reference_cost_eur: number;
+  saved_eur: number;
+}
+
+export interface UsageStore {
+  /** Writes the request's row; a second report of the same request id is ignored. */
+  insert(record: CompletedRequest, priced: PricedRequest): Promise<void>;
+  report(query?: UsageQuery): Promise<UsageRow[]>;
+  /** GDPR Art. 17: the user's rows stay in the totals but lose their user and key ids. */
+  eraseUser(userId: string): Promise<number>;
+}
+
+/** Bounds as ISO text comparable with `created_at`; a bare date as `to` includes that whole day. */
+export function usageBounds(query: Pick<UsageQuery, "from" | "to">): { from?: string; to?: string } {
+  const bound = (text: string, end: boolean): string => {
+    const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(text);
+    const date = new Date(dateOnly ? `${text}T00:00:00.000Z` : text);
+    if (Number.isNaN(date.getTime()))
+      throw new RangeError(`"${text}" is not a date; use YYYY-MM-DD or an ISO timestamp.`);
+    if (dateOnly && end) date.setUTCDate(date.getUTCDate() + 1);
+    return date.toISOString();
+  };
+  return {
+    ...(query.from === undefined ? {} : { from: bound(query.from, false) }),
+    ...(query.to === undefined ? {} : { to: bound(query.to, true) }),
+  };
+}
+
+/** The usage table: one row per request, summed by the groups a report asks for. */
+export function createUsageStore(store: Store): UsageStore {
+  const { db } = store;
+  return {
+    async insert(record, priced) {
+      const created = record.startedAt.toISOString();
+      const principal = record.principal;
+      await db
+        .insertInto("usage_records")
+        .values({
+          id: record.requestId,
+          created_at: created,
+          day: created.slice(0, 10),
+          tenant_id: principal?.tenantId ?? null,
+          user_id: principal?.userId ?? null,
+          key_id: principal?.keyId ?? null,
+          endpoint: record.endpoint,
+          requested_model: record.requestedModel,
+          model: record.model,
+          backend: record.backend,
+          backend_kind: record.backendKind,
+          country: record.jurisdiction.country,
+          zone: record.jurisdiction.zone,
+          status: record.status,
+          error_code: record.errorCode ?? null,
+          policy: record.policy.policy,
+          data_class: record.policy.dataClass,
+          policy_action: record.policy.action,
+          detections: JSON.stringify(record.policy.detections),
+          input_tokens: record.usage.promptTokens,
+          output_tokens: record.usage.completionTokens,
+          reasoning_tokens: record.usage.reasoningTokens,
+          cached_tokens: record.usage.cachedPromptTokens,
+          queue_ms: Math.round(record.timings.queueMs),
+          ttft_ms: Math.round(record.timings.ttftMs),
+          total_ms: Math.round(record.timings.totalMs),
+          busy_ms: Math.round(record.timings.busyMs),
+          concurrency: record.concurrency ?? 1,
+          cost_eur: priced.costEur,
+          energy_wh: priced.energyWh,
+          co2e_g: priced.co2eG,
+          reference_cost_eur: priced.referenceCostEur,
+          saved_eur: priced.savedEur,
+        })
+        .onConflict((conflict) => conflict.column("id").doNothing())
+        .execute();
+    },
+
+    async report(query = {}) {
+      const groups = [...new Set(query.groupBy ?? [])];
+      const bounds = usageBounds(query);
+      let select = db.selectFrom("usage_records");
+      if (bounds.from !== undefined) select = select.where("created_at", ">=", bounds.from);
+      if (bounds.to !== undefined) select = select.where("created_at", "<", bounds.to);
+      if (query.tenantId !== undefined) select = select.where("tenant_id", "=", query.tenantId);
+      const columns = groups.map((group) => groupColumn[group]);
+      const rows = await select
+        .select(columns.map((column, index) => sql.ref(column).as(`g${index}`)))
+        .select((eb) => [
+          eb.fn.countAll<number | string>().as("requests"),
+          eb.fn.sum<number | string>("input_tokens").as("input_tokens"),
+          eb.fn.sum<number | string>("output_tokens").as("output_tokens"),
+          eb.fn.sum<number | string>("reasoning_tokens").as("reasoning_tokens"),
+          eb.fn.sum<number | string>("cached_tokens").as("cached_tokens"),
+          eb.fn.sum<number | string>("cost_eur").as("cost_eur"),
+          eb.fn.sum<number | string>("energy_wh").as("energy_wh"),
+          eb.fn.sum<number | string>("co2e_g").as("co2e_g"),
+          eb.fn.sum<number | string>("reference_cost_eur").as("reference_cost_eur"),
+          eb.fn.sum<number | string>("saved_eur").as("saved_eur"),
+        ])
+        .$if(columns.length > 0, (builder) =>
+          builder
+            .groupBy(columns.map((column) => sql.ref(column)))
+            .orderBy(columns.map((_, index) => sql.ref(`g${index}`))),
+        )
+        .execute();
+      return rows
+        .map((row) => {
+          const raw = row as Record<string, unknown>;
+          const out: Record<string, unknown> = {};
+          groups.forEach((group, index) => {
+            out[group] = raw[`g${index}`] ?? null;
+          });
+          for (const name of [
+            "requests",
+            "input_tokens",
+            "output_tokens",
+            "reasoning_tokens",
+            "cached_tokens",
+            "cost_eur",
+            "energy_wh",
+            "co2e_g",
+            "reference_cost_eur",
+            "saved_eur",
+          ])
+            out[name] = Number(raw[name] ?? 0);
+          return out as unknown as UsageRow;
+        })
+        .filter((row) => row.requests > 0);
+    },
+
+    async eraseUser(userId) {
+      const result = await db
+        .updateTable("usage_records")
+        .set({ user_id: null, key_id: null })
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      return Number(result.numUpdatedRows);
+    },
+  };
+}

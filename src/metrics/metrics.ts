@@ -1,0 +1,170 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ModelRegistry } from "../core/backend.ts";
+import type { CompletedRequest } from "../core/request-record.ts";
+import type { PricedRequest } from "../metering/meter.ts";
+
+/**
+ * Prometheus metrics. Labels are model, backend, status (and policy action / data class, detector
+ * type): never a key, user or tenant, so that a scrape reveals no one.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** A request started on `model`, which has `slots` parallel sequences; call the result when it ends. */
+  started(model: string, slots: number): () => void;
+  observe(record: CompletedRequest, priced: PricedRequest): void;
+  /** The text exposition format, and its content type. */
+  render(): Promise<{ contentType: string; body: string }>;
+}
+
+const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createMetrics(options: { models?: ModelRegistry; processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "bastion_" });
+  const labels = ["model", "backend", "status"] as const;
+  const requests = new Counter({
+    name: "bastion_requests_total",
+    help: "Finished chat requests.",
+    labelNames: labels,
+    registers: [registry],
+  });
+  const tokens = new Counter({
+    name: "bastion_tokens_total",
+    help: "Tokens processed, by type (input, output, reasoning, cached).",
+    labelNames: ["model", "backend", "type"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "bastion_request_duration_seconds",
+    help: "Request latency from admission to the last token.",
+    labelNames: labels,
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  const ttft = new Histogram({
+    name: "bastion_time_to_first_token_seconds",
+    help: "Time from admission to the first token (reasoning or text).",
+    labelNames: ["model", "backend"],
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  const queue = new Histogram({
+    name: "bastion_queue_wait_seconds",
+    help: "Time spent waiting for a free generation slot.",
+    labelNames: ["model", "backend"],
+    buckets: latencyBuckets,
+    registers: [registry],
+  });
+  const cost = new Counter({
+    name: "bastion_cost_eur_total",
+    help: "Metered cost in EUR (self-hosted cost model for local backends, price table for remote ones).",
+    labelNames: ["model", "backend"],
+    registers: [registry],
+  });
+  const saved = new Counter({
+    name: "bastion_saved_eur_total",
+    help: "Reference-model cost minus metered cost, in EUR.",
+    labelNames: ["model", "backend"],
+    registers: [registry],
+  });
+  const energy = new Counter({
+    name: "bastion_energy_wh_total",
+    help: "Metered energy in watt-hours.",
+    labelNames: ["model", "backend"],
+    registers: [registry],
+  });
+  const carbon = new Counter({
+    name: "bastion_co2e_grams_total",
+    help: "Metered emissions in grams CO2-equivalent.",
+    labelNames: ["model", "backend"],
+    registers: [registry],
+  });
+  const decisions = new Counter({
+    name: "bastion_policy_decisions_total",
+    help: "Policy decisions by action and data class.",
+    labelNames: ["action", "data_class"],
+    registers: [registry],
+  });
+  const detections = new Counter({
+    name: "bastion_policy_detections_total",
+    help: "Detections by detector type (counts only).",
+    labelNames: ["type"],
+    registers: [registry],
+  });
+  // In-flight requests per model and the model's slot count give busy sequences (min of the two)
+  // and queue depth (the rest): the engine serves `slots` sequences at once and queues the others.
+  const inFlight = new Map<string, { count: number; slots: number }>();
+  new Gauge({
+    name: "bastion_busy_sequences",
+    help: "Generation sequences in use, per model.",
+    labelNames: ["model"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [model, lane] of inFlight) this.set({ model }, Math.min(lane.count, lane.slots));
+    },
+  });
+  new Gauge({
+    name: "bastion_queue_depth",
+    help: "Requests waiting for a generation sequence, per model.",
+    labelNames: ["model"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [model, lane] of inFlight) this.set({ model }, Math.max(0, lane.count - lane.slots));
+    },
+  });
+  const models = options.models;
+  new Gauge({
+    name: "bastion_model_loaded",
+    help: "1 when the model is loaded in memory, else 0.",
+    labelNames: ["model"],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      if (models === undefined) return;
+      for (const model of await models.list()) this.set({ model: model.id }, model.loaded ? 1 : 0);
+    },
+  });
+
+  return {
+    registry,
+    started(model, slots) {
+      let lane = inFlight.get(model);
+      if (lane === undefined) {
+        lane = { count: 0, slots };
+        inFlight.set(model, lane);
+      }
+      lane.count++;
+      const current = lane;
+      let done = false;
+      return () => {
+        if (done) return;
+        done = true;
+        current.count--;
+      };
+    },
+    observe(record, priced) {
+      const base = { model: record.model, backend: record.backend };
+      requests.inc({ ...base, status: record.status });
+      duration.observe({ ...base, status: record.status }, record.timings.totalMs / 1000);
+      if (record.status === "ok") {
+        ttft.observe(base, record.timings.ttftMs / 1000);
+        queue.observe(base, record.timings.queueMs / 1000);
+      }
+      tokens.inc({ ...base, type: "input" }, record.usage.promptTokens);
+      tokens.inc({ ...base, type: "output" }, record.usage.completionTokens);
+      tokens.inc({ ...base, type: "reasoning" }, record.usage.reasoningTokens);
+      tokens.inc({ ...base, type: "cached" }, record.usage.cachedPromptTokens);
+      cost.inc(base, priced.costEur);
+      saved.inc(base, Math.max(0, priced.savedEur));
+      energy.inc(base, priced.energyWh);
+      carbon.inc(base, priced.co2eG);
+      decisions.inc({ action: record.policy.action, data_class: record.policy.dataClass });
+      for (const [type, count] of Object.entries(record.policy.detections)) detections.inc({ type }, count);
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() };
+    },
+  };
+}

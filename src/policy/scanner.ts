@@ -71,14 +71,15 @@ const master = new RegExp(
     String.raw`\b([12] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d)\b`,
     String.raw`((?:\+|\(\+?|\b)\d(?:[ .\-/()]{0,2}\d){5,})(?:-?([A-Z]))?(?![\w])`,
     String.raw`\b(?:${titles.join("|")}) +(${fullName})`,
-    String.raw`(?:${introductions.join("|")}) +(${fullName})`,
+    `(?:${introductions.join("|")}) +(${fullName})`,
     String.raw`(?<![\wÀ-ſ])(${capitalised}) (${capitalised}(?:[ -]${capitalised})?)`,
   ].join("|"),
   "g",
 );
 
+/** Words after which a bare digit run is a phone number (no trunk 0, no +): Presidio's context words. */
 const phoneContext =
-  /(?:t[ée]l[ée]?(?:phone|fon|efono|éfono)?|portable|mobile?|cell(?:ulare)?|m[óo]vil|handy|phone|appel|call|bel|nummer|numero|número|numer|nr|rufnummer|telefoon)\W{0,12}$/i;
+  /\b(?:t[ée]l(?:[ée]phone|efon|efono|éfono|efoon)?|portable|mobile?|cellulare|cell|m[óo]vil|handy|phone|rufnummer|kom[óo]rk[aię]|bel(?:len)?|llame|chiamare|appeler)\W{0,12}$/i;
 
 const secretSubtypes: Array<[string, string]> = [
   ["AKIA", "aws_access_key"],
@@ -201,8 +202,11 @@ interface Group {
 }
 
 /**
- * A run of digits with separators may hold one identifier, several, or none. Tries the whole run,
- * then its sub-runs from the left, longest first, so "call 06 12 34 56 78 or 01 23 45 67 89" gives two phones.
+ * A run of digits with separators may hold one identifier or several ("call 06 12 34 56 78 or
+ * 01 23 45 67 89" is one run when the "or" is a comma). Tries the whole run, then shorter runs
+ * from the left, cut only at whitespace, and goes on only after a recognised value: a run that
+ * does not start with one (a card number failing Luhn, an order number) is not searched inside,
+ * or its pieces would pass for phone numbers and 9-digit BSNs.
  */
 function classifyNumber(
   text: string,
@@ -230,6 +234,7 @@ function classifyNumber(
     let taken = false;
     for (let last = Math.min(groups.length - 1, first + maxSpan); last >= first; last--) {
       const atEnd = last === groups.length - 1;
+      if (!atEnd && !/\s/.test((groups[last + 1] as Group).before)) continue;
       const kind = classifyDigits(text, groups, first, last, first === 0 && plus, atEnd ? letter : undefined);
       if (kind === undefined) continue;
       const from = first === 0 && plus ? start : (groups[first] as Group).start;
@@ -242,7 +247,7 @@ function classifyNumber(
       taken = true;
       break;
     }
-    if (!taken) first++;
+    if (!taken) return;
   }
 }
 

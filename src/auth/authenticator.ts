@@ -1,0 +1,232 @@
+import { randomBytes } from "node:crypto";
+import type { LimitSettings } from "../config/auth-config.ts";
+import { BastionError } from "../core/errors.ts";
+import type { Principal, Role } from "../core/principal.ts";
+import type { Store } from "../store/database.ts";
+import { defaultTenantId } from "./actor.ts";
+import { hashApiKey, parseApiKey, sameHash } from "./api-keys.ts";
+import { verifyPassword } from "./passwords.ts";
+import { type KeyScopes, parseLimits, parseRoles, parseScopes } from "./records.ts";
+
+/** Everything the auth layer knows about a request's credential; the secret itself is not kept. */
+export interface AuthContext {
+  principal: Principal;
+  scopes: KeyScopes;
+  keyLimits: LimitSettings;
+  tenantLimits: LimitSettings;
+  via: "key" | "session" | "bootstrap" | "anonymous";
+  /** Set for session (cookie) credentials: state-changing requests must echo the CSRF token. */
+  session?: { csrfToken: string };
+  user?: { id: string; email: string | null; name: string | null };
+  keyName?: string;
+}
+
+export interface Authenticator {
+  /** Resolves `Authorization: Bearer` / `x-api-key`; throws 401 with a reason a client can act on. */
+  fromKey(secret: string): Promise<AuthContext>;
+  /** Resolves the `bastion_session` cookie; throws 401 when unknown or expired. */
+  fromSession(token: string): Promise<AuthContext>;
+  /** Checks an email and password; undefined when they do not match (same time either way). */
+  checkPassword(email: string, password: string): Promise<{ userId: string; tenantId: string } | undefined>;
+  /** Starts a web session; the token goes into the cookie and only its hash into the store. */
+  createSession(
+    owner: { tenantId: string; userId?: string; keyId?: string },
+    hours: number,
+  ): Promise<{ token: string; csrfToken: string }>;
+  deleteSession(token: string): Promise<void>;
+}
+
+const unauthorized = (message: string) => new BastionError("unauthorized", message);
+
+/**
+ * Resolves credentials against the store on every request. There is no cache: a revoked or expired
+ * key fails on its very next request, on every instance (one indexed lookup by prefix).
+ */
+export function createAuthenticator(options: { store: Store; bootstrapAdminKey?: string }): Authenticator {
+  const { db } = options.store;
+  const bootstrapHash =
+    options.bootstrapAdminKey === undefined || options.bootstrapAdminKey === ""
+      ? undefined
+      : hashApiKey(options.bootstrapAdminKey);
+  const lastUsedWritten = new Map<string, number>();
+
+  async function tenantLimits(tenantId: string): Promise<LimitSettings> {
+    const tenant = await db
+      .selectFrom("tenants")
+      .select("limits")
+      .where("id", "=", tenantId)
+      .executeTakeFirst();
+    return tenant === undefined ? {} : parseLimits(tenant.limits);
+  }
+
+  async function keyContext(where: { prefix: string } | { id: string }, hash?: string): Promise<AuthContext> {
+    let query = db
+      .selectFrom("api_keys as k")
+      .innerJoin("tenants as t", "t.id", "k.tenant_id")
+      .leftJoin("users as u", "u.id", "k.user_id")
+      .select([
+        "k.id",
+        "k.tenant_id",
+        "k.user_id",
+        "k.name",
+        "k.hash",
+        "k.roles",
+        "k.scopes",
+        "k.policy",
+        "k.limits",
+        "k.expires_at",
+        "k.revoked_at",
+        "t.policy as tenant_policy",
+        "t.limits as tenant_limits",
+        "u.roles as user_roles",
+        "u.disabled as user_disabled",
+        "u.email as user_email",
+        "u.name as user_name",
+      ]);
+    query =
+      "prefix" in where ? query.where("k.prefix", "=", where.prefix) : query.where("k.id", "=", where.id);
+    const row = await query.executeTakeFirst();
+    if (row === undefined || (hash !== undefined && !sameHash(row.hash, hash)))
+      throw unauthorized("Invalid API key. Check the key, or ask an admin for a new one.");
+    if (row.revoked_at !== null) throw unauthorized(`This API key was revoked at ${row.revoked_at}.`);
+    if (row.expires_at !== null && row.expires_at <= new Date().toISOString())
+      throw unauthorized(`This API key expired at ${row.expires_at}.`);
+    if (row.user_id !== null && (row.user_roles === null || Number(row.user_disabled) !== 0))
+      throw unauthorized("The user this API key belongs to is disabled.");
+    let roles: Role[] = parseRoles(row.roles);
+    // A user's key never holds more than the user does now: demoting the user demotes their keys.
+    if (row.user_roles !== null) {
+      const userRoles = parseRoles(row.user_roles);
+      roles = roles.filter((role) => userRoles.includes(role));
+    }
+    const scopes = parseScopes(row.scopes);
+    const policy = row.policy ?? row.tenant_policy;
+    const principal: Principal = {
+      tenantId: row.tenant_id,
+      keyId: row.id,
+      roles,
+      ...(row.user_id === null ? {} : { userId: row.user_id }),
+      ...(policy === null ? {} : { policy }),
+      ...(scopes.models === undefined ? {} : { models: scopes.models }),
+    };
+    const now = Date.now();
+    // last_used_at is informational: write it at most once a minute per key, off the request path.
+    if (now - (lastUsedWritten.get(row.id) ?? 0) > 60_000) {
+      lastUsedWritten.set(row.id, now);
+      void db
+        .updateTable("api_keys")
+        .set({ last_used_at: new Date(now).toISOString() })
+        .where("id", "=", row.id)
+        .execute()
+        .catch(() => {});
+    }
+    return {
+      principal,
+      scopes,
+      keyLimits: parseLimits(row.limits),
+      tenantLimits: parseLimits(row.tenant_limits),
+      via: "key",
+      keyName: row.name,
+      ...(row.user_id === null
+        ? {}
+        : { user: { id: row.user_id, email: row.user_email, name: row.user_name } }),
+    };
+  }
+
+  return {
+    async fromKey(secret) {
+      if (bootstrapHash !== undefined && sameHash(hashApiKey(secret), bootstrapHash)) {
+        return {
+          principal: { tenantId: defaultTenantId, keyId: "bootstrap", roles: ["admin"] },
+          scopes: {},
+          keyLimits: {},
+          tenantLimits: await tenantLimits(defaultTenantId),
+          via: "bootstrap",
+          keyName: "BASTION_ADMIN_KEY",
+        };
+      }
+      const parsed = parseApiKey(secret);
+      if (parsed === undefined)
+        throw unauthorized("Invalid API key: Bastion keys look like bst_live_<prefix>_<secret>.");
+      return keyContext({ prefix: parsed.prefix }, hashApiKey(secret));
+    },
+
+    async fromSession(token) {
+      const row = await db
+        .selectFrom("sessions")
+        .selectAll()
+        .where("id", "=", hashApiKey(token))
+        .executeTakeFirst();
+      if (row === undefined || row.expires_at <= new Date().toISOString()) {
+        if (row !== undefined) await db.deleteFrom("sessions").where("id", "=", row.id).execute();
+        throw unauthorized("Your session has ended; sign in again.");
+      }
+      if (row.key_id !== null) {
+        const context = await keyContext({ id: row.key_id });
+        return { ...context, via: "session", session: { csrfToken: row.csrf_token } };
+      }
+      const user = await db
+        .selectFrom("users")
+        .selectAll()
+        .where("id", "=", row.user_id ?? "")
+        .executeTakeFirst();
+      if (user === undefined || Number(user.disabled) !== 0)
+        throw unauthorized("Your session has ended; sign in again.");
+      const tenant = await db
+        .selectFrom("tenants")
+        .select(["policy", "limits"])
+        .where("id", "=", user.tenant_id)
+        .executeTakeFirst();
+      return {
+        principal: {
+          tenantId: user.tenant_id,
+          userId: user.id,
+          roles: parseRoles(user.roles),
+          ...(tenant?.policy == null ? {} : { policy: tenant.policy }),
+        },
+        scopes: {},
+        keyLimits: {},
+        tenantLimits: tenant === undefined ? {} : parseLimits(tenant.limits),
+        via: "session",
+        session: { csrfToken: row.csrf_token },
+        user: { id: user.id, email: user.email, name: user.name },
+      };
+    },
+
+    async checkPassword(email, password) {
+      const user = await db
+        .selectFrom("users")
+        .select(["id", "tenant_id", "password_hash", "disabled"])
+        .where("email", "=", email.toLowerCase())
+        .executeTakeFirst();
+      const ok = await verifyPassword(user?.password_hash, password);
+      if (!ok || user === undefined || Number(user.disabled) !== 0) return undefined;
+      return { userId: user.id, tenantId: user.tenant_id };
+    },
+
+    async createSession(owner, hours) {
+      const token = randomBytes(32).toString("base64url");
+      const csrfToken = randomBytes(24).toString("base64url");
+      const now = Date.now();
+      await db
+        .insertInto("sessions")
+        .values({
+          id: hashApiKey(token),
+          tenant_id: owner.tenantId,
+          user_id: owner.userId ?? null,
+          key_id: owner.keyId ?? null,
+          csrf_token: csrfToken,
+          created_at: new Date(now).toISOString(),
+          expires_at: new Date(now + hours * 3_600_000).toISOString(),
+        })
+        .execute();
+      // Expired sessions are swept here rather than by a timer: sign-ins are rare and this is one indexed delete.
+      await db.deleteFrom("sessions").where("expires_at", "<=", new Date(now).toISOString()).execute();
+      return { token, csrfToken };
+    },
+
+    async deleteSession(token) {
+      await db.deleteFrom("sessions").where("id", "=", hashApiKey(token)).execute();
+    },
+  };
+}

@@ -1,0 +1,137 @@
+import type { MiddlewareHandler } from "hono";
+import type { Redis } from "ioredis";
+import type { BastionConfig } from "../config/config.ts";
+import type { ModelRegistry } from "../core/backend.ts";
+import type { ChatService } from "../core/chat-service.ts";
+import { BastionError } from "../core/errors.ts";
+import type { Store } from "../store/database.ts";
+import { type AdminService, createAdminService } from "./admin-service.ts";
+import { type Authenticator, createAuthenticator } from "./authenticator.ts";
+import { type Budgets, createBudgets } from "./budgets.ts";
+import { type CostModel, createPriceTableCostModel } from "./cost-model.ts";
+import { createWindowCounter, type WindowCounter } from "./counters.ts";
+import {
+  createLimitedChatService,
+  createLimitsSettler,
+  type LimitsSettler,
+  type PendingLimits,
+} from "./limited-chat-service.ts";
+import { createAuthMiddleware } from "./middleware.ts";
+import { createRateLimits, type RateLimits } from "./rate-limits.ts";
+
+export { bootstrapAdminKey, ensureDefaultTenant } from "./bootstrap.ts";
+export { authContextOf, clientAddress, readCredential, sessionCookie } from "./middleware.ts";
+
+/** The control plane's HTTP-facing parts, handed to `createApp({auth})`. */
+export interface Auth {
+  /** False only when explicitly turned off on a loopback address. */
+  enabled: boolean;
+  settings: Pick<BastionConfig, "auth" | "limits">;
+  store: Store;
+  authenticator: Authenticator;
+  admin: AdminService;
+  rateLimits: RateLimits;
+  budgets: Budgets;
+  /** Settles budgets and tokens/min when a request completes (a `RequestObserver` for the gateway). */
+  settler: LimitsSettler;
+  /** Failed sign-ins per email and per IP. */
+  loginFailures: { byEmail: WindowCounter; byAddress: WindowCounter };
+  /** For `/v1`, `/api`, `/admin` and `/app/api`: credential, scopes, CSRF, rate limits. */
+  middleware: MiddlewareHandler;
+  /** Adds model scopes and budget reservations to a chat service. */
+  wrapChatService(chat: ChatService, registry?: ModelRegistry): ChatService;
+  dispose(): Promise<void>;
+}
+
+export interface CreateAuthOptions {
+  store: Store;
+  config: Readonly<Pick<BastionConfig, "auth" | "limits" | "server">>;
+  env?: NodeJS.ProcessEnv;
+  /** Shared counters for several instances; in-process when absent. */
+  redis?: Redis;
+  /** metering's meter, when the platform has one; else the backends' price tables. */
+  costModel?: CostModel;
+}
+
+/** Whether an address is loopback-only (the one case where auth may be turned off). */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[|\]$/g, "");
+  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/**
+ * Builds authentication, sessions, limits, budgets and the admin service over the store. Refuses
+ * `auth.enabled: false` unless the server listens on loopback only.
+ */
+export function createAuth(options: CreateAuthOptions): Auth {
+  const { store, config } = options;
+  const env = options.env ?? process.env;
+  const enabled = config.auth.enabled;
+  if (!enabled && !isLoopbackHost(config.server.host)) {
+    throw new BastionError(
+      "invalid_request",
+      `Auth can be turned off only when listening on loopback (127.0.0.1, ::1, localhost), not ${config.server.host}. Remove auth.enabled: false / --no-auth, or listen on 127.0.0.1.`,
+    );
+  }
+  const redis = options.redis === undefined ? {} : { redis: options.redis };
+  const authenticator = createAuthenticator({
+    store,
+    ...(env.BASTION_ADMIN_KEY === undefined ? {} : { bootstrapAdminKey: env.BASTION_ADMIN_KEY }),
+  });
+  const rateLimits = createRateLimits({
+    ...redis,
+    concurrencyLeaseSeconds: config.limits.concurrencyLeaseSeconds,
+  });
+  const budgets = createBudgets(store);
+  let costModel = options.costModel;
+  const pending = new Map<string, PendingLimits>();
+  const settler = createLimitsSettler({
+    rateLimits,
+    costModel: {
+      estimateCostEur: (input) => cost().estimateCostEur(input),
+      price: (record) => cost().price(record),
+    },
+  });
+  let registryForPrices: ModelRegistry | undefined;
+  const cost = (): CostModel => {
+    costModel ??= createPriceTableCostModel(registryForPrices);
+    return costModel;
+  };
+  const loginWindow = config.auth.loginWindowSeconds;
+  return {
+    enabled,
+    settings: { auth: config.auth, limits: config.limits },
+    store,
+    authenticator,
+    admin: createAdminService(store),
+    rateLimits,
+    budgets,
+    settler,
+    loginFailures: {
+      byEmail: createWindowCounter({ name: "login-email", windowSeconds: loginWindow, ...redis }),
+      byAddress: createWindowCounter({ name: "login-ip", windowSeconds: loginWindow, ...redis }),
+    },
+    middleware: createAuthMiddleware({
+      enabled,
+      authenticator,
+      rateLimits,
+      pending,
+      limits: config.limits,
+    }) as unknown as MiddlewareHandler,
+    wrapChatService(chat, registry) {
+      registryForPrices ??= registry;
+      return createLimitedChatService(chat, {
+        ...(registry === undefined ? {} : { registry }),
+        budgets,
+        costModel: {
+          estimateCostEur: (input) => cost().estimateCostEur(input),
+          price: (record) => cost().price(record),
+        },
+        settler,
+        pending,
+        assumedOutputTokens: config.limits.assumedOutputTokens,
+      });
+    },
+    async dispose() {},
+  };
+}

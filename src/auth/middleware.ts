@@ -1,0 +1,226 @@
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import type { Logger } from "pino";
+import type { BastionConfig } from "../config/config.ts";
+import { BastionError } from "../core/errors.ts";
+import { anonymousPrincipal, type Principal } from "../core/principal.ts";
+import type { AuthContext, Authenticator } from "./authenticator.ts";
+import { asBastionError, dialectErrorResponse } from "./dialect-error.ts";
+import { allowedByScope, type PendingLimits } from "./limited-chat-service.ts";
+import { type LimitScopes, RateLimitError, type RateLimits } from "./rate-limits.ts";
+
+/** Name of the web session cookie. */
+export const sessionCookie = "bastion_session";
+
+/** Routes that run a model: counted against requests/min, tokens/min, concurrency and budgets. */
+export const meteredRoutes: ReadonlySet<string> = new Set([
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/embeddings",
+  "/v1/messages",
+  "/v1/responses",
+  "/api/chat",
+  "/api/generate",
+  "/api/embed",
+  "/api/embeddings",
+]);
+
+const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
+
+interface AuthVariables {
+  Variables: { requestId: string; logger: Logger; principal?: Principal };
+}
+
+const contexts = new WeakMap<Request, AuthContext>();
+
+/** The resolved credential of a request (after the auth middleware ran), if any. */
+export function authContextOf(c: Context): AuthContext | undefined {
+  return contexts.get(c.req.raw);
+}
+
+/** The credential a request presents: a key (Bearer or `x-api-key`), else the session cookie. */
+export function readCredential(c: Context): { kind: "key" | "session"; value: string } | undefined {
+  const authorization = c.req.header("authorization");
+  if (authorization !== undefined) {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (match !== null) return { kind: "key", value: match[1]!.trim() };
+  }
+  const apiKey = c.req.header("x-api-key");
+  if (apiKey !== undefined && apiKey.trim() !== "") return { kind: "key", value: apiKey.trim() };
+  const cookie = getCookie(c, sessionCookie);
+  if (cookie !== undefined && cookie !== "") return { kind: "session", value: cookie };
+  return undefined;
+}
+
+/** The client's address, for sign-in throttling: `x-forwarded-for` only when the proxy is trusted. */
+export function clientAddress(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded !== undefined && forwarded !== "") return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+export interface AuthMiddlewareOptions {
+  enabled: boolean;
+  authenticator: Authenticator;
+  rateLimits: RateLimits;
+  pending: Map<string, PendingLimits>;
+  limits: BastionConfig["limits"];
+}
+
+/**
+ * Authenticates every request it is mounted on, sets `principal`, enforces endpoint and policy
+ * scopes and the session's CSRF token, and on model routes applies the rate limits. Refusals
+ * use the dialect's error shape.
+ */
+export function createAuthMiddleware(options: AuthMiddlewareOptions): MiddlewareHandler<AuthVariables> {
+  return async (c, next) => {
+    if (c.req.method === "OPTIONS") return next();
+    if (!options.enabled) {
+      c.set("principal", anonymousPrincipal);
+      return next();
+    }
+    let context: AuthContext;
+    try {
+      context = await authenticate(c, options.authenticator);
+    } catch (error) {
+      const refusal = asBastionError(error);
+      if (refusal.code === "internal_error")
+        c.get("logger")?.error({ err: error }, "credential check failed");
+      return dialectErrorResponse(c, refusal);
+    }
+    contexts.set(c.req.raw, context);
+    c.set("principal", context.principal);
+
+    if (!meteredRoutes.has(c.req.path) || c.req.method !== "POST") return next();
+    const scopes: LimitScopes = {
+      ...(context.principal.keyId === undefined ? {} : { keyId: context.principal.keyId }),
+      tenantId: context.principal.tenantId,
+      key: { ...options.limits.key, ...context.keyLimits },
+      tenant: { ...options.limits.tenant, ...context.tenantLimits },
+    };
+    if (context.principal.models !== undefined) {
+      const model = await requestedModel(c);
+      if (model !== undefined && !allowedByScope(context.principal.models, model)) {
+        return dialectErrorResponse(
+          c,
+          new BastionError(
+            "model_not_found",
+            `The model '${model.slice(0, 100)}' does not exist or you do not have access to it.`,
+            { param: "model" },
+          ),
+        );
+      }
+    }
+    let admission: Awaited<ReturnType<RateLimits["admit"]>>;
+    try {
+      admission = await options.rateLimits.admit(scopes);
+    } catch (error) {
+      const refusal = asBastionError(error);
+      if (refusal.code === "internal_error") c.get("logger")?.error({ err: error }, "rate limiter failed");
+      return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
+    }
+    const warnings: string[] = [];
+    const requestId = c.get("requestId");
+    options.pending.set(requestId, { scopes, warn: (message) => void warnings.push(message) });
+    try {
+      await next();
+    } catch (error) {
+      admission.release();
+      throw error;
+    } finally {
+      options.pending.delete(requestId);
+    }
+    for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
+    if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
+    const body = c.res.body;
+    if (body === null) {
+      admission.release();
+      return;
+    }
+    // The concurrency slot is held until the last byte of a (streamed) answer, or the client leaves.
+    c.res = new Response(releaseOnEnd(body, admission.release), c.res);
+  };
+}
+
+async function authenticate(c: Context, authenticator: Authenticator): Promise<AuthContext> {
+  const credential = readCredential(c);
+  if (credential === undefined) {
+    throw new BastionError(
+      "unauthorized",
+      "Missing API key. Send it as 'Authorization: Bearer <key>' (or 'x-api-key'). A fresh install writes its admin key to <data dir>/admin-key.",
+    );
+  }
+  const context =
+    credential.kind === "key"
+      ? await authenticator.fromKey(credential.value)
+      : await authenticator.fromSession(credential.value);
+  const { scopes } = context;
+  if (scopes.endpoints !== undefined && !allowedByScope(scopes.endpoints, c.req.path)) {
+    throw new BastionError("forbidden", `This API key may not use ${c.req.path.slice(0, 100)}.`);
+  }
+  if (context.session !== undefined && !safeMethods.has(c.req.method)) {
+    if (c.req.header("x-csrf-token") !== context.session.csrfToken) {
+      throw new BastionError(
+        "forbidden",
+        "Missing or wrong x-csrf-token header: send the csrfToken from GET /auth/me with every state-changing request.",
+      );
+    }
+  }
+  const chosen = c.req.header("x-bastion-policy");
+  if (chosen !== undefined && chosen !== "") {
+    if (scopes.policies === undefined || !allowedByScope(scopes.policies, chosen)) {
+      throw new BastionError(
+        "forbidden",
+        `This credential may not choose policy '${chosen.slice(0, 100)}' (x-bastion-policy); its policy is ${context.principal.policy ?? "the default"}.`,
+      );
+    }
+    context.principal = { ...context.principal, policy: chosen };
+  }
+  return context;
+}
+
+/** The `model` field of a JSON body (undefined when unreadable: the handler will say why). */
+async function requestedModel(c: Context): Promise<string | undefined> {
+  try {
+    // arrayBuffer() is what the dialects read too, so Hono's body cache hands them the same bytes.
+    const body = JSON.parse(new TextDecoder().decode(await c.req.arrayBuffer())) as { model?: unknown };
+    return typeof body.model === "string" ? body.model : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function releaseOnEnd(body: ReadableStream<Uint8Array>, release: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    release();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await reader.read();
+        if (next.done) {
+          finish();
+          controller.close();
+        } else controller.enqueue(next.value);
+      } catch (error) {
+        finish();
+        controller.error(error);
+      }
+    },
+    async cancel(reason) {
+      finish();
+      await reader.cancel(reason);
+    },
+  });
+}

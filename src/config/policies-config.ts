@@ -25,7 +25,11 @@ const classRule = z
   .object({
     action: z.enum(policyActions),
     /** Where raw data of this class may go: zone names, or "any". */
-    zones: z.union([z.literal("any"), z.array(z.enum(zones)).min(1)]).optional(),
+    zones: z
+      .union([z.literal("any"), z.array(z.enum(zones)).min(1)], {
+        error: `"any" or a list of zones among ${zones.join(", ")} (case matters)`,
+      })
+      .optional(),
     /** When set, only these backend ids may receive raw data of this class. */
     backends: z.array(z.string().min(1)).min(1).optional(),
     /** Whether operators under non-EU law with extraterritorial reach may receive raw data. */

@@ -279,7 +279,10 @@ function classifyDigits(
   if (last - first === 3 && /^\.+$/.test(separators) && isIpv4(digits4(groups, first)))
     return { type: "ip_address", subtype: "ipv4", score: 0.9 };
   if (!plus) {
-    for (const kind of numericIdsByLength[length] ?? ([] as NationalIdKind[]))
+    // The Belgian layout (YY.MM.DD-SSS.CC) names its kind; an 11-digit run in it is not a PESEL by chance.
+    const kinds: readonly NationalIdKind[] =
+      separators === "..-." ? ["be_national_number"] : (numericIdsByLength[length] ?? []);
+    for (const kind of kinds)
       if (isNationalId(kind, digits)) return { type: "national_id", subtype: kind, score: 1 };
     if (length >= 13 && isPaymentCard(digits)) return { type: "payment_card", score: 1 };
   }

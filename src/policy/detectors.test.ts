@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { configSchema } from "../config/config.ts";
+import { createPolicyEngine } from "./policy-engine.ts";
+
+const engine = createPolicyEngine(configSchema.parse({}).policies);
+const found = (text: string) => engine.inspectText(text).detections.map((d) => [d.type, d.subtype, d.value]);
+const only = (text: string) => {
+  const detections = engine.inspectText(text).detections;
+  return detections.map((d) => `${d.type}${d.subtype === undefined ? "" : `/${d.subtype}`}:${d.value}`);
+};
+
+// Published examples (stdnum test suites, Wikipedia, issuers' test numbers) and the same numbers
+// with one check character changed.
+const nationalIds: Array<[string, string, string]> = [
+  ["fr_nir", "2 95 10 99 126 111 93", "2 95 10 99 126 111 94"],
+  ["fr_nir", "195052A12345628", "195052A12345627"],
+  ["es_dni", "54362315K", "54362315Z"],
+  ["es_nie", "X2482300W", "X2482300A"],
+  ["it_codice_fiscale", "RCCMNL83S18D969H", "RCCMNL83S18D967H"],
+  ["de_steuer_id", "36574261809", "36574261808"],
+  ["nl_bsn", "111222333", "111252333"],
+  ["be_national_number", "88.02.29-999.90", "88.02.29-999.91"],
+  ["pl_pesel", "44051401359", "44051401358"],
+];
+
+describe("national identifiers", () => {
+  for (const [subtype, valid, invalid] of nationalIds) {
+    it(`${subtype}: flags ${valid}, not ${invalid} (checksum fails)`, () => {
+      expect(only(`Identifiant : ${valid}.`)).toEqual([`national_id/${subtype}:${valid}`]);
+      expect(only(`Identifiant : ${invalid}.`)).toEqual([]);
+    });
+  }
+});
+
+describe("financial identifiers", () => {
+  it("IBAN: mod-97 through ibantools, spaced or compact, not with wrong check digits", () => {
+    expect(only("Konto DE89 3704 0044 0532 0130 00 bitte.")).toEqual(["iban:DE89 3704 0044 0532 0130 00"]);
+    expect(only("IBAN FR1420041010050500013M02606")).toEqual(["iban:FR1420041010050500013M02606"]);
+    expect(only("Konto DE88 3704 0044 0532 0130 00 bitte.")).toEqual([]);
+    // A following upper-case word is not swallowed into the IBAN.
+    expect(only("NL91 ABNA 0417 1643 00 MERCI")).toEqual(["iban:NL91 ABNA 0417 1643 00"]);
+  });
+
+  it("payment cards: Luhn and issuer prefix", () => {
+    expect(only("carte 4111 1111 1111 1111 ok")).toEqual(["payment_card:4111 1111 1111 1111"]);
+    expect(only("amex 3782 822463 10005")).toEqual(["payment_card:3782 822463 10005"]);
+    expect(only("carte 4111-1111-1111-1112 ok")).toEqual([]);
+    // Luhn-valid but no issuer starts with 9.
+    expect(only("ref 9111 1111 1111 1115")).toEqual([]);
+  });
+});
+
+describe("contact data", () => {
+  it("emails, including plus-addressing and accents in the domain", () => {
+    expect(only("écrire à jean.dupont+crm@exemple.fr, svp")).toEqual(["email:jean.dupont+crm@exemple.fr"]);
+    expect(only("mail: anna@münchen.de.")).toEqual(["email:anna@münchen.de"]);
+    expect(only("@everyone see user@localhost or a@b.c")).toEqual([]);
+  });
+
+  it("phones: E.164 and national formats, not bare order numbers", () => {
+    expect(only("Tel +33 6 12 34 56 78.")).toEqual(["phone/e164:+33 6 12 34 56 78"]);
+    expect(only("appelez le 06 12 34 56 78 ou le 01 23 45 67 89")).toEqual([
+      "phone/national:06 12 34 56 78",
+      "phone/national:01 23 45 67 89",
+    ]);
+    expect(only("Rufen Sie 030 1234567 an")).toEqual(["phone/national:030 1234567"]);
+    expect(only("Telefon: 0170/1234567")).toEqual(["phone/national:0170/1234567"]);
+    expect(only("llame al 0034 612 345 678")).toEqual(["phone/international:0034 612 345 678"]);
+    expect(only("teléfono 612 34 56 78")).toEqual(["phone/national:612 34 56 78"]);
+    expect(only("Bestellung 612345678 versandt")).toEqual([]);
+    expect(only("le 12/03/2024 à 14:30, 12 500 euros")).toEqual([]);
+  });
+
+  it("IP addresses: IPv4 and IPv6, not times, versions with letters or C++ scopes", () => {
+    expect(only("host 192.168.1.20 down")).toEqual(["ip_address/ipv4:192.168.1.20"]);
+    expect(only("from 2001:db8::1 and fe80::1ff:fe23:4567:890a.")).toEqual([
+      "ip_address/ipv6:2001:db8::1",
+      "ip_address/ipv6:fe80::1ff:fe23:4567:890a",
+    ]);
+    expect(only("at 14:30:00, std::vector, 999.1.1.1")).toEqual([]);
+  });
+});
+
+describe("secrets", () => {
+  it("private keys, JWTs and common API key formats", () => {
+    const key = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7\n-----END RSA PRIVATE KEY-----";
+    expect(found(`key:\n${key}\nend`)).toEqual([["secret", "private_key", key]]);
+    const jwt =
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+    expect(found(`Bearer ${jwt}`)).toEqual([["secret", "jwt", jwt]]);
+    expect(found("AKIAIOSFODNN7EXAMPLE")).toEqual([["secret", "aws_access_key", "AKIAIOSFODNN7EXAMPLE"]]);
+    expect(found(`token ghp_${"a".repeat(36)} ok`)).toEqual([
+      ["secret", "github_token", `ghp_${"a".repeat(36)}`],
+    ]);
+    expect(found("OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx")[0]?.[0]).toBe("secret");
+    expect(found('{"password": "correct-horse-battery"}')).toEqual([
+      ["secret", "assigned_secret", "correct-horse-battery"],
+    ]);
+    expect(found("the task key is short and the skeleton is fine")).toEqual([]);
+  });
+});
+
+describe("person names (best effort)", () => {
+  it("after a title, an introduction, or a listed first name", () => {
+    expect(only("Bonjour Mme Lefèvre, merci.")).toEqual(["person/titled:Lefèvre"]);
+    expect(only("Ich heiße Jürgen Schäfer.")).toEqual(["person/introduced:Jürgen Schäfer"]);
+    expect(only("Hallo Anna Schmidt, danke.")).toEqual(["person/first_name:Anna Schmidt"]);
+    expect(only("Szanowny Panie Kowalski")).toEqual(["person/titled:Kowalski"]);
+  });
+
+  it("not a bare surname or capitalised nouns", () => {
+    expect(only("Dupont a appelé. Die Rechnung Nummer ist falsch.")).toEqual([]);
+  });
+});

@@ -8,8 +8,12 @@ import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
 import { createDirectChatService } from "../gateway/direct-chat-service.ts";
+import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
+import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
+import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
+import { registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
@@ -106,6 +110,8 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (readiness.ready) return c.json({ status: "ready" });
     return c.json({ status: "not_ready", reason: readiness.reason ?? "models are not ready" }, 503);
   });
+  registerOllamaRoutes(app, deps, { maxBodyBytes });
+  registerAnthropicRoutes(app, deps);
 
   for (const [path, allow] of Object.entries(routeMethods)) {
     app.all(path, (c) =>
@@ -130,7 +136,12 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (response.unexpected) log.error({ err: error }, "request failed");
     else
       log.debug({ code: response.body.error.code, message: response.body.error.message }, "request refused");
-    return c.json(response.body, response.status as ContentfulStatusCode, response.headers);
+    const status = response.status as ContentfulStatusCode;
+    if (isOllamaPath(c.req.path)) return c.json(toOllamaErrorBody(response.body), status, response.headers);
+    if (isAnthropicPath(c.req.path)) {
+      return c.json(toAnthropicErrorBody(response, requestId), status, response.headers);
+    }
+    return c.json(response.body, status, response.headers);
   });
 
   return app;

@@ -19,6 +19,8 @@ import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
 import { clip } from "./resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "./server-env.ts";
+import { registerWebApp, type WebAppOptions } from "./web/index.ts";
+import { type ModelAdminOptions, registerModelAdminRoutes } from "./admin/models-route.ts";
 
 export interface CreateAppOptions {
   registry: ModelRegistry;
@@ -30,6 +32,10 @@ export interface CreateAppOptions {
   maxBodyBytes?: number;
   /** Bastion's version, shown in `system_fingerprint`. */
   version?: string;
+  /** The web chat and console at `/` (with its conversation store); `false` serves no web app. */
+  web?: WebAppOptions | false;
+  /** `POST /admin/v1/models/pull` and `/admin/v1/models/{id}/unload`: the model pool and the hub to pull from. */
+  models?: ModelAdminOptions;
 }
 
 export const defaultMaxBodyBytes = 4 * 1024 * 1024;
@@ -110,6 +116,8 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (readiness.ready) return c.json({ status: "ready" });
     return c.json({ status: "not_ready", reason: readiness.reason ?? "models are not ready" }, 503);
   });
+  if (options.web !== false) registerWebApp(app, deps, options.web ?? {});
+  registerModelAdminRoutes(app, deps, options.models ?? {});
   registerOllamaRoutes(app, deps, { maxBodyBytes });
   registerAnthropicRoutes(app, deps);
 

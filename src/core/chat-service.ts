@@ -22,6 +22,8 @@ export interface ChatEvidence {
   backend: string;
   jurisdiction: Jurisdiction;
   policy: PolicySummary;
+  /** What the request cost, set by metering once the answer is complete (absent before, or without metering). */
+  usage?: { costEur: number; energyWh: number; co2eG: number };
 }
 
 export interface ChatServiceContext {

@@ -29,6 +29,11 @@ export interface CompletedRequest {
     /** Time the backend was busy on this request (prompt + generation), for the self-hosted cost model. */
     busyMs: number;
   };
+  /**
+   * Average number of requests the backend served at once while this one ran (itself included),
+   * from metering's `createOccupancyTracker`; the self-hosted cost model divides `busyMs` by it. Absent = 1.
+   */
+  concurrency?: number;
   status: "ok" | "error" | "cancelled" | "blocked";
   errorCode?: string;
 }

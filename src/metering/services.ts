@@ -1,5 +1,11 @@
 import type { Logger } from "pino";
-import { type AuditLog, openAuditLog, pruneAuditLog } from "../audit/index.ts";
+import {
+  type AuditLog,
+  openAuditLog,
+  pruneAuditLog,
+  type VerifyResult,
+  verifyAudit,
+} from "../audit/index.ts";
 import type { BastionConfig } from "../config/config.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
@@ -26,6 +32,8 @@ export interface MeteringServices {
   observe(chat: ChatService): ChatService;
   /** GDPR Art. 17 for metering and audit: unlinks the user's usage rows and audit records. */
   eraseUser(userId: string, by?: Parameters<AuditLog["eraseUser"]>[1]): Promise<void>;
+  /** Verifies the audit chain with this installation's trusted keys. */
+  verifyAudit(): Promise<VerifyResult>;
   /** Stops timers and signs a last checkpoint. */
   close(): Promise<void>;
 }
@@ -106,6 +114,7 @@ export function createMeteringServices(options: {
       await usage.eraseUser(userId);
       await audit?.eraseUser(userId, by);
     },
+    verifyAudit: () => verifyAudit({ config: config.audit, store, dataDir: options.dataDir }),
     async close() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       await audit?.close();

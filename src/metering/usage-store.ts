@@ -139,11 +139,11 @@ export function createUsageStore(store: Store): UsageStore {
           eb.fn.sum<number | string>("reference_cost_eur").as("reference_cost_eur"),
           eb.fn.sum<number | string>("saved_eur").as("saved_eur"),
         ])
-        .$if(columns.length > 0, (builder) =>
-          builder
-            .groupBy(columns.map((column) => sql.ref(column)))
-            .orderBy(columns.map((_, index) => sql.ref(`g${index}`))),
-        )
+        .$if(columns.length > 0, (builder) => {
+          let grouped = builder.groupBy(columns.map((column) => sql.ref(column)));
+          for (const index of columns.keys()) grouped = grouped.orderBy(sql.ref(`g${index}`));
+          return grouped;
+        })
         .execute();
       return rows
         .map((row) => {

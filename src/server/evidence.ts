@@ -11,6 +11,8 @@ export interface WireEvidence {
     detections: Record<string, number>;
     summary: string;
   };
+  /** Metered cost of the answer, present once metering priced it. */
+  usage?: { cost_eur: number; energy_wh: number; co2e_g: number };
 }
 
 export function toWireEvidence(evidence: ChatEvidence): WireEvidence {
@@ -24,6 +26,15 @@ export function toWireEvidence(evidence: ChatEvidence): WireEvidence {
       detections: evidence.policy.detections,
       summary: evidence.policy.summary,
     },
+    ...(evidence.usage === undefined
+      ? {}
+      : {
+          usage: {
+            cost_eur: evidence.usage.costEur,
+            energy_wh: evidence.usage.energyWh,
+            co2e_g: evidence.usage.co2eG,
+          },
+        }),
   };
 }
 

@@ -3,6 +3,7 @@ import { BastionError } from "../core/errors.ts";
 import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
 import { registerModelsCommand } from "./models.ts";
+import { registerPolicyCommand } from "./policy.ts";
 import { registerPullCommand } from "./pull.ts";
 import { registerRmCommand } from "./rm.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -21,6 +22,7 @@ registerSynthCommand(program);
 registerPullCommand(program);
 registerRmCommand(program);
 registerCatalogCommand(program);
+registerPolicyCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -68,4 +68,222 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
     expect(listed.secret).toBeUndefined();
     expect(JSON.stringify(listed)).not.toContain(created.secret.slice(18));
   });
+
+  it("enforces model, endpoint and policy scopes", async () => {
+    const scoped = await (
+      await fixture.request("/admin/v1/keys", {
+        key: fixture.adminKey,
+        body: {
+          name: "scoped",
+          scopes: {
+            models: ["chat-model"],
+            endpoints: ["/v1/chat/*", "/v1/models"],
+            policies: ["eu-strict"],
+          },
+        },
+      })
+    ).json();
+    expect(
+      (await fixture.request("/v1/chat/completions", { key: scoped.secret, body: chatBody() })).status,
+    ).toBe(200);
+    const otherModel = await fixture.request("/v1/chat/completions", {
+      key: scoped.secret,
+      body: chatBody({ model: "other-model" }),
+    });
+    expect(otherModel.status).toBe(404);
+    expect((await otherModel.json()).error.code).toBe("model_not_found");
+    const endpoint = await fixture.request("/v1/embeddings", {
+      key: scoped.secret,
+      body: { model: "chat-model", input: "x" },
+    });
+    expect(endpoint.status).toBe(403);
+    expect((await endpoint.json()).error.type).toBe("permission_error");
+    const policy = await fixture.request("/v1/chat/completions", {
+      key: scoped.secret,
+      body: chatBody(),
+      headers: { "x-bastion-policy": "allow-all" },
+    });
+    expect(policy.status).toBe(403);
+    const allowed = await fixture.request("/v1/chat/completions", {
+      key: scoped.secret,
+      body: chatBody(),
+      headers: { "x-bastion-policy": "eu-strict" },
+    });
+    expect(allowed.status).toBe(200);
+    // A member key cannot use the admin API.
+    expect((await fixture.request("/admin/v1/keys", { key: scoped.secret })).status).toBe(403);
+  });
+
+  it("refuses an expired key and a revoked key on their very next request", async () => {
+    const key = await (
+      await fixture.request("/admin/v1/keys", { key: fixture.adminKey, body: { name: "short" } })
+    ).json();
+    expect((await fixture.request("/v1/models", { key: key.secret })).status).toBe(200);
+    const past = new Date(Date.now() - 1000).toISOString();
+    const patched = await fixture.request(`/admin/v1/keys/${key.id}`, {
+      method: "PATCH",
+      key: fixture.adminKey,
+      body: { expires_at: past },
+    });
+    expect(patched.status).toBe(200);
+    const expired = await fixture.request("/v1/models", { key: key.secret });
+    expect(expired.status).toBe(401);
+    expect((await expired.json()).error.message).toContain("expired");
+
+    const other = await (
+      await fixture.request("/admin/v1/keys", { key: fixture.adminKey, body: { name: "soon revoked" } })
+    ).json();
+    expect((await fixture.request("/v1/models", { key: other.secret })).status).toBe(200);
+    const revoked = await fixture.request(`/admin/v1/keys/${other.id}/revoke`, {
+      method: "POST",
+      key: fixture.adminKey,
+    });
+    expect((await revoked.json()).revoked_at).toEqual(expect.any(String));
+    const after = await fixture.request("/v1/models", { key: other.secret });
+    expect(after.status).toBe(401);
+    expect((await after.json()).error.message).toContain("revoked");
+  });
+
+  it("isolates tenants: tenant A's admin gets 404 on every object of tenant B", async () => {
+    const admin = fixture.adminKey;
+    for (const id of ["tenant-a", "tenant-b"]) {
+      expect(
+        (await fixture.request("/admin/v1/tenants", { key: admin, body: { id, name: id } })).status,
+      ).toBe(201);
+    }
+    const keyA = await (
+      await fixture.request("/admin/v1/keys", {
+        key: admin,
+        body: { name: "a admin", tenant_id: "tenant-a", roles: ["admin"] },
+      })
+    ).json();
+    const userB = await (
+      await fixture.request("/admin/v1/users", {
+        key: admin,
+        body: { tenant_id: "tenant-b", email: "b@example.com" },
+      })
+    ).json();
+    const keyB = await (
+      await fixture.request("/admin/v1/keys", { key: admin, body: { name: "b key", tenant_id: "tenant-b" } })
+    ).json();
+    expect(userB.tenant_id).toBe("tenant-b");
+    const a = keyA.secret as string;
+    const attempts: Array<[string, string, unknown?]> = [
+      ["GET", "/admin/v1/tenants/tenant-b"],
+      ["PATCH", "/admin/v1/tenants/tenant-b", { name: "x" }],
+      ["DELETE", "/admin/v1/tenants/tenant-b"],
+      ["GET", `/admin/v1/users/${userB.id}`],
+      ["PATCH", `/admin/v1/users/${userB.id}`, { name: "x" }],
+      ["DELETE", `/admin/v1/users/${userB.id}`],
+      ["GET", `/admin/v1/keys/${keyB.id}`],
+      ["PATCH", `/admin/v1/keys/${keyB.id}`, { name: "x" }],
+      ["POST", `/admin/v1/keys/${keyB.id}/revoke`],
+      ["GET", "/admin/v1/users?tenant_id=tenant-b"],
+      ["GET", "/admin/v1/keys?tenant_id=tenant-b"],
+      ["POST", "/admin/v1/users", { tenant_id: "tenant-b", email: "sneaky@example.com" }],
+      ["POST", "/admin/v1/keys", { tenant_id: "tenant-b", name: "sneaky" }],
+    ];
+    for (const [method, path, body] of attempts) {
+      const response = await fixture.request(path, {
+        method,
+        key: a,
+        ...(body === undefined ? {} : { body }),
+      });
+      expect([method, path, response.status]).toEqual([method, path, 404]);
+    }
+    const tenants = await (await fixture.request("/admin/v1/tenants", { key: a })).json();
+    expect(tenants.data.map((tenant: { id: string }) => tenant.id)).toEqual(["tenant-a"]);
+    const keys = await (await fixture.request("/admin/v1/keys", { key: a })).json();
+    expect(keys.data.every((key: { tenant_id: string }) => key.tenant_id === "tenant-a")).toBe(true);
+    // B's objects are untouched.
+    const stillThere = await (await fixture.request(`/admin/v1/keys/${keyB.id}`, { key: admin })).json();
+    expect(stillThere).toMatchObject({ name: "b key", revoked_at: null });
+  });
+
+  it("signs in with a password, checks CSRF on state-changing cookie requests, signs out", async () => {
+    const created = await fixture.request("/admin/v1/users", {
+      key: fixture.adminKey,
+      body: { email: "Ada@Example.com", name: "Ada", password: "correct horse battery", roles: ["member"] },
+    });
+    expect(created.status).toBe(201);
+    const user = await created.json();
+    expect(user).toMatchObject({ email: "ada@example.com", has_password: true });
+    expect(JSON.stringify(user)).not.toContain("argon2");
+
+    const wrong = await fixture.request("/auth/login", {
+      body: { email: "ada@example.com", password: "nope nope" },
+    });
+    expect(wrong.status).toBe(401);
+    const login = await fixture.request("/auth/login", {
+      body: { email: "ada@example.com", password: "correct horse battery" },
+      headers: { "x-forwarded-proto": "https" },
+    });
+    expect(login.status).toBe(200);
+    const cookieHeader = login.headers.get("set-cookie") ?? "";
+    expect(cookieHeader).toMatch(/^bastion_session=[\w-]+;/);
+    expect(cookieHeader).toMatch(/HttpOnly/);
+    expect(cookieHeader).toMatch(/SameSite=Lax/);
+    expect(cookieHeader).toMatch(/Secure/);
+    const { user: me, csrfToken } = await login.json();
+    expect(me).toMatchObject({
+      email: "ada@example.com",
+      name: "Ada",
+      tenantId: "default",
+      roles: ["member"],
+    });
+    const cookie = cookieHeader.split(";")[0]!;
+    const token = cookie.split("=")[1]!;
+    const stored = await store.db.selectFrom("sessions").selectAll().execute();
+    expect(JSON.stringify(stored)).not.toContain(token);
+
+    const meResponse = await fixture.request("/auth/me", { headers: { cookie } });
+    expect(await meResponse.json()).toEqual({ user: me, csrfToken });
+    expect((await fixture.request("/v1/models", { headers: { cookie } })).status).toBe(200);
+    const noCsrf = await fixture.request("/v1/chat/completions", { body: chatBody(), headers: { cookie } });
+    expect(noCsrf.status).toBe(403);
+    expect((await noCsrf.json()).error.message).toContain("x-csrf-token");
+    const withCsrf = await fixture.request("/v1/chat/completions", {
+      body: chatBody(),
+      headers: { cookie, "x-csrf-token": csrfToken },
+    });
+    expect(withCsrf.status).toBe(200);
+
+    const logout = await fixture.request("/auth/logout", {
+      method: "POST",
+      headers: { cookie, "x-csrf-token": csrfToken },
+    });
+    expect(logout.status).toBe(200);
+    expect((await fixture.request("/auth/me", { headers: { cookie } })).status).toBe(401);
+    expect((await fixture.request("/v1/models", { headers: { cookie } })).status).toBe(401);
+  });
+
+  it("signs in with an API key too", async () => {
+    const key = await (
+      await fixture.request("/admin/v1/keys", { key: fixture.adminKey, body: { name: "web key" } })
+    ).json();
+    const login = await fixture.request("/auth/login", { body: { apiKey: key.secret } });
+    expect(login.status).toBe(200);
+    expect((await login.json()).user).toMatchObject({
+      name: "web key",
+      tenantId: "default",
+      roles: ["member"],
+    });
+    expect(
+      (await fixture.request("/auth/login", { body: { apiKey: "bst_live_zzzzzzzz_nope" } })).status,
+    ).toBe(401);
+  });
+
+  it("throttles failed sign-ins per email", async () => {
+    await fixture.request("/admin/v1/users", {
+      key: fixture.adminKey,
+      body: { email: "target@example.com", password: "the right password" },
+    });
+    const attempt = (password: string) =>
+      fixture.request("/auth/login", { body: { email: "target@example.com", password } });
+    for (let index = 0; index < 5; index++) expect((await attempt(`wrong ${index}`)).status).toBe(401);
+    const blocked = await attempt("the right password");
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await blocked.json()).error.message).toContain("Too many failed sign-ins");
+  });
 });

@@ -117,6 +117,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
       rateLimits,
       pending,
       limits: config.limits,
+      resolveModel: (name) => registryForPrices?.get(name)?.id,
     }) as unknown as MiddlewareHandler,
     wrapChatService(chat, registry) {
       registryForPrices ??= registry;

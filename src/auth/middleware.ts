@@ -72,6 +72,8 @@ export interface AuthMiddlewareOptions {
   rateLimits: RateLimits;
   pending: Map<string, PendingLimits>;
   limits: BastionConfig["limits"];
+  /** The backend id behind a model name or alias, so that a scope naming the id also allows its aliases. */
+  resolveModel?: (name: string) => string | undefined;
 }
 
 /**
@@ -107,7 +109,9 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     };
     if (context.principal.models !== undefined) {
       const model = await requestedModel(c);
-      if (model !== undefined && !allowedByScope(context.principal.models, model)) {
+      const resolved = model === undefined ? undefined : options.resolveModel?.(model);
+      const names = model === undefined ? [] : [model, ...(resolved === undefined ? [] : [resolved])];
+      if (model !== undefined && !allowedByScope(context.principal.models, ...names)) {
         return dialectErrorResponse(
           c,
           new BastionError(

@@ -77,14 +77,23 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
 
 /** Applies every pending migration in order; refuses a database newer than this code. */
 export async function migrateStore(store: Store): Promise<void> {
+  // Kysely looks for its tables in every schema unless told which one: with two Bastion schemas on
+  // one PostgreSQL server (tests, or tenants of a shared cluster) it would find the other's and fail.
+  const schema =
+    store.dialect === "postgres"
+      ? (await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)).rows[0]?.schema
+      : undefined;
   const migrator = new Migrator({
     db: store.db,
     provider: { getMigrations: async () => migrations(store.dialect) },
     migrationTableName: "bastion_migrations",
     migrationLockTableName: "bastion_migrations_lock",
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   });
   const known = new Set(Object.keys(migrations(store.dialect)));
-  const applied = await sql<{ name: string }>`select name from bastion_migrations`
+  const applied = await sql<{
+    name: string;
+  }>`select name from ${sql.table(schema === undefined ? "bastion_migrations" : `${schema}.bastion_migrations`)}`
     .execute(store.db)
     .then((result) => result.rows.map((row) => row.name))
     .catch(() => [] as string[]);

@@ -1,0 +1,240 @@
+import { Redis } from "ioredis";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../store/database.ts";
+import { testDatabases } from "../store/test-databases.ts";
+import { budgetMonth } from "./budgets.ts";
+import { type AuthFixture, chatBody, scriptWithDelay, startAuthFixture, testPricing } from "./test-setup.ts";
+
+/** What one scripted answer costs: 7 input and 5 output tokens at the test prices. */
+const actualCost = (7 * testPricing.inputPerMillion + 5 * testPricing.outputPerMillion) / 1e6;
+
+async function createKey(fixture: AuthFixture, body: Record<string, unknown>) {
+  const response = await fixture.request("/admin/v1/keys", {
+    key: fixture.adminKey,
+    body: { name: "limited", ...body },
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as { id: string; secret: string };
+}
+
+describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, name }) => {
+  let store: Store;
+  let fixture: AuthFixture;
+  beforeAll(async () => {
+    store = await open();
+    fixture = await startAuthFixture({ store, script: scriptWithDelay(30) });
+  });
+  afterAll(async () => {
+    await fixture?.close();
+    await store?.destroy();
+  });
+
+  it("counts requests per minute with OpenAI's x-ratelimit headers, then refuses with 429", async () => {
+    const key = await createKey(fixture, { limits: { rpm: 3 } });
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let index = 0; index < 4; index++) {
+      last = await fixture.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+      statuses.push(last.status);
+      if (index === 0) {
+        expect(last.headers.get("x-ratelimit-limit-requests")).toBe("3");
+        expect(last.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+        expect(last.headers.get("x-ratelimit-reset-requests")).toMatch(/^\d+(ms|s|m\d+s)$/);
+      }
+      await last.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    expect(last!.headers.get("x-ratelimit-remaining-requests")).toBe("0");
+    expect(Number(last!.headers.get("retry-after"))).toBeGreaterThan(0);
+    const refused = await fixture.request("/api/chat", { key: key.secret, body: chatBody() });
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ error: expect.stringContaining("requests per minute") });
+  });
+
+  it("counts tokens per minute on completion", async () => {
+    const key = await createKey(fixture, { limits: { tpm: 20 } });
+    const first = await fixture.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-ratelimit-remaining-tokens")).toBe("20");
+    await first.arrayBuffer();
+    const second = await fixture.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+    expect(second.headers.get("x-ratelimit-remaining-tokens")).toBe("8");
+    await second.arrayBuffer();
+    const third = await fixture.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+    expect(third.status).toBe(429);
+    expect((await third.json()).error.message).toContain("tokens per minute");
+  });
+
+  it("holds at most `concurrency` requests at once, streamed ones until their last byte", async () => {
+    // The answers start at once and finish only when the gate opens, so all six overlap.
+    let openGate = () => {};
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    const gated = await startAuthFixture({
+      store,
+      script: async function* () {
+        yield { type: "text-delta", text: "Hello" };
+        await gate;
+        yield {
+          type: "finish",
+          finishReason: "stop",
+          usage: { promptTokens: 7, completionTokens: 5, reasoningTokens: 0, cachedPromptTokens: 0 },
+        };
+      },
+    });
+    try {
+      const key = await createKey(gated, { limits: { concurrency: 2 } });
+      const responses = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          gated.request("/v1/chat/completions", { key: key.secret, body: chatBody({ stream: true }) }),
+        ),
+      );
+      const statuses = responses.map((response) => response.status).sort();
+      expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
+      openGate();
+      const bodies = await Promise.all(responses.map((response) => response.text()));
+      expect(bodies.filter((body) => body.includes("Too many concurrent requests")).length).toBe(4);
+      // Every slot was given back when its stream ended: the key serves again.
+      const again = await gated.request("/v1/chat/completions", {
+        key: key.secret,
+        body: chatBody({ stream: true }),
+      });
+      expect(again.status).toBe(200);
+      await again.text();
+    } finally {
+      openGate();
+      await gated.close();
+    }
+  });
+
+  it("never lets a key overspend its hard budget by more than one request under 50 concurrent requests", async () => {
+    // Each request reserves its upper bound (max_tokens 5) and settles at its real cost.
+    const hard = actualCost * 10.5;
+    const key = await createKey(fixture, {
+      limits: { budget_hard_eur: hard, budget_soft_eur: actualCost * 5 },
+    });
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        fixture.request("/v1/chat/completions", { key: key.secret, body: chatBody({ max_tokens: 5 }) }),
+      ),
+    );
+    const statuses = responses.map((response) => response.status);
+    const refused = responses.filter((response) => response.status === 429);
+    await Promise.all(responses.map((response) => response.arrayBuffer()));
+    expect(statuses.filter((status) => status === 200).length).toBeGreaterThan(0);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(statuses.every((status) => status === 200 || status === 429)).toBe(true);
+    const ledger = await store.db
+      .selectFrom("budget_ledger")
+      .selectAll()
+      .where("scope", "=", `key:${key.id}`)
+      .where("month", "=", budgetMonth())
+      .executeTakeFirstOrThrow();
+    expect(ledger.spent_eur).toBeLessThanOrEqual(hard + actualCost);
+    expect(ledger.spent_eur).toBeCloseTo(actualCost * statuses.filter((status) => status === 200).length, 9);
+    expect(ledger.reserved_eur).toBeCloseTo(0, 9);
+    const next = await fixture.request("/v1/chat/completions", {
+      key: key.secret,
+      body: chatBody({ max_tokens: 5 }),
+    });
+    expect(next.status).toBe(429);
+    expect((await next.json()).error.message).toContain("Monthly budget reached");
+    const detail = await (
+      await fixture.request(`/admin/v1/keys/${key.id}`, { key: fixture.adminKey })
+    ).json();
+    expect(detail.budget.spent_eur).toBeCloseTo(ledger.spent_eur, 9);
+  });
+
+  it("warns past the soft budget in x-bastion-budget-warning", async () => {
+    const key = await createKey(fixture, { limits: { budget_soft_eur: actualCost * 1.5 } });
+    const first = await fixture.request("/v1/chat/completions", {
+      key: key.secret,
+      body: chatBody({ max_tokens: 5 }),
+    });
+    expect(first.headers.get("x-bastion-budget-warning")).toBeNull();
+    await first.arrayBuffer();
+    const second = await fixture.request("/v1/chat/completions", {
+      key: key.secret,
+      body: chatBody({ max_tokens: 5 }),
+    });
+    expect(second.status).toBe(200);
+    expect(second.headers.get("x-bastion-budget-warning")).toContain("soft budget");
+    await second.arrayBuffer();
+  });
+
+  it("applies a tenant's budget to all of its keys", async () => {
+    await fixture.request("/admin/v1/tenants", {
+      key: fixture.adminKey,
+      body: { id: `budget-${name}`, name: "budgeted", limits: { budget_hard_eur: actualCost * 2.5 } },
+    });
+    const one = await createKey(fixture, { tenant_id: `budget-${name}` });
+    const two = await createKey(fixture, { tenant_id: `budget-${name}` });
+    const statuses: number[] = [];
+    for (const key of [one, two, one, two]) {
+      const response = await fixture.request("/v1/chat/completions", {
+        key: key.secret,
+        body: chatBody({ max_tokens: 5 }),
+      });
+      statuses.push(response.status);
+      await response.arrayBuffer();
+    }
+    expect(statuses).toEqual([200, 200, 429, 429]);
+  });
+
+  describe("two instances sharing the database" + (process.env.TEST_REDIS_URL ? " and Redis" : ""), () => {
+    const redisUrl = process.env.TEST_REDIS_URL;
+    const clients: Redis[] = [];
+    afterEach(async () => {
+      for (const client of clients.splice(0)) await client.quit();
+    });
+
+    it("share budgets (and, with Redis, requests per minute)", async () => {
+      const [first, second] = await openTwo();
+      const redis =
+        redisUrl === undefined || redisUrl === "" ? [] : [new Redis(redisUrl), new Redis(redisUrl)];
+      clients.push(...redis);
+      const a = await startAuthFixture({
+        store: first,
+        ...(redis[0] === undefined ? {} : { redis: redis[0] }),
+      });
+      const b = await startAuthFixture({
+        store: second,
+        ...(redis[1] === undefined ? {} : { redis: redis[1] }),
+      });
+      try {
+        const hard = actualCost * 10.5;
+        const shared = redis.length > 0 ? { rpm: 20 } : {};
+        const key = await createKey(a, { limits: { budget_hard_eur: hard, ...shared } });
+        const responses = await Promise.all(
+          Array.from({ length: 50 }, (_, index) =>
+            (index % 2 === 0 ? a : b).request("/v1/chat/completions", {
+              key: key.secret,
+              body: chatBody({ max_tokens: 5 }),
+            }),
+          ),
+        );
+        await Promise.all(responses.map((response) => response.arrayBuffer()));
+        const ok = responses.filter((response) => response.status === 200).length;
+        expect(ok).toBeGreaterThan(0);
+        expect(ok).toBeLessThanOrEqual(10);
+        const spent = await a.auth.budgets.status(`key:${key.id}`);
+        expect(spent.spentEur).toBeLessThanOrEqual(hard + actualCost);
+        expect(spent.reservedEur).toBeCloseTo(0, 9);
+        if (redis.length > 0) {
+          // 50 requests were counted across both instances, so the next one is over 20/min on either.
+          const next = await b.request("/v1/models", { key: key.secret });
+          expect(next.status).toBe(200);
+          const refused = await b.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+          expect(refused.status).toBe(429);
+          expect((await refused.json()).error.message).toMatch(/requests per minute|Monthly budget/);
+        }
+      } finally {
+        await a.close();
+        await b.close();
+        await second.destroy();
+        await first.destroy();
+      }
+    });
+  });
+});

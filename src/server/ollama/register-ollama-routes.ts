@@ -38,16 +38,17 @@ const managementRoutes: Record<string, string> = {
 };
 
 /**
- * Content types an Ollama client may send with a JSON body. Ollama reads the body whatever the
- * header says, and its documented `curl -d '{...}'` examples send `x-www-form-urlencoded`, so that
- * one is accepted too; anything else (multipart, text) is a 415.
+ * Content types an Ollama client may send with its JSON body. Ollama reads the body whatever the
+ * header says: its documented `curl -d '{...}'` examples send `x-www-form-urlencoded`, and `fetch`
+ * with a string body sends `text/plain`, so both are read as JSON too. Anything else (multipart
+ * uploads, binary) is a 415.
  */
+const textualJson = new Set(["application/json", "application/x-www-form-urlencoded", "text/plain"]);
+
 function assertOllamaContentType(header: string | undefined): void {
   if (header === undefined) return;
   const mime = header.split(";")[0]!.trim().toLowerCase();
-  if (mime === "application/json" || mime.endsWith("+json") || mime === "application/x-www-form-urlencoded") {
-    return;
-  }
+  if (textualJson.has(mime) || mime.endsWith("+json")) return;
   throw new BastionError(
     "unsupported_media_type",
     `Content-Type '${mime.slice(0, 100)}' is not supported; send 'application/json'.`,

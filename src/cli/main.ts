@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { BastionError } from "../core/errors.ts";
+import { registerAuditCommand } from "./audit.ts";
 import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
 import { registerModelsCommand } from "./models.ts";
@@ -8,6 +9,7 @@ import { registerPullCommand } from "./pull.ts";
 import { registerRmCommand } from "./rm.ts";
 import { registerServeCommand } from "./serve.ts";
 import { registerSynthCommand } from "./synth.ts";
+import { registerUsageCommand } from "./usage.ts";
 
 const program = new Command()
   .name("bastion")
@@ -23,6 +25,8 @@ registerPullCommand(program);
 registerRmCommand(program);
 registerCatalogCommand(program);
 registerPolicyCommand(program);
+registerUsageCommand(program);
+registerAuditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

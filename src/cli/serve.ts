@@ -2,6 +2,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { Command } from "commander";
 import { pino } from "pino";
 import pretty from "pino-pretty";
+import { announceAuth } from "../auth/announce.ts";
 import {
   type BastionConfig,
   hubEndpoint,
@@ -10,10 +11,13 @@ import {
   parseModelArgument,
 } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
+import { createMeteringServices } from "../metering/services.ts";
 import { createPlatform } from "../platform.ts";
 import { createApp } from "../server/app.ts";
+import { serveMetricsApart } from "../server/metrics-route.ts";
 import { type ModelEntry, resolveDefaultModels, storeEntries } from "./default-model.ts";
 import { integerOption } from "./options.ts";
+import { openConfiguredStore } from "./usage.ts";
 
 interface ServeOptions {
   model: string[];
@@ -27,6 +31,7 @@ interface ServeOptions {
   idleUnload?: number;
   offline?: boolean;
   store?: boolean;
+  auth?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -63,6 +68,7 @@ export function registerServeCommand(program: Command): void {
       "--no-store",
       "serve only the models given with --model or the config, not every model in the store",
     )
+    .option("--no-auth", "turn API keys off: refused unless --host is loopback; for local experiments only")
     .option(
       "--offline",
       "never download: with no model configured and an empty store, serve the synthetic demo model",
@@ -89,6 +95,7 @@ async function serve(options: ServeOptions): Promise<void> {
       if (options.threads !== undefined) draft.engine.threads = options.threads;
       if (options.memoryBudget !== undefined) draft.models.memoryBudget = parseByteSize(options.memoryBudget);
       if (options.idleUnload !== undefined) draft.models.idleUnloadSeconds = options.idleUnload;
+      if (options.auth === false) draft.auth.enabled = false;
       for (const argument of options.model) {
         const { id, path } = parseModelArgument(argument);
         draft.models.entries.push({ id, path, aliases: [] });
@@ -128,7 +135,30 @@ async function serve(options: ServeOptions): Promise<void> {
           )
         : logger.info({ model: event.id, reason: event.reason }, "model unloaded"),
   });
+  // Metering, usage, audit and metrics over the store (SQLite in the data directory, or DATABASE_URL).
+  const store = await openConfiguredStore(effective);
+  const metering = createMeteringServices({
+    config: effective,
+    store,
+    dataDir: dataDir(),
+    models: platform.registry,
+    logger,
+  });
+  const metricsApart =
+    effective.metrics.port !== undefined && metering.metrics !== undefined
+      ? await serveMetricsApart(metering.metrics, effective.metrics.port, effective.metrics.host)
+      : undefined;
+  if (metricsApart !== undefined)
+    logger.info({ url: `http://${effective.metrics.host}:${metricsApart.port}/metrics` }, "metrics served apart");
+  const closeMetering = async () => {
+    await metricsApart?.close();
+    await metering.close().catch((error: unknown) => logger.error({ err: error }, "audit close failed"));
+    await store.destroy();
+  };
+  await announceAuth({ auth: platform.auth, dataDir: dataDir(), logger });
   const app = createApp({
+    auth: platform.auth,
+    metering,
     registry: platform.registry,
     logger,
     maxBodyBytes: effective.server.maxBodyBytes,
@@ -185,7 +215,9 @@ async function serve(options: ServeOptions): Promise<void> {
     closing = true;
     logger.info({ signal }, "shutting down");
     server.close();
-    void platform.dispose().finally(() => process.exit(0));
+    void closeMetering()
+      .then(() => platform.dispose())
+      .finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 5000).unref();
   };
   process.on("SIGINT", () => shutdown("SIGINT"));

@@ -1,0 +1,129 @@
+import { createPublicKey } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { auditKeyPath, toAuditRecordLine, type VerifyResult, verifyAudit } from "../audit/index.ts";
+import { loadConfig } from "../config/config.ts";
+import { dataDir } from "../config/paths.ts";
+import { BastionError } from "../core/errors.ts";
+import { adminRequest, openConfiguredStore } from "./usage.ts";
+
+interface CommonOptions {
+  config?: string;
+  url?: string;
+}
+
+/** Prints a verification result; a failure exits 1 naming the first bad record. */
+function report(result: VerifyResult): void {
+  if (result.ok) {
+    process.stdout.write(
+      `audit log OK: ${result.records} records, ${result.checkpoints} signed checkpoints${result.head === undefined ? "" : `, head ${result.head.seq} ${result.head.hash}`}\n`,
+    );
+    return;
+  }
+  process.stderr.write(
+    `audit log FAILED at record ${result.first_bad?.seq}: ${result.first_bad?.reason} (${result.records} records verified before it)\n`,
+  );
+  process.exitCode = 1;
+}
+
+/** `bastion audit verify|export|public-key`: the tamper-evident log, for auditors. */
+export function registerAuditCommand(program: Command): void {
+  const audit = program.command("audit").description("Verify and export the tamper-evident audit log.");
+  audit
+    .command("verify")
+    .description(
+      "Check every record's hash and link and every checkpoint's signature; exit 1 naming the first bad record.",
+    )
+    .option("--public-key <pem...>", "also trust checkpoints signed by these public keys (PEM files)")
+    .option("-u, --url <url>", "ask a running server (with BASTION_API_KEY) to verify its log")
+    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .action(async (options: CommonOptions & { publicKey?: string[] }) => {
+      if (options.url !== undefined) {
+        const response = await adminRequest(options.url, "/admin/v1/audit/verify", "POST");
+        report((await response.json()) as VerifyResult);
+        return;
+      }
+      const config = loadConfig(options.config === undefined ? {} : { file: options.config });
+      const store = await openConfiguredStore(config);
+      try {
+        report(
+          await verifyAudit({
+            config: config.audit,
+            store,
+            dataDir: dataDir(),
+            ...(options.publicKey === undefined ? {} : { publicKeyFiles: options.publicKey }),
+          }),
+        );
+      } finally {
+        await store.destroy();
+      }
+    });
+  audit
+    .command("export")
+    .description(
+      "Write the log as JSON lines: every record (with its hash and the exact hashed body) and checkpoint.",
+    )
+    .option("-o, --output <file>", "write here instead of stdout")
+    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .action(async (options: CommonOptions & { output?: string }) => {
+      const config = loadConfig(options.config === undefined ? {} : { file: options.config });
+      const store = await openConfiguredStore(config);
+      const out =
+        options.output === undefined ? process.stdout : createWriteStream(options.output, { mode: 0o600 });
+      const write = async (line: string) => {
+        if (!out.write(`${line}\n`)) await once(out, "drain");
+      };
+      try {
+        for (let after = 0; ; ) {
+          const rows = await store.db
+            .selectFrom("audit_log")
+            .selectAll()
+            .where("seq", ">", after)
+            .orderBy("seq", "asc")
+            .limit(1000)
+            .execute();
+          if (rows.length === 0) break;
+          for (const row of rows) await write(JSON.stringify(toAuditRecordLine(row)));
+          after = Number(rows.at(-1)!.seq);
+        }
+        const checkpoints = await store.db
+          .selectFrom("audit_checkpoints")
+          .selectAll()
+          .orderBy("size", "asc")
+          .execute();
+        for (const checkpoint of checkpoints)
+          await write(
+            JSON.stringify({
+              checkpoint: {
+                size: Number(checkpoint.size),
+                created_at: checkpoint.created_at,
+                note: checkpoint.note,
+              },
+            }),
+          );
+      } finally {
+        await store.destroy();
+        if (out !== process.stdout) {
+          out.end();
+          await once(out, "finish");
+        }
+      }
+    });
+  audit
+    .command("public-key")
+    .description("Print the public key (PEM) that verifies this installation's checkpoints.")
+    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .action((options: CommonOptions) => {
+      const config = loadConfig(options.config === undefined ? {} : { file: options.config });
+      const path = auditKeyPath(config.audit, dataDir());
+      if (!existsSync(path))
+        throw new BastionError(
+          "not_found",
+          `No audit key at ${path} yet: it is created when the server first starts.`,
+        );
+      process.stdout.write(
+        createPublicKey(readFileSync(path)).export({ format: "pem", type: "spki" }).toString(),
+      );
+    });
+}

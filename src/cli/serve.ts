@@ -149,7 +149,10 @@ async function serve(options: ServeOptions): Promise<void> {
       ? await serveMetricsApart(metering.metrics, effective.metrics.port, effective.metrics.host)
       : undefined;
   if (metricsApart !== undefined)
-    logger.info({ url: `http://${effective.metrics.host}:${metricsApart.port}/metrics` }, "metrics served apart");
+    logger.info(
+      { url: `http://${effective.metrics.host}:${metricsApart.port}/metrics` },
+      "metrics served apart",
+    );
   const closeMetering = async () => {
     await metricsApart?.close();
     await metering.close().catch((error: unknown) => logger.error({ err: error }, "audit close failed"));

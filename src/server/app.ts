@@ -17,6 +17,7 @@ import { registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
+import { type DocumentRoutesOptions, registerDocumentRoutes } from "./openai/responses/document-routes.ts";
 import { clip } from "./resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "./server-env.ts";
 import { registerWebApp, type WebAppOptions } from "./web/index.ts";
@@ -36,6 +37,8 @@ export interface CreateAppOptions {
   web?: WebAppOptions | false;
   /** `POST /admin/v1/models/pull` and `/admin/v1/models/{id}/unload`: the model pool and the hub to pull from. */
   models?: ModelAdminOptions;
+  /** Files, vector stores, responses and assistants (src/documents/); absent = none of those routes. */
+  documents?: DocumentRoutesOptions;
 }
 
 export const defaultMaxBodyBytes = 4 * 1024 * 1024;
@@ -90,22 +93,20 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     }),
   );
   app.use("/v1/*", async (c, next) => {
-    if (c.req.method === "POST") assertJsonContentType(c.req.header("content-type"));
+    // File uploads are multipart; their route checks the type and applies its own size limit.
+    if (c.req.method === "POST" && !isUploadPath(c.req.path))
+      assertJsonContentType(c.req.header("content-type"));
     await next();
   });
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: maxBodyBytes,
-      onError: () => {
-        throw new BastionError(
-          "payload_too_large",
-          `The request body exceeds the limit of ${maxBodyBytes} bytes.`,
-        );
-      },
-    }),
-  );
+  const jsonBodyLimit = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: () => {
+      throw new BastionError("payload_too_large", `The request body exceeds the limit of ${maxBodyBytes} bytes.`);
+    },
+  });
+  app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));
 
+  if (options.documents !== undefined) registerDocumentRoutes(app, deps, options.documents);
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.get("/v1/models", createListModelsHandler(deps));
@@ -153,6 +154,11 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   });
 
   return app;
+}
+
+/** `POST /v1/files` takes multipart uploads under `documents.maxUploadBytes`. */
+function isUploadPath(path: string): boolean {
+  return path === "/v1/files";
 }
 
 function assertJsonContentType(header: string | undefined): void {

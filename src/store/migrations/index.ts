@@ -2,6 +2,7 @@ import type { Migration } from "kysely/migration";
 import type { StoreDialect } from "../database.ts";
 import { identityMigration } from "./0001_identity.ts";
 import { webappMigration } from "./0003_webapp.ts";
+import { documentsMigration } from "./0004_documents.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -11,5 +12,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
   return {
     "0001_identity": identityMigration,
     "0003_webapp": webappMigration,
+    "0004_documents": documentsMigration(_dialect),
   };
 }

@@ -1,0 +1,74 @@
+import type { Logger } from "pino";
+import type { AssistantConfig, DocumentsConfig } from "../config/documents-config.ts";
+import type { ModelRegistry } from "../core/backend.ts";
+import { loadRanker, type Ranker } from "../engine/ranker.ts";
+import type { PolicyEngine } from "../policy/types.ts";
+import type { Store } from "../store/database.ts";
+import { type Assistants, createAssistants } from "./assistants.ts";
+import { createDocumentService, type DocumentService, type IngestionEvent } from "./document-service.ts";
+
+export type { Assistants } from "./assistants.ts";
+export type { DocumentService, IngestionEvent } from "./document-service.ts";
+
+/** The documents module as the server mounts it. */
+export interface Documents {
+  service: DocumentService;
+  assistants: Assistants;
+  /** Largest multipart upload `POST /v1/files` takes. */
+  maxUploadBytes: number;
+  dispose(): Promise<void>;
+}
+
+export interface CreateDocumentsOptions {
+  store: Store;
+  registry: ModelRegistry;
+  config: { documents: DocumentsConfig; assistants: readonly AssistantConfig[] };
+  /** The policy engine: personal data is detected at ingestion, and chunks bound for a remote embedder are checked. */
+  policy?: PolicyEngine;
+  logger?: Logger;
+  onEvent?: (event: IngestionEvent) => void;
+  /** Requeue ingestions a previous process left unfinished (default true). */
+  resume?: boolean;
+}
+
+/**
+ * Builds files, vector stores and assistants over the store: the config file's assistants are
+ * written to the assistants table, interrupted ingestions resume, and the reranker (when
+ * `documents.rerankerModel` is set) loads on first use.
+ */
+export async function createDocuments(options: CreateDocumentsOptions): Promise<Documents> {
+  const { config } = options;
+  let ranker: Promise<Ranker | undefined> | undefined;
+  const rerankerPath = config.documents.rerankerModel;
+  const service = createDocumentService({
+    store: options.store,
+    registry: options.registry,
+    config: config.documents,
+    ...(options.policy === undefined ? {} : { policy: options.policy }),
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    ...(rerankerPath === undefined
+      ? {}
+      : {
+          ranker: () => {
+            ranker ??= loadRanker({ path: rerankerPath }).catch((error: unknown) => {
+              ranker = undefined;
+              throw error;
+            });
+            return ranker;
+          },
+        }),
+  });
+  const assistants = createAssistants(options.store, (id) => options.registry.get(id) !== undefined);
+  await assistants.syncFromConfig(config.assistants);
+  if (options.resume !== false) await service.resume();
+  return {
+    service,
+    assistants,
+    maxUploadBytes: config.documents.maxUploadBytes,
+    async dispose() {
+      await service.dispose();
+      await (await ranker?.catch(() => undefined))?.dispose();
+    },
+  };
+}

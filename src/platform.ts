@@ -1,7 +1,10 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import { openControlPlane } from "./auth/control-plane.ts";
+import type { Auth } from "./auth/index.ts";
 import { createLocalBackend } from "./backends/local.ts";
 import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
+import { dataDir } from "./config/paths.ts";
 import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
 import { BastionError } from "./core/errors.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
@@ -15,6 +18,7 @@ import {
 import { defaultGenerationDefaults } from "./engine/model-runner.ts";
 import { defaultThreadCount, measureBusyCores } from "./engine/threads.ts";
 import { readManifest, resolveModel } from "./models/store.ts";
+import type { Store } from "./store/database.ts";
 
 export interface Platform {
   config: Readonly<BastionConfig>;
@@ -22,6 +26,10 @@ export interface Platform {
   pool: ModelPool;
   threads: number;
   memoryBudgetBytes: number;
+  /** Persistent state: SQLite in the data directory, PostgreSQL when `DATABASE_URL` is set. */
+  store: Store;
+  /** Keys, sessions, limits, budgets and the admin service (src/auth/); give it to `createApp({auth})`. */
+  auth: Auth;
   dispose(): Promise<void>;
 }
 
@@ -29,6 +37,8 @@ export interface CreatePlatformOptions {
   /** Resolves a configured `path` that is not a file (e.g. a model id in the store) to a GGUF path. */
   resolveModelPath?: (reference: string) => Promise<string | undefined>;
   onPoolEvent?: (event: ModelPoolEvent) => void;
+  /** An already open store (tests); else the configured one is opened and closed with the platform. */
+  store?: Store;
 }
 
 /** Licence, publisher and source of a model that came through the store (its folder's manifest). */
@@ -144,14 +154,26 @@ export async function createPlatform(
       backends.size === 0 ? { ready: false, reason: "No model is configured." } : { ready: true },
   };
 
+  const control = await openControlPlane({
+    config,
+    dataDir: dataDir(),
+    ...(options.store === undefined ? {} : { store: options.store }),
+  }).catch(async (error: unknown) => {
+    await pool.dispose();
+    throw error;
+  });
+
   return {
     config,
     registry,
     pool,
     threads,
     memoryBudgetBytes,
+    store: control.store,
+    auth: control.auth,
     async dispose() {
       await pool.dispose();
+      await control.dispose();
     },
   };
 }

@@ -40,7 +40,8 @@ export interface Auth {
   middleware: MiddlewareHandler;
   /** Adds model scopes and budget reservations to a chat service. */
   wrapChatService(chat: ChatService, registry?: ModelRegistry): ChatService;
-  dispose(): Promise<void>;
+  /** Prices budgets with metering's meter (`createMeter`) instead of the backends' price tables. */
+  useCostModel(model: CostModel): void;
 }
 
 export interface CreateAuthOptions {
@@ -133,6 +134,8 @@ export function createAuth(options: CreateAuthOptions): Auth {
         assumedOutputTokens: config.limits.assumedOutputTokens,
       });
     },
-    async dispose() {},
+    useCostModel(model) {
+      costModel = model;
+    },
   };
 }

@@ -4,12 +4,18 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Logger, pino } from "pino";
+import type { Auth } from "../auth/index.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
 import { createDirectChatService } from "../gateway/direct-chat-service.ts";
+import type { MeteringServices } from "../metering/services.ts";
+import { registerAuditRoutes } from "./admin/audit-route.ts";
+import { registerUsageRoutes } from "./admin/usage-route.ts";
+import { registerMetricsRoute } from "./metrics-route.ts";
 import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
 import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.ts";
+import { installAuth } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
@@ -37,6 +43,14 @@ export interface CreateAppOptions {
   web?: WebAppOptions | false;
   /** `POST /admin/v1/models/pull` and `/admin/v1/models/{id}/unload`: the model pool and the hub to pull from. */
   models?: ModelAdminOptions;
+  /** Keys, sessions, limits and the admin API (src/auth/); absent = no auth, for unit tests of the wire layer. */
+  auth?: Auth;
+  /**
+   * Usage, audit and metrics (src/metering/): mounts `/admin/v1/usage`, `/admin/v1/audit*` and
+   * `/metrics`; the direct chat service (no `chat` given) is metered and audited through it. A
+   * given `chat` (the gateway) reports to `metering.recorder` itself.
+   */
+  metering?: MeteringServices;
   /** Files, vector stores, responses and assistants (src/documents/); absent = none of those routes. */
   documents?: DocumentRoutesOptions;
 }
@@ -61,10 +75,15 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   const logger = options.logger ?? pino({ level: "silent" });
   const deps: ServerDependencies = {
     registry: options.registry,
-    chat: options.chat ?? createDirectChatService(options.registry),
+    chat:
+      options.chat ??
+      (options.metering === undefined
+        ? createDirectChatService(options.registry)
+        : options.metering.observe(createDirectChatService(options.registry))),
     logger,
     version: options.version ?? "dev",
   };
+  if (options.auth !== undefined) deps.chat = options.auth.wrapChatService(deps.chat, options.registry);
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const app = new Hono<ServerEnv>();
 
@@ -106,6 +125,15 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   });
   app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));
 
+  if (options.auth !== undefined) installAuth(app, options.auth);
+  if (options.metering !== undefined) {
+    const authEnabled = options.auth?.enabled ?? false;
+    const { usage, audit, metrics } = options.metering;
+    registerUsageRoutes(app, { usage, authEnabled });
+    if (audit !== undefined)
+      registerAuditRoutes(app, { audit, verify: options.metering.verifyAudit, authEnabled });
+    if (metrics !== undefined) registerMetricsRoute(app, { metrics, authEnabled });
+  }
   if (options.documents !== undefined) registerDocumentRoutes(app, deps, options.documents);
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
@@ -117,10 +145,10 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (readiness.ready) return c.json({ status: "ready" });
     return c.json({ status: "not_ready", reason: readiness.reason ?? "models are not ready" }, 503);
   });
-  if (options.web !== false) registerWebApp(app, deps, options.web ?? {});
-  registerModelAdminRoutes(app, deps, options.models ?? {});
   registerOllamaRoutes(app, deps, { maxBodyBytes });
   registerAnthropicRoutes(app, deps);
+  if (options.web !== false) registerWebApp(app, deps, options.web ?? {});
+  registerModelAdminRoutes(app, deps, options.models ?? {});
 
   for (const [path, allow] of Object.entries(routeMethods)) {
     app.all(path, (c) =>

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,12 +28,14 @@ async function startServe(env: Record<string, string>, args: string[] = []) {
   const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));
   const port = await freePort();
   let output = "";
+  let logs = "";
   const child: ChildProcess = spawn(process.execPath, [bin, "serve", "--port", String(port), ...args], {
     env: { ...process.env, BASTION_DATA_DIR: dataDir, BASTION_LOG_LEVEL: "info", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   child.stdout?.on("data", (data: Buffer) => {
     output += data.toString();
+    logs += data.toString();
   });
   child.stderr?.on("data", (data: Buffer) => {
     output += data.toString();
@@ -49,7 +51,11 @@ async function startServe(env: Record<string, string>, args: string[] = []) {
       (response) => response.ok,
       () => false,
     );
-    if (ok) return { url, dataDir, output: () => output };
+    if (ok) {
+      // A fresh data folder gets a first admin key, saved where the README's quick start reads it.
+      const key = (await readFile(join(dataDir, "admin-key"), "utf8")).trim();
+      return { url, dataDir, key, output: () => output, logs: () => logs };
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`serve did not become ready:\n${output}`);
@@ -65,8 +71,9 @@ interface ListedModel {
   source?: string;
 }
 
-async function models(url: string): Promise<ListedModel[]> {
-  return ((await (await fetch(`${url}/v1/models`)).json()) as { data: ListedModel[] }).data;
+async function models(url: string, key: string): Promise<ListedModel[]> {
+  const response = await fetch(`${url}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+  return ((await response.json()) as { data: ListedModel[] }).data;
 }
 
 describe("bastion serve with nothing configured", () => {
@@ -78,7 +85,7 @@ describe("bastion serve with nothing configured", () => {
     });
     cleanups.push(() => hub.close());
     const served = await startServe({ HF_ENDPOINT: hub.url });
-    const list = await models(served.url);
+    const list = await models(served.url, served.key);
     expect(list.map((model) => model.id)).toEqual([entry.name]);
     expect(list[0]!.aliases).toContain("default");
     // Provenance from the catalog travels with the model: licence, publisher and its country.
@@ -89,21 +96,50 @@ describe("bastion serve with nothing configured", () => {
     expect(served.output()).toMatch(/100%|MB/);
     const chat = await fetch(`${served.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${served.key}` },
       body: JSON.stringify({ model: "default", messages: [{ role: "user", content: "hi" }], max_tokens: 3 }),
     });
     expect(chat.status).toBe(200);
+    // The first admin key: shown once on stderr, in a file only its owner can read, never in the logs.
+    expect(served.key).toMatch(/^bst_live_/);
+    expect((await stat(join(served.dataDir, "admin-key"))).mode & 0o777).toBe(0o600);
+    expect(served.output()).toContain(served.key);
+    expect(served.logs()).not.toContain(served.key);
+    expect(served.logs()).toMatch(/created the first admin key/);
+    expect((await fetch(`${served.url}/v1/models`)).status).toBe(401);
   });
 
   it("falls back to the synthetic demo model when it cannot download, and says so", async () => {
     // A closed port stands in for "no network": the pull fails at once.
     const served = await startServe({ HF_ENDPOINT: `http://127.0.0.1:${await freePort()}` });
-    const list = await models(served.url);
+    const list = await models(served.url, served.key);
     expect(list).toHaveLength(1);
     expect(list[0]!.synthetic).toBe(true);
     expect(list[0]!.aliases).toContain("default");
     expect(list[0]!.warning).toMatch(/random weights/);
     expect(served.output()).toMatch(/could not download/);
     expect(served.output()).toMatch(/SYNTHETIC/);
+  });
+});
+
+describe("bastion serve --no-auth", () => {
+  it("is refused unless the server listens on loopback", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const child = spawn(
+      process.execPath,
+      [bin, "serve", "--no-auth", "--host", "0.0.0.0", "--port", "0", "--offline", "--no-store"],
+      { env: { ...process.env, BASTION_DATA_DIR: dataDir }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let output = "";
+    child.stdout?.on("data", (data: Buffer) => {
+      output += data.toString();
+    });
+    child.stderr?.on("data", (data: Buffer) => {
+      output += data.toString();
+    });
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(code).not.toBe(0);
+    expect(output).toMatch(/Auth can be turned off only when listening on loopback/);
   });
 });

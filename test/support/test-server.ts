@@ -43,6 +43,8 @@ export async function startTestServer(options: {
     });
   }
   const config = configSchema.parse({
+    // A throwaway store: tests must not touch the user's data directory.
+    database: { sqlitePath: ":memory:" },
     server: {
       port: 0,
       ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),

@@ -212,6 +212,26 @@ describe("POST /v1/messages through @anthropic-ai/sdk", () => {
   });
 });
 
+describe("max_tokens beyond the context", () => {
+  it("lowers it to the room the prompt leaves and stops with model_context_window_exceeded", async () => {
+    // A prompt that leaves 6 tokens of tiny's 2048-token context.
+    const words = (count: number) => Array.from({ length: count }, () => "river").join(" ");
+    const base = await client.messages.countTokens({
+      model: "tiny",
+      messages: [{ role: "user", content: words(1000) }],
+    });
+    const count = 1000 + (2048 - 6 - base.input_tokens);
+    const messages = [{ role: "user" as const, content: words(count) }];
+    expect((await client.messages.countTokens({ model: "tiny", messages })).input_tokens).toBe(2042);
+    // The SDK insists on streaming for a max_tokens this large, as Claude clients do anyway.
+    const message = await client.messages
+      .stream({ model: "tiny", max_tokens: 32000, messages, ...{ temperature: 0 } })
+      .finalMessage();
+    expect(message.stop_reason).toBe("model_context_window_exceeded");
+    expect(message.usage.output_tokens).toBe(6);
+  });
+});
+
 describe("POST /v1/messages/count_tokens", () => {
   it("counts the prompt with the template, system and tools", async () => {
     const bare = await client.messages.countTokens({ model: "tiny", messages: ask.messages });
@@ -274,6 +294,7 @@ describe("errors in Anthropic's shape", () => {
       [{ ...ask, tool_choice: { type: "tool", name: "x" }, tools: [weatherTool] }, /not in 'tools'/],
       [{ ...ask, tools: [{ type: "web_search_20250305", name: "web_search" }] }, /Server tools/],
       [{ ...ask, messages: [{ role: "system", content: "x" }] }, /'system'/],
+      [{ ...ask, messages: [...ask.messages, { role: "assistant", content: "Bon" }] }, /prefill/],
     ];
     for (const [body, message] of cases) {
       const error = await failure(

@@ -178,9 +178,8 @@ describe("Anthropic wire format on scripted answers", () => {
       tool_choice: { type: "any" },
       thinking: { type: "enabled", budget_tokens: 120 },
       stop_sequences: ["END"],
-      temperature: 0.3,
-      top_p: 0.8,
-      top_k: 5,
+      // Older SDKs and other Anthropic clients still send sampling fields; this SDK's types dropped them.
+      ...{ temperature: 0.3, top_p: 0.8, top_k: 5 },
     });
     const request = backend.calls.at(-1)!.request;
     expect(request.messages).toEqual([

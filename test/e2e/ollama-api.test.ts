@@ -112,6 +112,26 @@ describe("/api/chat and /api/generate through the ollama client", () => {
     expect(cut.eval_count).toBe(4);
   });
 
+  it("stops at the context's end when num_predict asks for more than fits", async () => {
+    const words = (count: number) => Array.from({ length: count }, () => "river").join(" ");
+    const probe = await ollama.generate({
+      model: "tiny",
+      prompt: words(1000),
+      think: false,
+      options: { num_predict: 1 },
+    });
+    const count = 1000 + (2048 - 5 - probe.prompt_eval_count);
+    const response = await ollama.generate({
+      model: "tiny",
+      prompt: words(count),
+      think: false,
+      options: { num_predict: 100_000, temperature: 0 },
+    });
+    expect(response.prompt_eval_count).toBe(2043);
+    expect(response.done_reason).toBe("length");
+    expect(response.eval_count).toBe(5);
+  });
+
   it("generates from a prompt and a system, streamed and not", async () => {
     const response = await ollama.generate({ model: "scripted", prompt: "Bonjour ?", system: "Sois bref." });
     expect(response.response).toBe(scriptedChain.answerText);
@@ -259,6 +279,11 @@ describe("errors in Ollama's shape", () => {
       ["/api/chat", { model: "tiny", messages: ask.messages, options: { num_predict: 0 } }, /num_predict/],
       ["/api/chat", "{not json", /not valid JSON/],
       ["/api/generate", { model: "tiny", prompt: "x", raw: true }, /raw/],
+      [
+        "/api/chat",
+        { model: "tiny", messages: [...ask.messages, { role: "assistant", content: "B" }] },
+        /prefill/,
+      ],
       ["/api/embed", { model: "tiny", input: [] }, /input/],
       ["/api/embed", { model: "tiny", input: "x", dimensions: 65 }, /at most 64/],
     ];

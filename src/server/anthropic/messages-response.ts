@@ -9,7 +9,20 @@ import type { WireEvidence } from "../evidence.ts";
  * usage) and `message_stop`.
  */
 
-export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "refusal";
+export type StopReason =
+  | "end_turn"
+  | "max_tokens"
+  | "stop_sequence"
+  | "tool_use"
+  | "refusal"
+  | "model_context_window_exceeded";
+
+/** Which message this is, and whether `max_tokens` was lowered to the room the context had. */
+export interface MessageIdentity {
+  id: string;
+  model: string;
+  contextLimited: boolean;
+}
 
 export type ContentBlock =
   | { type: "thinking"; thinking: string; signature: string }
@@ -68,10 +81,11 @@ export function toAnthropicUsage(usage: Usage): AnthropicUsage {
   };
 }
 
-export function toStopReason(finish: Finish): StopReason {
+/** `contextLimited`: the cap was the context's room, not the client's `max_tokens` (see `fitMaxTokens`). */
+export function toStopReason(finish: Finish, contextLimited: boolean): StopReason {
   switch (finish.finishReason) {
     case "length":
-      return "max_tokens";
+      return contextLimited ? "model_context_window_exceeded" : "max_tokens";
     case "tool_calls":
       return "tool_use";
     case "content_filter":
@@ -97,7 +111,7 @@ export function toInput(call: ToolCall): Record<string, unknown> {
 /** Folds a whole part stream into one non-streamed `message`. */
 export async function collectMessage(
   parts: AsyncIterable<ChatStreamPart>,
-  identity: { id: string; model: string },
+  identity: MessageIdentity,
 ): Promise<AnthropicMessage> {
   const content: ContentBlock[] = [];
   let finish: Finish | undefined;
@@ -124,7 +138,7 @@ export async function collectMessage(
     role: "assistant",
     model: identity.model,
     content,
-    stop_reason: toStopReason(finish),
+    stop_reason: toStopReason(finish, identity.contextLimited),
     stop_sequence: finish.stopSequence ?? null,
     usage: toAnthropicUsage(finish.usage),
   };
@@ -135,7 +149,7 @@ export async function collectMessage(
  * part of another kind arrives and closes before the next opens. A tool call streamed as deltas
  * opens its block with the first delta and closes on the whole call.
  */
-export function createEventWriter(identity: { id: string; model: string }) {
+export function createEventWriter(identity: MessageIdentity) {
   let index = -1;
   let open: { type: ContentBlock["type"]; thinking: string; toolIndex?: number } | undefined;
 
@@ -225,7 +239,10 @@ export function createEventWriter(identity: { id: string; model: string }) {
             event: "message_delta",
             data: {
               type: "message_delta",
-              delta: { stop_reason: toStopReason(part), stop_sequence: part.stopSequence ?? null },
+              delta: {
+                stop_reason: toStopReason(part, identity.contextLimited),
+                stop_sequence: part.stopSequence ?? null,
+              },
               usage,
               bastion: evidence(),
             },

@@ -1,11 +1,10 @@
 import type { Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { ChatRequest } from "../../core/chat.ts";
 import { BastionError } from "../../core/errors.ts";
 import { createAbortLink } from "../abort-link.ts";
 import { toErrorResponse } from "../error-response.ts";
 import { evidenceHeaders, toWireEvidence } from "../evidence.ts";
-import { openChat, remainingParts } from "../ollama/open-chat.ts";
+import { fitMaxTokens, openChat, remainingParts } from "../ollama/open-chat.ts";
 import { readJsonBody } from "../read-json-body.ts";
 import { clip, resolveBackend } from "../resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
@@ -26,9 +25,10 @@ export function createMessagesHandler(deps: ServerDependencies) {
   return async (c: Context<ServerEnv>): Promise<Response> => {
     const wire = messagesRequestSchema.parse(await readJsonBody(c));
     const request = toChatRequest(wire);
+    const fit = await fitMaxTokens(deps, request, c.req.raw.signal);
     const opened = await openChat(c, deps, request, "/v1/messages");
     const { session, link } = opened;
-    const identity = { id: newMessageId(), model: session.model.id };
+    const identity = { id: newMessageId(), model: session.model.id, contextLimited: fit.lowered };
 
     if (wire.stream !== true) {
       try {
@@ -43,12 +43,6 @@ export function createMessagesHandler(deps: ServerDependencies) {
 
     const logger = c.get("logger");
     const requestId = c.get("requestId");
-    const inputTokens = await countPromptTokens(deps, session.model.id, request, link.signal).catch(
-      (error: unknown) => {
-        logger.debug({ err: error }, "could not count prompt tokens for message_start");
-        return 0;
-      },
-    );
     for (const [name, value] of Object.entries(evidenceHeaders(session.evidence()))) c.header(name, value);
     c.header("X-Accel-Buffering", "no");
     return streamSSE(c, async (stream) => {
@@ -60,7 +54,8 @@ export function createMessagesHandler(deps: ServerDependencies) {
       const evidence = () => toWireEvidence(session.evidence());
       let finished = false;
       try {
-        await send(writer.start(inputTokens));
+        // Anthropic sends the prompt's size before any output; the engine's own count comes at the end.
+        await send(writer.start(fit.promptTokens ?? 0));
         for await (const part of remainingParts(opened)) {
           if (part.type === "finish") finished = true;
           await send(writer.toEvents(part, evidence));
@@ -85,21 +80,6 @@ export function createMessagesHandler(deps: ServerDependencies) {
       }
     });
   };
-}
-
-/**
- * Prompt tokens for `message_start`, which Anthropic sends before any output: the engine's own
- * count arrives only with the finish, so the model's tokenizer counts the same prompt up front.
- */
-async function countPromptTokens(
-  deps: ServerDependencies,
-  model: string,
-  request: ChatRequest,
-  signal: AbortSignal,
-): Promise<number> {
-  const backend = deps.registry.get(model);
-  if (backend?.countTokens === undefined) return 0;
-  return backend.countTokens(request, { signal });
 }
 
 /** `POST /v1/messages/count_tokens`: the prompt's size with the model's tokenizer and chat template. */

@@ -207,6 +207,16 @@ export const messagesRequestSchema = z
   })
   .superRefine((request, ctx) => {
     checkPrompt(request, ctx);
+    const last = request.messages.length - 1;
+    if (request.messages[last]?.role === "assistant") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["messages", last, "role"],
+        message:
+          "The last message must be from the user: continuing a partial assistant answer (prefill) is not supported.",
+        params: unsupported,
+      });
+    }
     const thinking = request.thinking;
     if (thinking?.type === "enabled" && thinking.budget_tokens >= request.max_tokens) {
       ctx.addIssue({

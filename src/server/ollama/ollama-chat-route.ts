@@ -17,7 +17,7 @@ import {
   ollamaChatRequestSchema,
   ollamaGenerateRequestSchema,
 } from "./ollama-schema.ts";
-import { openChat, remainingParts } from "./open-chat.ts";
+import { fitMaxTokens, openChat, remainingParts } from "./open-chat.ts";
 
 /**
  * Ollama clients often add the default tag (`qwen:latest`) to a name they listed without one;
@@ -70,6 +70,7 @@ export function createOllamaChatHandler(deps: ServerDependencies, dialect: Ollam
     request.model = ollamaModelName(deps.registry, request.model);
     if (parsed.loadOnly) return loadModel(c, deps, dialect, request.model, parsed.keepAlive);
 
+    if (request.maxTokens !== undefined) await fitMaxTokens(deps, request, c.req.raw.signal);
     const opened = await openChat(c, deps, request, endpoint);
     const { session, link } = opened;
     const framer = createOllamaFramer(dialect, session.model.id, startedAt);

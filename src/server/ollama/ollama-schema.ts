@@ -110,6 +110,16 @@ export const ollamaChatRequestSchema = z
     tools: z.array(toolSchema).max(128).nullish(),
   })
   .superRefine((request, ctx) => {
+    const last = (request.messages?.length ?? 0) - 1;
+    if (request.messages?.[last]?.role === "assistant") {
+      ctx.addIssue({
+        code: "custom",
+        path: ["messages", last, "role"],
+        message:
+          "The last message must not be from the assistant: continuing a partial answer (prefill) is not supported.",
+        params: unsupported,
+      });
+    }
     const names = new Set<string>();
     for (const [index, tool] of (request.tools ?? []).entries()) {
       if (names.has(tool.function.name)) {

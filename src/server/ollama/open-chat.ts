@@ -56,6 +56,38 @@ export async function openChat(
   }
 }
 
+/** What `fitMaxTokens` found: the prompt's size when it could count it, and whether it lowered the cap. */
+export interface PromptFit {
+  promptTokens: number | undefined;
+  lowered: boolean;
+}
+
+/**
+ * Ollama's `num_predict` and Anthropic's `max_tokens` are ceilings that clients set without knowing
+ * the model (Claude clients send 32000 to a 4096-token local model): both servers stop when the
+ * context is full rather than refuse. So a cap larger than the room the prompt leaves is lowered to
+ * that room, counted with the model's tokenizer; a prompt that leaves no room at all still gets
+ * the engine's `context_length_exceeded`. Without a local tokenizer the request is left as it is.
+ */
+export async function fitMaxTokens(
+  deps: ServerDependencies,
+  request: ChatRequest,
+  signal: AbortSignal,
+): Promise<PromptFit> {
+  const backend = deps.registry.get(request.model);
+  const contextLength = backend?.describe().contextLength;
+  if (backend?.countTokens === undefined || contextLength === undefined) {
+    return { promptTokens: undefined, lowered: false };
+  }
+  const promptTokens = await backend.countTokens(request, { signal });
+  const room = contextLength - promptTokens;
+  if (request.maxTokens === undefined || room < 1 || request.maxTokens <= room) {
+    return { promptTokens, lowered: false };
+  }
+  request.maxTokens = room;
+  return { promptTokens, lowered: true };
+}
+
 /** The parts of an opened chat from the first one on, as one iterable. */
 export async function* remainingParts(opened: OpenedChat): AsyncIterable<ChatStreamPart> {
   let result = opened.first;

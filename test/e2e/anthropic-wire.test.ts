@@ -1,5 +1,5 @@
 import Anthropic from "@anthropic-ai/sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatStreamPart } from "../../src/core/chat.ts";
 import { BastionError } from "../../src/core/errors.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -17,10 +17,19 @@ import { type RunningServer, startServer } from "../../src/server/testing/start-
 
 const backend = createScriptedBackend({
   id: "org/scripted",
-  async *script(request): AsyncIterable<ChatStreamPart> {
+  async *script(request, signal): AsyncIterable<ChatStreamPart> {
     const last = request.messages.at(-1);
     const prompt = last?.content ?? "";
     if (prompt === "queue") throw new BastionError("queue_full", "All sequences are busy; retry shortly.");
+    if (prompt === "slow") {
+      yield { type: "text-delta", text: "Bon" };
+      // Holds the sequence until the server aborts the call, as the engine would.
+      await new Promise((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        else signal.addEventListener("abort", resolve, { once: true });
+      });
+      throw signal.reason;
+    }
     if (request.tools !== undefined && last?.role === "user") {
       yield { type: "text-delta", text: "Let me check." };
       yield {
@@ -134,6 +143,19 @@ describe("Anthropic wire format on scripted answers", () => {
     const error = await stream.finalMessage().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(Anthropic.APIError);
     expect(String((error as Error).message)).toMatch(/upstream model went away/);
+  });
+
+  it("aborts the backend call when the client goes away mid-stream", async () => {
+    const stream = client.messages.stream({
+      model: "org/scripted",
+      max_tokens: 9,
+      messages: [{ role: "user", content: "slow" }],
+    });
+    stream.on("text", () => stream.abort());
+    await stream.done().catch(() => undefined);
+    const call = backend.calls.at(-1)!;
+    expect(call.request.messages.at(-1)?.content).toBe("slow");
+    await vi.waitFor(() => expect(call.signal.aborted).toBe(true), { timeout: 10_000 });
   });
 
   it("answers a full queue before the first part as 503 overloaded_error", async () => {

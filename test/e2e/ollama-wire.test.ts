@@ -1,5 +1,5 @@
 import { Ollama } from "ollama";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ChatStreamPart } from "../../src/core/chat.ts";
 import { BastionError } from "../../src/core/errors.ts";
 import { createApp } from "../../src/server/app.ts";
@@ -18,9 +18,18 @@ import { type RunningServer, startServer } from "../../src/server/testing/start-
 
 const backend = createScriptedBackend({
   id: "org/scripted",
-  async *script(request): AsyncIterable<ChatStreamPart> {
+  async *script(request, signal): AsyncIterable<ChatStreamPart> {
     const prompt = request.messages.at(-1)?.content ?? "";
     if (prompt === "queue") throw new BastionError("queue_full", "All sequences are busy; retry shortly.");
+    if (prompt === "slow") {
+      yield { type: "text-delta", text: "Bon" };
+      // Holds the sequence until the server aborts the call, as the engine would.
+      await new Promise((resolve) => {
+        if (signal.aborted) resolve(undefined);
+        else signal.addEventListener("abort", resolve, { once: true });
+      });
+      throw signal.reason;
+    }
     if (request.tools !== undefined) {
       yield {
         type: "tool-call-delta",
@@ -134,6 +143,25 @@ describe("Ollama wire format on scripted answers", () => {
     })().catch((caught: unknown) => caught);
     expect(text).toBe("Bon");
     expect(String(error)).toMatch(/upstream model went away/);
+  });
+
+  it("aborts the backend call when the client goes away mid-stream", async () => {
+    const stream = await ollama.chat({
+      model: "org/scripted",
+      messages: [{ role: "user", content: "slow" }],
+      stream: true,
+    });
+    const ended = (async () => {
+      for await (const chunk of stream) {
+        expect(chunk.message.content).toBe("Bon");
+        stream.abort();
+      }
+    })();
+    // The client reports its own abort as an AbortError.
+    await expect(ended).rejects.toThrow(/abort/i);
+    const call = backend.calls.at(-1)!;
+    expect(call.request.messages.at(-1)?.content).toBe("slow");
+    await vi.waitFor(() => expect(call.signal.aborted).toBe(true), { timeout: 10_000 });
   });
 
   it("answers a refusal before the first part with its status", async () => {

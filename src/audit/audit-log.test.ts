@@ -266,6 +266,21 @@ describe.each(testDatabases())("audit log on $name", ({ name, open }) => {
     }
   });
 
+  it("keeps one chain when many appends race in one process (group commit)", async () => {
+    const { store, dataDir, verify } = await fixture(open, 0);
+    try {
+      const log = openAuditLog({ config: auditConfig, store, dataDir });
+      const seqs = await Promise.all(
+        Array.from({ length: 60 }, (_, index) => log.appendRequest(request(index), priced)),
+      );
+      await log.close();
+      expect([...seqs].sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, index) => index + 1));
+      expect(await verify()).toMatchObject({ ok: true, records: 60 });
+    } finally {
+      await store.destroy();
+    }
+  });
+
   if (name === "postgres") {
     it("keeps one valid chain when two instances append at once", async () => {
       const first = await open();

@@ -1,7 +1,9 @@
-import { sql } from "kysely";
+import { type Insertable, sql } from "kysely";
+import { createGroupCommit } from "../audit/group-commit.ts";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { Store } from "../store/database.ts";
 import type { PricedRequest } from "./meter.ts";
+import type { UsageRecordsTable } from "./tables.ts";
 
 export const usageGroups = ["day", "tenant", "user", "key", "model", "backend"] as const;
 export type UsageGroup = (typeof usageGroups)[number];
@@ -69,52 +71,79 @@ export function usageBounds(query: Pick<UsageQuery, "from" | "to">): { from?: st
   };
 }
 
+function toRow(record: CompletedRequest, priced: PricedRequest): Insertable<UsageRecordsTable> {
+  const created = record.startedAt.toISOString();
+  const principal = record.principal;
+  return {
+    id: record.requestId,
+    created_at: created,
+    day: created.slice(0, 10),
+    tenant_id: principal?.tenantId ?? null,
+    user_id: principal?.userId ?? null,
+    key_id: principal?.keyId ?? null,
+    endpoint: record.endpoint,
+    requested_model: record.requestedModel,
+    model: record.model,
+    backend: record.backend,
+    backend_kind: record.backendKind,
+    country: record.jurisdiction.country,
+    zone: record.jurisdiction.zone,
+    status: record.status,
+    error_code: record.errorCode ?? null,
+    policy: record.policy.policy,
+    data_class: record.policy.dataClass,
+    policy_action: record.policy.action,
+    detections: JSON.stringify(record.policy.detections),
+    input_tokens: record.usage.promptTokens,
+    output_tokens: record.usage.completionTokens,
+    reasoning_tokens: record.usage.reasoningTokens,
+    cached_tokens: record.usage.cachedPromptTokens,
+    queue_ms: Math.round(record.timings.queueMs),
+    ttft_ms: Math.round(record.timings.ttftMs),
+    total_ms: Math.round(record.timings.totalMs),
+    busy_ms: Math.round(record.timings.busyMs),
+    concurrency: record.concurrency ?? 1,
+    cost_eur: priced.costEur,
+    energy_wh: priced.energyWh,
+    co2e_g: priced.co2eG,
+    reference_cost_eur: priced.referenceCostEur,
+    saved_eur: priced.savedEur,
+  };
+}
+
 /** The usage table: one row per request, summed by the groups a report asks for. */
 export function createUsageStore(store: Store): UsageStore {
   const { db } = store;
-  return {
-    async insert(record, priced) {
-      const created = record.startedAt.toISOString();
-      const principal = record.principal;
+  // Rows that arrive while an insert runs go out together in the next one (group commit). On
+  // SQLite, a cached prepared statement in a synchronous transaction, run while holding Kysely's
+  // connection (no Kysely transaction can be open on it meanwhile): far cheaper than a Kysely round trip.
+  let sqliteInsert: ((rows: Insertable<UsageRecordsTable>[]) => void) | undefined;
+  const writer = createGroupCommit<Insertable<UsageRecordsTable>, void>(async (rows) => {
+    const sqlite = store.sqlite;
+    if (sqlite !== undefined) {
+      if (sqliteInsert === undefined) {
+        const columns = Object.keys(rows[0]!);
+        const statement = sqlite.prepare(
+          `insert into usage_records (${columns.join(", ")}) values (${columns.map((column) => `@${column}`).join(", ")}) on conflict (id) do nothing`,
+        );
+        sqliteInsert = sqlite.transaction((batch: Insertable<UsageRecordsTable>[]) => {
+          for (const row of batch) statement.run(row);
+        });
+      }
+      const insert = sqliteInsert;
+      await db.connection().execute(async () => insert(rows));
+    } else {
       await db
         .insertInto("usage_records")
-        .values({
-          id: record.requestId,
-          created_at: created,
-          day: created.slice(0, 10),
-          tenant_id: principal?.tenantId ?? null,
-          user_id: principal?.userId ?? null,
-          key_id: principal?.keyId ?? null,
-          endpoint: record.endpoint,
-          requested_model: record.requestedModel,
-          model: record.model,
-          backend: record.backend,
-          backend_kind: record.backendKind,
-          country: record.jurisdiction.country,
-          zone: record.jurisdiction.zone,
-          status: record.status,
-          error_code: record.errorCode ?? null,
-          policy: record.policy.policy,
-          data_class: record.policy.dataClass,
-          policy_action: record.policy.action,
-          detections: JSON.stringify(record.policy.detections),
-          input_tokens: record.usage.promptTokens,
-          output_tokens: record.usage.completionTokens,
-          reasoning_tokens: record.usage.reasoningTokens,
-          cached_tokens: record.usage.cachedPromptTokens,
-          queue_ms: Math.round(record.timings.queueMs),
-          ttft_ms: Math.round(record.timings.ttftMs),
-          total_ms: Math.round(record.timings.totalMs),
-          busy_ms: Math.round(record.timings.busyMs),
-          concurrency: record.concurrency ?? 1,
-          cost_eur: priced.costEur,
-          energy_wh: priced.energyWh,
-          co2e_g: priced.co2eG,
-          reference_cost_eur: priced.referenceCostEur,
-          saved_eur: priced.savedEur,
-        })
+        .values(rows)
         .onConflict((conflict) => conflict.column("id").doNothing())
         .execute();
+    }
+    return rows.map(() => undefined);
+  }, 50);
+  return {
+    insert(record, priced) {
+      return writer.add(toRow(record, priced));
     },
 
     async report(query = {}) {

@@ -19,7 +19,7 @@ import { installAuth } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
-import { registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
+import { registerOllamaBodyRules, registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
@@ -124,6 +124,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     },
   });
   app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));
+  registerOllamaBodyRules(app, { maxBodyBytes });
 
   if (options.auth !== undefined) installAuth(app, options.auth);
   if (options.metering !== undefined) {
@@ -145,7 +146,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (readiness.ready) return c.json({ status: "ready" });
     return c.json({ status: "not_ready", reason: readiness.reason ?? "models are not ready" }, 503);
   });
-  registerOllamaRoutes(app, deps, { maxBodyBytes });
+  registerOllamaRoutes(app, deps);
   registerAnthropicRoutes(app, deps);
   if (options.web !== false) registerWebApp(app, deps, options.web ?? {});
   registerModelAdminRoutes(app, deps, options.models ?? {});

@@ -164,6 +164,17 @@ describe("Ollama wire format on scripted answers", () => {
     await vi.waitFor(() => expect(call.signal.aborted).toBe(true), { timeout: 10_000 });
   });
 
+  it("applies the body limit before anything reads the body", async () => {
+    const app = createApp({ registry: createStaticRegistry([backend]), maxBodyBytes: 256 });
+    const body = JSON.stringify({
+      model: "org/scripted",
+      messages: [{ role: "user", content: "x".repeat(300) }],
+    });
+    const response = await app.request("/api/chat", { method: "POST", body });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: "The request body exceeds the limit of 256 bytes." });
+  });
+
   it("answers a refusal before the first part with its status", async () => {
     const raw = await fetch(`${server.url}/api/chat`, {
       method: "POST",

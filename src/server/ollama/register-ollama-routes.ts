@@ -56,15 +56,11 @@ function assertOllamaContentType(header: string | undefined): void {
 }
 
 /**
- * Mounts Ollama's API under `/api/*`: chat and generate (NDJSON streams), embed, tags, show, ps
- * and version. Errors are answered in Ollama's `{"error": "..."}` shape by the app's error handler
- * (see `isOllamaPath`).
+ * The body rules of `/api/*` (content type, size limit). Mounted with the `/v1/*` rules, before the
+ * auth middleware, which reads the body of model routes to check the key's model scope: the limit
+ * must hold before anything reads it.
  */
-export function registerOllamaRoutes(
-  app: Hono<ServerEnv>,
-  deps: ServerDependencies,
-  options: OllamaRoutesOptions,
-): void {
+export function registerOllamaBodyRules(app: Hono<ServerEnv>, options: OllamaRoutesOptions): void {
   app.use("/api/*", async (c, next) => {
     if (c.req.method === "POST") assertOllamaContentType(c.req.header("content-type"));
     await next();
@@ -81,7 +77,14 @@ export function registerOllamaRoutes(
       },
     }),
   );
+}
 
+/**
+ * Mounts Ollama's API under `/api/*`: chat and generate (NDJSON streams), embed, tags, show, ps
+ * and version. Errors are answered in Ollama's `{"error": "..."}` shape by the app's error handler
+ * (see `isOllamaPath`).
+ */
+export function registerOllamaRoutes(app: Hono<ServerEnv>, deps: ServerDependencies): void {
   app.post("/api/chat", createOllamaChatHandler(deps, "chat"));
   app.post("/api/generate", createOllamaChatHandler(deps, "generate"));
   app.post("/api/embed", createOllamaEmbedHandler(deps));

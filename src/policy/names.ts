@@ -8,8 +8,11 @@
 /** A capitalised word in the Latin scripts of EU languages (ASCII letters and Latin-1 / Latin Extended-A). */
 export const capitalised = "[A-ZÀ-ÖØ-ÞĀ-ſ][a-zß-öø-ÿĀ-ſ]+(?:['’][A-ZÀ-ÖØ-ÞĀ-ſ]?[a-zß-öø-ÿĀ-ſ]+)?";
 
+/** Surname particles written in lower case inside a name (`Sanne de Jong`, `Ursula von der Leyen`). */
+const particles = "(?:(?:van|von|de|der|den|di|da|del|della|du|le|la|ten|ter|zu) )*";
+
 /** One to three capitalised words (`Jean-Pierre Dupont`, `María García López`), the last part of a match. */
-export const fullName = `${capitalised}(?:[ -]${capitalised}){0,2}`;
+export const fullName = `${capitalised}(?:(?:-| ${particles})${capitalised}){0,2}`;
 
 /** Titles that precede a name in FR, DE, IT, ES, NL, PL and EN. */
 export const titles = [
@@ -46,7 +49,24 @@ export const titles = [
   "Mr\\.?",
   "Mrs\\.?",
   "Ms\\.?",
+  // In running text these are often written in lower case ("la señora Ortega", "mevrouw Visser").
+  "monsieur",
+  "madame",
+  "signora",
+  "signor",
+  "dott\\.(?:ssa)?",
+  "señora",
+  "señor",
+  "mevrouw",
+  "meneer",
+  "heer",
+  "pan",
+  "pani",
+  "panie",
 ];
+
+/** A second title after the first ("Herr Dr. Weber"), skipped rather than taken for the name. */
+export const secondTitle = "(?:(?:Dr|Prof|Dott|Ing|Mag)\\. +)?";
 
 /** Introductions after which a name follows. */
 export const introductions = [

@@ -85,7 +85,7 @@ export function createPolicyEngine(
     try {
       const detections: Detection[] = [];
       for (const { path, text } of texts)
-        for (const finding of policy.scanner.scan(text)) detections.push({ ...finding, path });
+        for (const detection of policy.scanner.scan(text, path)) detections.push(detection);
       return decide(policy, detections, declared);
     } catch (error) {
       // Fail closed: whatever broke, the request is denied rather than sent unchecked.
@@ -205,6 +205,7 @@ function compilePolicy(
     custom.push({
       name: rule.name,
       regex: compileCustom(rule, `policies.definitions.${name}.custom[${index}]`),
+      wordBoundary: rule.keywords !== undefined,
     });
   });
   return {
@@ -219,12 +220,22 @@ function compilePolicy(
 function compileCustom(rule: CustomRuleConfig, keyPath: string): RegExp {
   try {
     if (rule.pattern !== undefined) return new RegExp(rule.pattern, `g${rule.flags ?? ""}`);
-    const words = (rule.keywords ?? []).map((word) => word.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
-    // Whole words only, with Unicode letters as word characters ("Orion" but not "Orionids").
-    return new RegExp(
-      `(?<![\\p{L}\\p{N}_])(?:${words.join("|")})(?![\\p{L}\\p{N}_])`,
-      rule.caseSensitive ? "gu" : "giu",
+    const words = (rule.keywords ?? []).map((word) =>
+      [...word]
+        .map((character) => {
+          const escaped = character.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+          const lower = character.toLowerCase();
+          const upper = character.toUpperCase();
+          // Case folded by hand: the engine's case-insensitive Unicode mode is several times slower.
+          return rule.caseSensitive || lower === upper || lower.length !== 1 || upper.length !== 1
+            ? escaped
+            : `[${lower}${upper}]`;
+        })
+        .join(""),
     );
+    // Whole words only, with Unicode letters as word characters ("Orion" but not "Orionids"): the
+    // scanner checks the characters on both sides itself (see CustomMatcher.wordBoundary).
+    return new RegExp(`(?:${words.join("|")})`, "g");
   } catch (error) {
     throw new BastionError("invalid_request", `${keyPath}: ${(error as Error).message}`);
   }

@@ -1,4 +1,4 @@
-import { capitalised, firstNames, fullName, introductions, titles } from "./names.ts";
+import { capitalised, firstNames, fullName, introductions, secondTitle, titles } from "./names.ts";
 import type { Detection, DetectorType } from "./types.ts";
 import {
   isIban,
@@ -24,6 +24,8 @@ export interface CustomMatcher {
   name: string;
   /** Global regular expression; its whole match is the detection. */
   regex: RegExp;
+  /** Whether a match must not follow a letter or digit (keyword lists). */
+  wordBoundary?: boolean;
 }
 
 export interface ScannerOptions {
@@ -34,7 +36,8 @@ export interface ScannerOptions {
 }
 
 export interface Scanner {
-  scan(text: string): Finding[];
+  /** Detections in `text`, each tagged with `path` (built with it, not copied after: this is the hot path). */
+  scan(text: string, path: string): Detection[];
 }
 
 // Group numbers of the master expression, one per family of candidates.
@@ -64,15 +67,18 @@ const master = new RegExp(
     String.raw`(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$))`,
     String.raw`\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)`,
     String.raw`\b((?:AKIA|ASIA)[0-9A-Z]{16}|sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|[rs]k_(?:live|test)_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{30,}|bst_live_[A-Za-z0-9]+_[A-Za-z0-9]{16,})\b`,
-    String.raw`\b(?:password|passwd|api_key|apikey|api-key|secret_key|client_secret|access_token|auth_token|[A-Z_]*(?:PASSWORD|SECRET|TOKEN|API_KEY))["']?\s*[:=]\s*["']?([^\s"',;]{8,})`,
+    // Upper-case names match inside a longer one (DB_PASSWORD=...): a prefix class here would be tried at every capital.
+    String.raw`(?:\b(?:password|passwd|api_key|apikey|api-key|secret_key|client_secret|access_token|auth_token)|PASSWORD|SECRET|TOKEN|API_KEY)["']?\s*[:=]\s*["']?([^\s"',;]{8,})`,
     String.raw`\b([XYZ]-?\d{7}-?[A-Z])\b`,
     String.raw`\b([A-Z]{6}${omocode}{2}[A-EHLMPRST]${omocode}{2}[A-Z]${omocode}{3}[A-Z])\b`,
     String.raw`\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8})\b`,
     String.raw`\b([12] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d)\b`,
     String.raw`((?:\+|\(\+?|\b)\d(?:[ .\-/()]{0,2}\d){5,})(?:-?([A-Z]))?(?![\w])`,
-    String.raw`\b(?:${titles.join("|")}) +(${fullName})`,
+    String.raw`\b(?:${titles.join("|")}) +${secondTitle}(${fullName})`,
     `(?:${introductions.join("|")}) +(${fullName})`,
-    String.raw`(?<![\wÀ-ſ])(${capitalised}) (${capitalised}(?:[ -]${capitalised})?)`,
+    // The first names as literals: the engine tries them only where a listed name's first letter is,
+    // which is several times faster than matching every pair of capitalised words and looking them up.
+    String.raw`(?<![\wÀ-ſ])(${[...firstNames].join("|")}) (${capitalised}(?:[ -]${capitalised})?)`,
   ].join("|"),
   "g",
 );
@@ -115,13 +121,13 @@ export function createScanner(options: ScannerOptions): Scanner {
   const custom = options.custom ?? [];
   const extra = options.extra ?? [];
   return {
-    scan(text) {
-      const found: Finding[] = [];
+    scan(text, path) {
+      const found: Detection[] = [];
       const add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => {
         if (!on.has(type)) return;
-        const finding: Finding = { type, start, end: start + value.length, value, score };
-        if (subtype !== undefined) finding.subtype = subtype;
-        found.push(finding);
+        const detection: Detection = { type, path, start, end: start + value.length, value, score };
+        if (subtype !== undefined) detection.subtype = subtype;
+        found.push(detection);
       };
       scanMaster(text, add);
       if (on.has("email")) scanEmails(text, add);
@@ -130,14 +136,23 @@ export function createScanner(options: ScannerOptions): Scanner {
         matcher.regex.lastIndex = 0;
         for (const match of text.matchAll(matcher.regex)) {
           if (match[0].length === 0) continue;
+          // Checked here rather than by a lookbehind, which the engine would evaluate at every position.
+          if (matcher.wordBoundary) {
+            const before = match.index > 0 ? (text[match.index - 1] as string) : " ";
+            const after = text[match.index + match[0].length] ?? " ";
+            if (wordLike.test(before) || wordLike.test(after)) continue;
+          }
           add("custom", match.index, match[0], 1, matcher.name);
         }
       }
-      for (const detector of extra) for (const finding of detector.detect(text)) found.push(finding);
+      for (const detector of extra)
+        for (const finding of detector.detect(text)) found.push({ ...finding, path });
       return resolveOverlaps(found);
     },
   };
 }
+
+const wordLike = /[\p{L}\p{N}_]/u;
 
 type Add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => void;
 
@@ -173,10 +188,7 @@ function scanMaster(text: string, add: Add): void {
       const name = match[G_INTRODUCED_NAME];
       add("person", start + whole.length - name.length, name, 0.8, "introduced");
     } else if (match[G_FIRST_NAME] !== undefined) {
-      const first = match[G_FIRST_NAME];
-      if (firstNames.has(first)) add("person", start, whole, 0.6, "first_name");
-      // The second word may itself start a name ("Hallo Anna Schmidt"): read again from there.
-      else master.lastIndex = start + first.length + 1;
+      add("person", start, whole, 0.6, "first_name");
     }
   }
 }
@@ -216,16 +228,22 @@ function classifyNumber(
   add: Add,
 ): void {
   const groups: Group[] = [];
-  const digitRun = /\d+/g;
+  let groupStart = -1;
   let previousEnd = 0;
-  for (const match of run.matchAll(digitRun)) {
-    groups.push({
-      digits: match[0],
-      start: start + match.index,
-      end: start + match.index + match[0].length,
-      before: run.slice(previousEnd, match.index),
-    });
-    previousEnd = match.index + match[0].length;
+  for (let index = 0; index <= run.length; index++) {
+    const code = index < run.length ? run.charCodeAt(index) : -1;
+    const isDigit = code >= 48 && code <= 57;
+    if (isDigit && groupStart < 0) groupStart = index;
+    else if (!isDigit && groupStart >= 0) {
+      groups.push({
+        digits: run.slice(groupStart, index),
+        start: start + groupStart,
+        end: start + index,
+        before: run.slice(previousEnd, groupStart),
+      });
+      previousEnd = index;
+      groupStart = -1;
+    }
   }
   const plus = run.startsWith("+") || run.startsWith("(+");
   const maxSpan = 12;
@@ -312,13 +330,14 @@ function phoneKind(
       return { type: "phone", subtype: "international", score: 0.85 };
     return undefined;
   }
-  const at = (groups[first] as Group).start;
-  const context = phoneContext.test(text.slice(Math.max(0, at - 30), at));
   // National formats: a trunk 0 then 9 to 11 digits (FR, DE, NL, BE, AT, IT landlines); without it
   // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
   if (digits[0] === "0" && length >= 10 && length <= 12)
-    return { type: "phone", subtype: "national", score: context ? 0.9 : 0.7 };
-  if (context && length >= 9 && length <= 11) return { type: "phone", subtype: "national", score: 0.8 };
+    return { type: "phone", subtype: "national", score: 0.8 };
+  if (length < 9 || length > 11) return undefined;
+  const at = (groups[first] as Group).start;
+  if (phoneContext.test(text.slice(Math.max(0, at - 30), at)))
+    return { type: "phone", subtype: "national", score: 0.8 };
   return undefined;
 }
 
@@ -390,6 +409,14 @@ function isWordChar(code: number): boolean {
 function scanIpv6(text: string, add: Add): void {
   let colon = text.indexOf(":");
   while (colon !== -1) {
+    // Most colons in prose ("IBAN : ...", "Note: ...") have no hex digit or colon on either side.
+    if (
+      !isHexOrColon(text.charCodeAt(colon - 1)) &&
+      (colon + 1 >= text.length || !isHexOrColon(text.charCodeAt(colon + 1)))
+    ) {
+      colon = text.indexOf(":", colon + 1);
+      continue;
+    }
     let left = colon;
     while (left > 0 && isHexOrColon(text.charCodeAt(left - 1))) left--;
     let right = colon + 1;
@@ -412,10 +439,10 @@ function scanIpv6(text: string, add: Add): void {
 }
 
 /** Sorted by start; where two findings overlap, the longer one stays (then the better score). */
-function resolveOverlaps(found: Finding[]): Finding[] {
+function resolveOverlaps(found: Detection[]): Detection[] {
   if (found.length < 2) return found;
   found.sort((a, b) => a.start - b.start || b.end - a.end || b.score - a.score);
-  const kept: Finding[] = [];
+  const kept: Detection[] = [];
   for (const finding of found) {
     const previous = kept[kept.length - 1];
     if (previous === undefined || finding.start >= previous.end) kept.push(finding);

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:detectors`: detector throughput in MB/s on one core, on the multilingual policy
+ * corpus (test/corpus) replicated to a few MB, side by side in one run with a naive baseline that
+ * runs one regular expression per recognizer over the whole text (Presidio's design), with the same
+ * checksum validators. Also reports person-name recall on the labelled set. Prints a table and
+ * writes JSON to bench/results/. Options: --mb N (text size, default 4), --rounds N (default 5).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createPolicyEngine } from "../src/policy/index.ts";
+import { capitalised, firstNames, fullName, introductions, titles } from "../src/policy/names.ts";
+import {
+  isIban,
+  isIpv4,
+  isIpv6,
+  isNationalId,
+  isPaymentCard,
+  type NationalIdKind,
+} from "../src/policy/validators.ts";
+import { corpusPolicies, loadPolicyCorpus } from "../test/corpus/index.ts";
+import { nameScores } from "../test/corpus/names.ts";
+import { prose } from "../test/corpus/prose.ts";
+
+const { values: flags } = parseArgs({
+  options: { mb: { type: "string", default: "4" }, rounds: { type: "string", default: "5" } },
+});
+const targetBytes = Number(flags.mb) * 1e6;
+const rounds = Number(flags.rounds);
+
+const corpus = loadPolicyCorpus();
+/** Dense: the planted prompts alone, one detection per ~100 bytes (a worst case). */
+const denseUnit = corpus.map((prompt) => prompt.text).join("\n");
+/** Mixed: each planted prompt followed by a paragraph of identifier-free prose in its language (~80% of the bytes). */
+const mixedUnit = corpus.map((prompt) => `${prompt.text}\n${prose[prompt.language] ?? ""}`).join("\n");
+const replicate = (unit: string) => {
+  let text = unit;
+  while (Buffer.byteLength(text) < targetBytes) text += `\n${unit}`;
+  return text;
+};
+const texts = { dense: replicate(denseUnit), mixed: replicate(mixedUnit) };
+const proseShare = 1 - Buffer.byteLength(denseUnit) / Buffer.byteLength(mixedUnit);
+
+/** One regular expression per recognizer, each reading the whole text, as Presidio's pattern recognizers do. */
+const naiveRecognizers: Array<{ regex: RegExp; validate: (value: string) => boolean }> = [
+  { regex: /\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b/g, validate: () => true },
+  { regex: /(?:\+|\b00)\d{1,3}[ .-]?(?:\(0\))?\d{1,4}(?:[ .-]?\d{2,4}){2,5}\b/g, validate: () => true },
+  { regex: /\b0\d{1,4}(?:[ ./-]?\d{2,4}){2,5}\b/g, validate: () => true },
+  {
+    regex: /\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b/g,
+    validate: (v) => isIban(v.replaceAll(" ", "")),
+  },
+  { regex: /\b(?:\d[ -]?){12,18}\d\b/g, validate: (v) => isPaymentCard(v.replace(/\D/g, "")) },
+  { regex: /\b(?:\d{1,3}\.){3}\d{1,3}\b/g, validate: isIpv4 },
+  { regex: /\b(?:[0-9A-Fa-f]{1,4}:){1,7}:?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b/g, validate: isIpv6 },
+  ...(
+    [
+      ["fr_nir", /\b[12] ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}\b/g],
+      ["es_dni", /\b\d{8}-?[A-Z]\b/g],
+      ["es_nie", /\b[XYZ]-?\d{7}-?[A-Z]\b/g],
+      [
+        "it_codice_fiscale",
+        /\b[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]\b/g,
+      ],
+      ["de_steuer_id", /\b[1-9]\d{10}\b/g],
+      ["nl_bsn", /\b\d{9}\b/g],
+      ["be_national_number", /\b\d{2}\.?\d{2}\.?\d{2}-?\d{3}\.?\d{2}\b/g],
+      ["pl_pesel", /\b\d{11}\b/g],
+    ] as Array<[NationalIdKind, RegExp]>
+  ).map(([kind, regex]) => ({ regex, validate: (v: string) => isNationalId(kind, v.replace(/[ .-]/g, "")) })),
+  {
+    regex: /-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[\s\S]*?-----END (?:[A-Z]+ )*PRIVATE KEY-----/g,
+    validate: () => true,
+  },
+  { regex: /\beyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, validate: () => true },
+  { regex: /\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, validate: () => true },
+  { regex: /\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}/g, validate: () => true },
+  { regex: /\bgh[pousr]_[A-Za-z0-9]{36,}/g, validate: () => true },
+  { regex: /\bxox[abprs]-[A-Za-z0-9-]{10,}/g, validate: () => true },
+  { regex: /\bAIza[0-9A-Za-z_-]{35}/g, validate: () => true },
+  { regex: /\bglpat-[A-Za-z0-9_-]{20,}/g, validate: () => true },
+  { regex: /\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}/g, validate: () => true },
+  { regex: new RegExp(`\\b(?:${titles.join("|")}) +(${fullName})`, "g"), validate: () => true },
+  { regex: new RegExp(`(?:${introductions.join("|")}) +(${fullName})`, "g"), validate: () => true },
+  {
+    regex: new RegExp(`(${capitalised}) ${capitalised}`, "g"),
+    validate: (v) => firstNames.has(v.split(" ")[0] as string),
+  },
+  { regex: /\b(?:Orion|Project Nightjar|Bluefin|Kestrel-9)\b/gi, validate: () => true },
+];
+
+function naiveScan(input: string): number {
+  let count = 0;
+  for (const { regex, validate } of naiveRecognizers) {
+    regex.lastIndex = 0;
+    for (const match of input.matchAll(regex)) if (validate(match[0])) count++;
+  }
+  return count;
+}
+
+const engine = createPolicyEngine(corpusPolicies);
+const bastionScan = (input: string) => engine.inspectText(input).detections.length;
+
+function measure(name: string, corpusName: keyof typeof texts, scan: (input: string) => number) {
+  const text = texts[corpusName];
+  const bytes = Buffer.byteLength(text);
+  scan(text.slice(0, 100_000)); // warm-up: compile the expressions, tier up the JIT
+  scan(text);
+  const seconds: number[] = [];
+  let detections = 0;
+  for (let round = 0; round < rounds; round++) {
+    // CPU time of this process, not wall time: on a shared machine the wall clock measures the
+    // neighbours. Per core is what the issue asks for anyway.
+    const started = process.cpuUsage();
+    detections = scan(text);
+    const used = process.cpuUsage(started);
+    seconds.push((used.user + used.system) / 1e6);
+  }
+  seconds.sort((a, b) => a - b);
+  const median = seconds[Math.floor(seconds.length / 2)] as number;
+  return {
+    name,
+    corpus: corpusName,
+    bytes,
+    mbPerSecond: bytes / 1e6 / median,
+    medianSeconds: median,
+    detections,
+  };
+}
+
+const results = (["mixed", "dense"] as const).flatMap((corpusName) => {
+  const ours = measure("bastion one-pass scanner", corpusName, bastionScan);
+  const naive = measure("naive: one regex per recognizer", corpusName, naiveScan);
+  return [
+    { ...ours, ratio: ours.mbPerSecond / naive.mbPerSecond },
+    { ...naive, ratio: 1 },
+  ];
+});
+const names = nameScores((input) =>
+  engine
+    .inspectText(input)
+    .detections.filter((detection) => detection.type === "person")
+    .map((detection) => detection.value),
+);
+
+process.stdout.write(
+  `Detector throughput, MB/s per core (CPU time, median of ${rounds}) on ${Number(flags.mb)} MB of the ${corpus.length}-prompt FR/DE/IT/ES/NL/PL corpus\n` +
+    `mixed = each prompt + a paragraph of identifier-free prose (${(proseShare * 100).toFixed(0)}% prose); dense = prompts alone (one value per ~100 bytes)\n` +
+    `${cpus()[0]?.model ?? "cpu"}, Node ${process.version}\n\n`,
+);
+process.stdout.write(
+  `${"corpus".padEnd(8)}${"detector".padEnd(34)}${"MB/s".padStart(8)}${"detections".padStart(12)}${"ratio".padStart(8)}\n`,
+);
+for (const result of results)
+  process.stdout.write(
+    `${result.corpus.padEnd(8)}${result.name.padEnd(34)}${result.mbPerSecond.toFixed(1).padStart(8)}${String(result.detections).padStart(12)}${result.ratio.toFixed(2).padStart(8)}\n`,
+  );
+process.stdout.write(
+  `\nperson names on the labelled set: recall ${names.found}/${names.total} (${(names.recall * 100).toFixed(0)}%), precision ${(names.precision * 100).toFixed(0)}%\n`,
+);
+
+const resultsDir = join(import.meta.dirname, "results");
+mkdirSync(resultsDir, { recursive: true });
+const file = join(
+  resultsDir,
+  `detectors-${new Date().toISOString().replaceAll(":", "-").replaceAll(".", "-")}.json`,
+);
+writeFileSync(
+  file,
+  `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, rounds, proseShare, results, names }, null, 2)}\n`,
+);
+process.stdout.write(`wrote ${file}\n`);

@@ -6,6 +6,7 @@ import { createLocalBackend } from "./backends/local.ts";
 import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
 import { dataDir } from "./config/paths.ts";
 import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
+import type { ChatService } from "./core/chat-service.ts";
 import { BastionError } from "./core/errors.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
 import { inspectModelFile } from "./engine/model-info.ts";
@@ -17,12 +18,19 @@ import {
 } from "./engine/model-pool.ts";
 import { defaultGenerationDefaults } from "./engine/model-runner.ts";
 import { defaultThreadCount, measureBusyCores } from "./engine/threads.ts";
+import { createGatewayFromConfig } from "./gateway/create-from-config.ts";
+import type { Gateway } from "./gateway/gateway.ts";
 import { readManifest, resolveModel } from "./models/store.ts";
 import type { Store } from "./store/database.ts";
 
 export interface Platform {
   config: Readonly<BastionConfig>;
+  /** The engine's models and the configured routes (what `/v1/models` lists). */
   registry: ModelRegistry;
+  /** The gateway: policy, routing, fallback, pseudonymisation; give it to `createApp({chat})`. */
+  chat: ChatService;
+  /** Backends with jurisdiction, price and health (`bastion backends`, `GET /admin/v1/backends`). */
+  backends: Pick<Gateway, "backends">;
   pool: ModelPool;
   threads: number;
   memoryBudgetBytes: number;
@@ -154,24 +162,37 @@ export async function createPlatform(
       backends.size === 0 ? { ready: false, reason: "No model is configured." } : { ready: true },
   };
 
+  // Remote backends, routes and the residency policy; a config error fails start-up with its key path.
+  let gateway: Gateway;
+  try {
+    gateway = createGatewayFromConfig({ config, local: registry });
+  } catch (error) {
+    await pool.dispose();
+    throw error;
+  }
+
   const control = await openControlPlane({
     config,
     dataDir: dataDir(),
     ...(options.store === undefined ? {} : { store: options.store }),
   }).catch(async (error: unknown) => {
+    await gateway.dispose();
     await pool.dispose();
     throw error;
   });
 
   return {
     config,
-    registry,
+    registry: gateway.registry,
+    chat: gateway,
+    backends: gateway,
     pool,
     threads,
     memoryBudgetBytes,
     store: control.store,
     auth: control.auth,
     async dispose() {
+      await gateway.dispose();
       await pool.dispose();
       await control.dispose();
     },

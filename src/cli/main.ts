@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { BastionError } from "../core/errors.ts";
 import { registerAuditCommand } from "./audit.ts";
+import { registerBackendsCommand } from "./backends.ts";
 import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
 import { registerModelsCommand } from "./models.ts";
@@ -24,6 +25,7 @@ registerSynthCommand(program);
 registerPullCommand(program);
 registerRmCommand(program);
 registerCatalogCommand(program);
+registerBackendsCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
 registerAuditCommand(program);

@@ -162,6 +162,9 @@ async function serve(options: ServeOptions): Promise<void> {
   const app = createApp({
     auth: platform.auth,
     metering,
+    // The gateway (policy, routing, fallback), metered and audited like the direct service.
+    chat: metering.observe(platform.chat),
+    backends: platform.backends,
     registry: platform.registry,
     logger,
     maxBodyBytes: effective.server.maxBodyBytes,

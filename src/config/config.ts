@@ -4,6 +4,7 @@ import { basename, extname, resolve } from "node:path";
 import { z } from "zod";
 import { BastionError } from "../core/errors.ts";
 import { authConfigShape } from "./auth-config.ts";
+import { interpolateEnv, parseConfigText } from "./config-text.ts";
 import { documentsConfigShape } from "./documents-config.ts";
 import { gatewayConfigShape } from "./gateway-config.ts";
 import { meteringConfigShape } from "./metering-config.ts";
@@ -138,7 +139,7 @@ function formatZodError(error: z.ZodError, source: string): string {
 }
 
 export interface LoadConfigOptions {
-  /** Path of a JSON config file; `BASTION_CONFIG` if omitted; none if neither. */
+  /** Path of a JSON or YAML config file; `BASTION_CONFIG` if omitted; none if neither. */
   file?: string;
   env?: NodeJS.ProcessEnv;
   /** Values from the command line, applied last. */
@@ -163,14 +164,8 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<BastionCon
         `Cannot read config file ${file}: ${(error as Error).message}`,
       );
     }
-    try {
-      raw = JSON.parse(text);
-    } catch (error) {
-      throw new BastionError(
-        "invalid_request",
-        `Config file ${file} is not valid JSON: ${(error as Error).message}`,
-      );
-    }
+    // JSON or YAML (same schema); `${ENV}` is replaced everywhere except in secret references.
+    raw = interpolateEnv(parseConfigText(text, file), env, file);
   }
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success)

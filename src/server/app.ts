@@ -9,8 +9,10 @@ import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
 import { createDirectChatService } from "../gateway/direct-chat-service.ts";
+import type { Gateway } from "../gateway/gateway.ts";
 import type { MeteringServices } from "../metering/services.ts";
 import { registerAuditRoutes } from "./admin/audit-route.ts";
+import { registerBackendsRoute } from "./admin/backends-route.ts";
 import { registerUsageRoutes } from "./admin/usage-route.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
 import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
@@ -53,6 +55,8 @@ export interface CreateAppOptions {
   metering?: MeteringServices;
   /** Files, vector stores, responses and assistants (src/documents/); absent = none of those routes. */
   documents?: DocumentRoutesOptions;
+  /** The gateway's backend list for `GET /admin/v1/backends` (`platform.backends`); absent = no such route. */
+  backends?: Pick<Gateway, "backends">;
 }
 
 export const defaultMaxBodyBytes = 4 * 1024 * 1024;
@@ -136,6 +140,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     if (metrics !== undefined) registerMetricsRoute(app, { metrics, authEnabled });
   }
   if (options.documents !== undefined) registerDocumentRoutes(app, deps, options.documents);
+  if (options.backends !== undefined) registerBackendsRoute(app, options.backends);
   app.post("/v1/chat/completions", createChatCompletionsHandler(deps));
   app.post("/v1/embeddings", createEmbeddingsHandler(deps));
   app.get("/v1/models", createListModelsHandler(deps));

@@ -2,6 +2,7 @@ import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import OpenAI from "openai";
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions";
+import { defaultApiKey } from "./api-key.ts";
 
 interface ChatOptions {
   url: string;
@@ -25,7 +26,11 @@ export function registerChatCommand(program: Command): void {
     .option("--max-tokens <n>", "limit per answer")
     .option("--temperature <t>", "sampling temperature")
     .option("--no-reasoning", "hide the model's reasoning")
-    .option("--api-key <key>", "API key", process.env.BASTION_API_KEY ?? process.env.OPENAI_API_KEY ?? "none")
+    .option(
+      "--api-key <key>",
+      "API key (default: BASTION_API_KEY, else the admin key saved in <data dir>/admin-key, else OPENAI_API_KEY)",
+      defaultApiKey() ?? process.env.OPENAI_API_KEY ?? "none",
+    )
     .action(async (options: ChatOptions) => {
       await chat(options);
     });

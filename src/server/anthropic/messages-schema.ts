@@ -204,6 +204,14 @@ export const messagesRequestSchema = z
     top_k: z.int().min(0).nullish(),
     stream: z.boolean().nullish(),
     metadata: z.object({ user_id: z.string().nullish() }).nullish(),
+    mcp_servers: z
+      .array(z.unknown())
+      .nullish()
+      .refine((servers) => servers == null || servers.length === 0, {
+        message:
+          "'mcp_servers' (server-side MCP connectors) are not supported; run the MCP client in your application.",
+        params: unsupported,
+      }),
   })
   .superRefine((request, ctx) => {
     checkPrompt(request, ctx);

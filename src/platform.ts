@@ -159,7 +159,7 @@ export async function createPlatform(
     },
     get: (idOrAlias) => byName.get(idOrAlias),
     readiness: () =>
-      backends.size === 0 ? { ready: false, reason: "No model is configured." } : { ready: true },
+      backends.size === 0 ? { ready: false, reason: "No model is configured." } : pool.readiness(),
   };
 
   // Remote backends, routes and the residency policy; a config error fails start-up with its key path.

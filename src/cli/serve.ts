@@ -11,13 +11,14 @@ import {
   parseModelArgument,
 } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
+import { createDocuments } from "../documents/index.ts";
 import { createMeteringServices } from "../metering/services.ts";
 import { createPlatform } from "../platform.ts";
+import { createPolicyEngine } from "../policy/index.ts";
 import { createApp } from "../server/app.ts";
 import { serveMetricsApart } from "../server/metrics-route.ts";
 import { type ModelEntry, resolveDefaultModels, storeEntries } from "./default-model.ts";
 import { integerOption } from "./options.ts";
-import { openConfiguredStore } from "./usage.ts";
 
 interface ServeOptions {
   model: string[];
@@ -135,8 +136,8 @@ async function serve(options: ServeOptions): Promise<void> {
           )
         : logger.info({ model: event.id, reason: event.reason }, "model unloaded"),
   });
-  // Metering, usage, audit and metrics over the store (SQLite in the data directory, or DATABASE_URL).
-  const store = await openConfiguredStore(effective);
+  // Metering, usage, audit and metrics over the platform's store (SQLite in the data directory, or DATABASE_URL).
+  const store = platform.store;
   const metering = createMeteringServices({
     config: effective,
     store,
@@ -155,11 +156,22 @@ async function serve(options: ServeOptions): Promise<void> {
     );
   const closeMetering = async () => {
     await metricsApart?.close();
+    // A last signed checkpoint before the platform closes the store.
     await metering.close().catch((error: unknown) => logger.error({ err: error }, "audit close failed"));
-    await store.destroy();
   };
+  // Budgets reserve and settle with the meter's self-hosted cost model, not just price tables.
+  platform.auth.useCostModel(metering.meter);
   await announceAuth({ auth: platform.auth, dataDir: dataDir(), logger });
+  // Files, vector stores, responses and assistants; ingestions left unfinished resume now.
+  const documents = await createDocuments({
+    store: platform.store,
+    registry: platform.registry,
+    config: effective,
+    policy: createPolicyEngine(effective.policies),
+    logger,
+  });
   const app = createApp({
+    documents,
     auth: platform.auth,
     metering,
     // The gateway (policy, routing, fallback), metered and audited like the direct service.
@@ -209,9 +221,9 @@ async function serve(options: ServeOptions): Promise<void> {
   // Load the first model now, so the first request does not pay for it.
   const first = models[0];
   if (first !== undefined) {
+    // Until it is loaded, /ready answers 503 (and after a failed load, with the reason).
     void platform.pool
-      .acquire(first.id)
-      .then((lease) => lease.release())
+      .warm(first.id)
       .catch((error: unknown) => logger.error({ err: error, model: first.id }, "could not load model"));
   }
 

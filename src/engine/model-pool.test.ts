@@ -93,3 +93,75 @@ describe("model pool under a memory budget", () => {
     expect(events.at(-1)).toEqual({ type: "unload", id: "a", reason: "idle" });
   });
 });
+
+describe("readiness (/ready must be something a Kubernetes probe can trust)", () => {
+  async function settled(pool: ModelPool) {
+    for (
+      let attempt = 0;
+      attempt < 200 && pool.readiness().reason === "Checking the configured models.";
+      attempt++
+    )
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    return pool.readiness();
+  }
+
+  it("is not ready while a model warms up, and ready once it is loaded", async () => {
+    const { pool } = await makePool({ budgetModels: 3 });
+    expect(await settled(pool)).toEqual({ ready: true });
+    const warming = pool.warm("a");
+    expect(pool.readiness()).toEqual({ ready: false, reason: 'Model "a" is loading.' });
+    await warming;
+    expect(pool.readiness()).toEqual({ ready: true });
+  });
+
+  it("names a model that can never fit the memory budget", async () => {
+    const { pool } = await makePool({ budgetModels: 0.5 });
+    const readiness = await settled(pool);
+    expect(readiness.ready).toBe(false);
+    expect(readiness.reason).toMatch(/^Model "a" cannot serve: needs about .* more than the memory budget/);
+  });
+
+  it("is not ready after a model failed to load, with the reason", async () => {
+    const { mkdtemp, readFile, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const dir = await mkdtemp(`${tmpdir()}/bastion-ready-`);
+    // The header and tensor table are intact, the weights are cut short: only loading finds out.
+    const truncated = `${dir}/truncated.gguf`;
+    await writeFile(truncated, (await readFile(tinyPath)).subarray(0, 4 * 1024 * 1024));
+    const llama = await getLlamaRuntime({ gpu: false });
+    const pool = createModelPool([{ ...spec("broken"), path: truncated }], {
+      llama,
+      memoryBudgetBytes: 1e12,
+      idleUnloadMs: 0,
+    });
+    pools.push(pool);
+    expect(await settled(pool)).toEqual({ ready: true });
+    await expect(pool.warm("broken")).rejects.toThrow();
+    const readiness = pool.readiness();
+    expect(readiness.ready).toBe(false);
+    expect(readiness.reason).toMatch(/^Model "broken" cannot serve: /);
+  });
+});
+
+describe("embedding context memory", () => {
+  it("counts the embedding context in the budget, and does not keep one that could not be created", async () => {
+    const { pool, oneModel } = await makePool({ budgetModels: 2.02 });
+    const signal = new AbortController().signal;
+    const a = await pool.acquire("a");
+    const b = await pool.acquire("b");
+    // b is busy, so there is no room for a's embedding context: a retryable refusal.
+    const refused = (await a.runner
+      .embed(["bonjour"], { signal })
+      .catch((error: unknown) => error)) as BastionError;
+    expect(refused.code).toBe("model_too_large");
+    expect(refused.isRetryable).toBe(true);
+    expect(pool.loadedBytes()).toBe(2 * oneModel);
+    b.release();
+    // The failure was not cached: now b can be evicted and the context is created.
+    const { vectors } = await a.runner.embed(["bonjour"], { signal });
+    expect(vectors[0]!.length).toBeGreaterThan(0);
+    expect(pool.isLoaded("b")).toBe(false);
+    expect(pool.loadedBytes()).toBeGreaterThan(oneModel);
+    a.release();
+  });
+});

@@ -17,7 +17,7 @@ export interface ModelPoolOptions {
 
 export type ModelPoolEvent =
   | { type: "load"; id: string; bytes: number; ms: number }
-  | { type: "unload"; id: string; reason: "idle" | "evicted" | "shutdown" };
+  | { type: "unload"; id: string; reason: "idle" | "evicted" | "shutdown" | "requested" };
 
 export interface RunnerLease {
   runner: ModelRunner;
@@ -32,6 +32,8 @@ interface Entry {
   bytes?: number;
   /** RAM admitted after the load (the embedding context), released when it is freed. */
   extraBytes: number;
+  /** Why the last load (or the start-up check) failed; cleared by a load that succeeds. */
+  failure?: string | undefined;
   users: number;
   lastUsed: number;
   idleTimer?: NodeJS.Timeout | undefined;
@@ -41,10 +43,19 @@ export interface ModelPool {
   /** Loads the model if needed (evicting idle ones to make room) and pins it until released. */
   acquire(id: string): Promise<RunnerLease>;
   isLoaded(id: string): boolean;
+  /** Frees a loaded model now (admin "unload"); false when it was not loaded. Refused while requests use it. */
+  unload(id: string): Promise<boolean>;
+  /** Loads a model ahead of its first request; the server is not ready until it is loaded. */
+  warm(id: string): Promise<void>;
   /** Estimated RAM the model needs when loaded with its spec. */
   estimate(id: string): Promise<number>;
   loadedBytes(): number;
   readonly budgetBytes: number;
+  /**
+   * Whether every model can serve: each was checked against the budget, none is loading, and
+   * none failed its last load. The reason says which model is not ready and why (for `/ready`).
+   */
+  readiness(): { ready: boolean; reason?: string };
   dispose(): Promise<void>;
 }
 
@@ -67,7 +78,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
 
   async function estimate(entry: Entry): Promise<number> {
     if (entry.bytes !== undefined) return entry.bytes;
-    entry.bytes = (await estimateModelRam(options.llama, entry.spec)).totalBytes;
+    entry.bytes = (await estimateModelRam(entry.spec)).totalBytes;
     return entry.bytes;
   }
 
@@ -81,7 +92,7 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
     return total;
   }
 
-  async function unload(entry: Entry, reason: "idle" | "evicted" | "shutdown"): Promise<void> {
+  async function unload(entry: Entry, reason: "idle" | "evicted" | "shutdown" | "requested"): Promise<void> {
     const runner = entry.runner;
     if (runner === undefined) return;
     entry.runner = undefined;
@@ -135,12 +146,53 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
   }
 
   async function load(entry: Entry): Promise<ModelRunner> {
-    const needed = await estimate(entry);
-    await admit(entry, needed);
-    const started = performance.now();
-    const runner = await loadModelRunner({ llama: options.llama, ...entry.spec, reserve: reserveFor(entry) });
-    options.onEvent?.({ type: "load", id: entry.spec.id, bytes: needed, ms: performance.now() - started });
-    return runner;
+    try {
+      const needed = await estimate(entry);
+      await admit(entry, needed);
+      const started = performance.now();
+      const runner = await loadModelRunner({
+        llama: options.llama,
+        ...entry.spec,
+        reserve: reserveFor(entry),
+      });
+      entry.failure = undefined;
+      options.onEvent?.({ type: "load", id: entry.spec.id, bytes: needed, ms: performance.now() - started });
+      return runner;
+    } catch (error) {
+      // Busy models holding the budget is a moment's wait, not a broken model.
+      if (!(error instanceof BastionError && error.isRetryable)) entry.failure = (error as Error).message;
+      throw error;
+    }
+  }
+
+  /** Models loaded ahead of their first request; `/ready` waits for them. */
+  const warming = new Set<string>();
+
+  /** At start-up: every model's estimate, so one that can never fit the budget shows in `/ready`. */
+  let checked = false;
+  const startupCheck = Promise.all(
+    [...entries.values()].map(async (entry) => {
+      try {
+        const needed = await estimate(entry);
+        if (needed > options.memoryBudgetBytes) {
+          entry.failure = `needs about ${formatBinaryBytes(needed)}, more than the memory budget of ${formatBinaryBytes(options.memoryBudgetBytes)}`;
+        }
+      } catch (error) {
+        entry.failure = `cannot be read: ${(error as Error).message}`;
+      }
+    }),
+  ).then(() => {
+    checked = true;
+  });
+
+  function readiness(): { ready: boolean; reason?: string } {
+    if (!checked) return { ready: false, reason: "Checking the configured models." };
+    for (const entry of entries.values()) {
+      if (entry.failure !== undefined)
+        return { ready: false, reason: `Model "${entry.spec.id}" cannot serve: ${entry.failure}` };
+    }
+    for (const id of warming) return { ready: false, reason: `Model "${id}" is loading.` };
+    return { ready: true };
   }
 
   function scheduleIdleUnload(entry: Entry): void {
@@ -184,9 +236,32 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
       };
     },
     isLoaded: (id) => entries.get(id)?.runner !== undefined,
+    async unload(id) {
+      const entry = entryOf(id);
+      if (entry.users > 0)
+        throw new BastionError(
+          "not_ready",
+          `Model "${id}" is serving ${entry.users} request(s); unload it when they have finished.`,
+          { isRetryable: true },
+        );
+      if (entry.loading !== undefined) await entry.loading.catch(() => undefined);
+      if (entry.runner === undefined) return false;
+      await unload(entry, "requested");
+      return true;
+    },
+    readiness,
+    async warm(id) {
+      warming.add(id);
+      try {
+        (await this.acquire(id)).release();
+      } finally {
+        warming.delete(id);
+      }
+    },
     estimate: (id) => estimate(entryOf(id)),
     loadedBytes: () => loadedBytes(),
     async dispose() {
+      await startupCheck;
       await Promise.allSettled([...entries.values()].map((entry) => entry.loading));
       await Promise.all([...entries.values()].map((entry) => unload(entry, "shutdown")));
     },

@@ -1,5 +1,5 @@
 import { stat } from "node:fs/promises";
-import { GgufInsights, type Llama, readGgufFileInfo } from "node-llama-cpp";
+import { GgmlType, type GgufFileInfo, type GgufInsights, readGgufFileInfo } from "node-llama-cpp";
 
 export interface RamEstimateInput {
   path: string;
@@ -10,29 +10,65 @@ export interface RamEstimateInput {
 }
 
 export interface RamEstimate {
+  /** The file's weights, plus the copies llama.cpp's CPU backend repacks for faster matmuls. */
   weightsBytes: number;
-  contextBytes: number;
+  /** llama.cpp's vocabulary tables and node-llama-cpp's copy of the token list. */
+  vocabularyBytes: number;
+  /** KV cache of every sequence. */
+  kvCacheBytes: number;
+  /** Activations of one batch, attention scores over a full context, and the logits. */
+  computeBytes: number;
   totalBytes: number;
 }
 
-/**
- * The one RAM estimator: the model's weights plus one context holding `parallel` sequences of
- * `contextSize` tokens each (KV cache and compute buffers), as llama.cpp on the CPU will allocate.
- * node-llama-cpp's estimate multiplies by the sequence count itself, so the size passed is the
- * per-sequence one (passing the total counted the KV cache twice).
+/*
+ * Constants measured on this project's synthetic presets (README, "Memory"): resident memory after
+ * loading, creating the context and evaluating a long prompt, read from /proc/self/status.
  */
-export async function estimateModelRam(llama: Llama, input: RamEstimateInput): Promise<RamEstimate> {
-  const fileInfo = await readGgufFileInfo(input.path, { logWarnings: false });
-  const insights = await GgufInsights.from(fileInfo, llama);
-  const contextSize = Math.min(input.contextSize, insights.trainContextSize ?? input.contextSize);
-  const contextBytes = insights.estimateContextResourceRequirements({
-    contextSize,
-    sequences: input.parallel,
-    modelGpuLayers: 0,
-    ...(input.batchSize === undefined ? {} : { batchSize: input.batchSize }),
-  }).cpuRam;
-  const weightsBytes = (await stat(input.path)).size;
-  return { weightsBytes, contextBytes, totalBytes: weightsBytes + contextBytes };
+/** Bytes per vocabulary token: ~205 MiB for the 151,936-token Qwen vocabulary. */
+const vocabularyBytesPerToken = 1_400;
+/** Fixed part of the compute buffers and allocator overhead. */
+const computeOverheadBytes = 8 * 1024 * 1024;
+/** Types the CPU backend copies into a repacked layout at load (the mapped file stays resident too). */
+const repackedTypes = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.IQ4_NL, GgmlType.Q4_K]);
+
+/**
+ * The one RAM estimator: weights (and their repacked copies), the vocabulary tables, the KV cache
+ * of `parallel` sequences of `contextSize` tokens each, and the compute buffers of one batch. The
+ * context is counted once for all sequences; node-llama-cpp's own estimate also reserves logits for
+ * a whole batch, which llama.cpp allocates but never touches (one output row per sequence).
+ */
+export async function estimateModelRam(input: RamEstimateInput): Promise<RamEstimate> {
+  const fileInfo = await readGgufFileInfo(input.path, { logWarnings: false, readTensorInfo: true });
+  const fileBytes = (await stat(input.path)).size;
+  return estimateFromGguf(fileInfo, fileBytes, input);
+}
+
+/** The estimate from an already-read GGUF header (with its tensor table). */
+export function estimateFromGguf(
+  fileInfo: GgufFileInfo,
+  fileBytes: number,
+  input: RamEstimateInput,
+): RamEstimate {
+  const shape = modelShape(fileInfo);
+  const contextSize = Math.min(input.contextSize, shape.trainContextSize ?? input.contextSize);
+  const paddedContext = Math.ceil(contextSize / 256) * 256;
+  const batch = Math.min(input.batchSize ?? 512, paddedContext * input.parallel);
+  const weightsBytes = fileBytes + repackedBytes(fileInfo, fileBytes);
+  const vocabularyBytes = shape.vocabularySize * vocabularyBytesPerToken;
+  // f16 keys and values for every layer, head and position of every sequence.
+  const kvCacheBytes = shape.layers * 2 * shape.kvWidth * 2 * paddedContext * input.parallel;
+  const computeBytes =
+    4 * batch * (3 * shape.feedForward + 4 * shape.hidden + shape.heads * paddedContext) +
+    4 * shape.vocabularySize * input.parallel +
+    computeOverheadBytes;
+  return {
+    weightsBytes,
+    vocabularyBytes,
+    kvCacheBytes,
+    computeBytes,
+    totalBytes: weightsBytes + vocabularyBytes + kvCacheBytes + computeBytes,
+  };
 }
 
 /** RAM of a model's embedding context of `contextSize` tokens (one sequence). */
@@ -43,4 +79,47 @@ export function estimateEmbeddingContextBytes(insights: GgufInsights, contextSiz
     modelGpuLayers: 0,
     isEmbeddingContext: true,
   }).cpuRam;
+}
+
+function modelShape(fileInfo: GgufFileInfo) {
+  const metadata = fileInfo.metadata as unknown as Record<string, Record<string, unknown> | undefined>;
+  const architecture = String(metadata.general?.architecture ?? "");
+  const arch = (metadata[architecture] ?? {}) as Record<string, unknown>;
+  const attention = (arch.attention ?? {}) as Record<string, unknown>;
+  const number = (value: unknown, fallback: number) => (typeof value === "number" ? value : fallback);
+  const hidden = number(arch.embedding_length, 0);
+  const heads = number(attention.head_count, 1);
+  const kvHeads = number(attention.head_count_kv, heads);
+  const headDim = number(attention.key_length, heads > 0 ? hidden / heads : 0);
+  const tokens = (metadata.tokenizer as { ggml?: { tokens?: unknown[] } } | undefined)?.ggml?.tokens;
+  return {
+    hidden,
+    heads,
+    kvWidth: kvHeads * headDim,
+    layers: number(arch.block_count, 0),
+    feedForward: number(arch.feed_forward_length, 4 * hidden),
+    vocabularySize: number(arch.vocab_size, tokens?.length ?? 0),
+    trainContextSize: typeof arch.context_length === "number" ? arch.context_length : undefined,
+  };
+}
+
+/**
+ * Bytes of the tensors the CPU backend repacks: every matrix of a repackable type but the token
+ * embedding, which is read by row from the mapped file; a tied embedding is copied once more as the
+ * output matrix.
+ */
+function repackedBytes(fileInfo: GgufFileInfo, fileBytes: number): number {
+  const tensors = [...(fileInfo.fullTensorInfo ?? [])].sort(
+    (a, b) => Number(a.fileOffset) - Number(b.fileOffset),
+  );
+  let total = 0;
+  const hasOutput = tensors.some((tensor) => tensor.name === "output.weight");
+  for (const [index, tensor] of tensors.entries()) {
+    if (!repackedTypes.has(tensor.ggmlType) || tensor.dimensions.length < 2) continue;
+    const end = index + 1 < tensors.length ? Number(tensors[index + 1]!.fileOffset) : fileBytes;
+    const bytes = end - Number(tensor.fileOffset);
+    if (tensor.name !== "token_embd.weight") total += bytes;
+    else if (!hasOutput) total += bytes;
+  }
+  return total;
 }

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
+import { openConfiguredStore as openStoreFor } from "../auth/control-plane.ts";
 import { type BastionConfig, loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
 import { createUsageStore, type UsageRow } from "../metering/usage-store.ts";
 import { parseGroupBy } from "../server/admin/usage-route.ts";
-import { openStore, type Store } from "../store/database.ts";
+import type { Store } from "../store/database.ts";
 
 interface UsageOptions {
   from?: string;
@@ -18,13 +19,8 @@ interface UsageOptions {
 }
 
 /** The store a server with this config uses: `DATABASE_URL` / `database.url`, else SQLite in the data directory. */
-export async function openConfiguredStore(config: Readonly<BastionConfig>): Promise<Store> {
-  const url = process.env.DATABASE_URL ?? config.database.url;
-  return openStore({
-    ...(url === undefined || url === "" ? {} : { databaseUrl: url }),
-    ...(config.database.sqlitePath === undefined ? {} : { sqlitePath: config.database.sqlitePath }),
-    dataDir: dataDir(),
-  });
+export function openConfiguredStore(config: Readonly<BastionConfig>): Promise<Store> {
+  return openStoreFor(config, { dataDir: dataDir() });
 }
 
 /** GETs or POSTs an admin route of a running server with `BASTION_API_KEY`; errors carry the server's message. */

@@ -4,6 +4,7 @@ import { registerAuditCommand } from "./audit.ts";
 import { registerBackendsCommand } from "./backends.ts";
 import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
+import { registerDocumentsCommand } from "./documents.ts";
 import { registerModelsCommand } from "./models.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerPullCommand } from "./pull.ts";
@@ -20,6 +21,7 @@ const program = new Command()
 
 registerServeCommand(program);
 registerChatCommand(program);
+registerDocumentsCommand(program);
 registerModelsCommand(program);
 registerSynthCommand(program);
 registerPullCommand(program);

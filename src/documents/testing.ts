@@ -44,7 +44,7 @@ export async function startDocumentsTestServer(
     ...options.config,
   });
   const store = options.store ?? (await openStore({ sqlitePath: ":memory:" }));
-  const platform = await createPlatform(config);
+  const platform = await createPlatform(config, { store });
   const policy = createPolicyEngine(config.policies);
   const events: IngestionEvent[] = [];
   const documents = await createDocuments({

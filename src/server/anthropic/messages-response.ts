@@ -152,6 +152,8 @@ export async function collectMessage(
 export function createEventWriter(identity: MessageIdentity) {
   let index = -1;
   let open: { type: ContentBlock["type"]; thinking: string; toolIndex?: number } | undefined;
+  /** Calls whose block was opened by deltas: their whole `tool-call` part only closes it. */
+  const streamedCalls = new Set<number>();
 
   const close = (events: StreamEvent[]) => {
     if (open === undefined) return;
@@ -217,20 +219,24 @@ export function createEventWriter(identity: MessageIdentity) {
         case "tool-call-delta":
           if (open?.type !== "tool_use" || open.toolIndex !== part.index) {
             start(events, { type: "tool_use", id: part.id, name: part.name, input: {} }, part.index);
+            streamedCalls.add(part.index);
           }
           if (part.argumentsDelta !== "")
             events.push(delta({ type: "input_json_delta", partial_json: part.argumentsDelta }));
           break;
         case "tool-call":
-          if (open?.type !== "tool_use" || open.toolIndex !== part.index) {
-            start(
-              events,
-              { type: "tool_use", id: part.call.id, name: part.call.name, input: {} },
-              part.index,
-            );
+          if (open?.type === "tool_use" && open.toolIndex === part.index) close(events);
+          else if (!streamedCalls.has(part.index)) {
+            const block: ContentBlock = {
+              type: "tool_use",
+              id: part.call.id,
+              name: part.call.name,
+              input: {},
+            };
+            start(events, block, part.index);
             events.push(delta({ type: "input_json_delta", partial_json: part.call.arguments }));
+            close(events);
           }
-          close(events);
           break;
         case "finish": {
           close(events);

@@ -64,6 +64,7 @@ export function createLocalBackend(options: LocalBackendOptions): ModelBackend {
         ...(file.trainedContextLength === undefined
           ? {}
           : { trainedContextLength: file.trainedContextLength }),
+        ...(file.embeddingLength === undefined ? {} : { embeddingDimensions: file.embeddingLength }),
         chatTemplate: file.chatTemplateFamily,
         sizeBytes: file.sizeBytes,
         synthetic: file.synthetic,

@@ -52,6 +52,8 @@ export interface ModelDescriptor {
   quantization?: string;
   contextLength?: number;
   trainedContextLength?: number;
+  /** Length of the vectors `embed` returns, when known before embedding anything. */
+  embeddingDimensions?: number;
   chatTemplate?: string;
   sizeBytes?: number;
   path?: string;

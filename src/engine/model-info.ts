@@ -9,6 +9,8 @@ export interface ModelFileInfo {
   parameterCount: number | undefined;
   quantization: string | undefined;
   trainedContextLength: number | undefined;
+  /** Length of the model's embedding vectors (its hidden size). */
+  embeddingLength: number | undefined;
   chatTemplateFamily: string;
   sizeBytes: number;
   synthetic: boolean;
@@ -41,6 +43,8 @@ export function describeGguf(fileInfo: GgufFileInfo, sizeBytes: number): ModelFi
     quantization: quantisationName(typeof general.file_type === "number" ? general.file_type : undefined),
     trainedContextLength:
       typeof archSection.context_length === "number" ? archSection.context_length : undefined,
+    embeddingLength:
+      typeof archSection.embedding_length === "number" ? archSection.embedding_length : undefined,
     chatTemplateFamily: family,
     sizeBytes,
     synthetic: (metadata.bastion as { synthetic?: unknown } | undefined)?.synthetic === true,

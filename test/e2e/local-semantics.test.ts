@@ -12,6 +12,8 @@ beforeAll(async () => {
     models: [
       { id: "tiny", preset: "tiny", parallel: 2 },
       { id: "scripted", preset: "scripted", parallel: 1 },
+      { id: "tiny-single", preset: "tiny", parallel: 1, maxQueue: 2 },
+      { id: "tiny-embed", preset: "tiny", parallel: 1 },
     ],
   });
   client = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: "unused", maxRetries: 0 });
@@ -226,5 +228,55 @@ describe("max_tokens is a hard cap, reasoning included (a reasoning model return
         });
       }
     }
+  });
+});
+
+describe("queued streams and embeddings", () => {
+  it("gives a stream waiting in the queue its headers and a keep-alive comment at once", async () => {
+    const body = (maxTokens: number) =>
+      JSON.stringify({
+        model: "tiny-single",
+        messages: [{ role: "user", content: "Talk." }],
+        max_tokens: maxTokens,
+        max_reasoning_tokens: 0,
+        stream: true,
+      });
+    const post = (payload: string, signal: AbortSignal) =>
+      fetch(`${server.baseUrl}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: payload,
+        signal,
+      });
+    const busy = new AbortController();
+    const running = await post(body(2000), busy.signal);
+    const reader = running.body!.getReader();
+    await reader.read(); // the one slot is generating now
+    const queued = new AbortController();
+    try {
+      const waiting = await post(body(4), queued.signal);
+      expect(waiting.status).toBe(200);
+      expect(waiting.headers.get("content-type")).toMatch(/^text\/event-stream/);
+      const first = await waiting.body!.getReader().read();
+      expect(new TextDecoder().decode(first.value)).toMatch(/^: waiting for a generation slot/);
+    } finally {
+      queued.abort();
+      busy.abort();
+      await reader.cancel().catch(() => {});
+    }
+  });
+
+  it("refuses a wrong embeddings dimensions before loading the model or embedding anything", async () => {
+    expect(server.platform.pool.isLoaded("tiny-embed")).toBe(false);
+    const response = await fetch(`${server.baseUrl}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "tiny-embed", input: "bonjour", dimensions: 7 }),
+    });
+    expect(response.status).toBe(400);
+    const error = ((await response.json()) as { error: { param: string; message: string } }).error;
+    expect(error.param).toBe("dimensions");
+    expect(error.message).toMatch(/have 64 dimensions/);
+    expect(server.platform.pool.isLoaded("tiny-embed")).toBe(false);
   });
 });

@@ -10,6 +10,29 @@ import type { ServerDependencies, ServerEnv } from "../server-env.ts";
 import { collectCompletion, createChunker, createCompletionIdentity } from "./chat-response.ts";
 import { chatCompletionRequestSchema, toChatRequest, toResponseOptions } from "./chat-schema.ts";
 
+/** How long a stream may wait for its first part before its headers go out anyway. */
+const queuedStreamGraceMs = 200;
+/** Interval of SSE comments while a stream waits (proxies commonly drop idle streams after 60 s). */
+const keepAliveMs = 10_000;
+
+function sleep(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(resolve, ms, undefined));
+}
+
+/** Sends an SSE comment at once and then every `keepAliveMs` until `pending` settles. */
+async function waitWithKeepAlive<T>(
+  pending: Promise<T>,
+  write: (comment: string) => Promise<unknown>,
+): Promise<T> {
+  await write(": waiting for a generation slot\n\n");
+  const timer = setInterval(() => void write(": keep-alive\n\n").catch(() => {}), keepAliveMs);
+  try {
+    return await pending;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /**
  * `POST /v1/chat/completions`. Errors before the first part (validation, unknown model, full queue,
  * context overflow) are thrown and become a proper HTTP status; once SSE headers are out, an error
@@ -49,13 +72,18 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
     }
 
     const iterator = session.parts[Symbol.asyncIterator]();
-    let first: IteratorResult<ChatStreamPart>;
+    const pending = iterator.next();
+    // The first part decides between an HTTP error and a stream; but a request waiting in the queue
+    // (or for its model to load) gets its headers at once, and comments while it waits, so proxies
+    // and clients do not time it out. Errors after that are stream events, as always.
+    let first: IteratorResult<ChatStreamPart> | undefined;
     try {
-      first = await iterator.next();
+      first = await Promise.race([pending, sleep(queuedStreamGraceMs)]);
     } catch (error) {
       link.dispose();
       throw error;
     }
+    pending.catch(() => {});
     for (const [name, value] of Object.entries(evidenceHeaders(session.evidence()))) c.header(name, value);
     const logger = c.get("logger");
     const requestId = c.get("requestId");
@@ -64,9 +92,10 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
     return streamSSE(c, async (stream) => {
       stream.onAbort(() => link.abort());
       const chunker = createChunker(identity, options);
-      let result = first;
+      let result: IteratorResult<ChatStreamPart> = { done: false, value: { type: "text-delta", text: "" } };
       let finished = false;
       try {
+        result = first ?? (await waitWithKeepAlive(pending, (comment) => stream.write(comment)));
         while (!result.done) {
           const part = result.value;
           if (part.type === "finish") finished = true;

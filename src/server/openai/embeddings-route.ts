@@ -14,6 +14,14 @@ export function encodeEmbeddingBase64(vector: Float32Array): string {
   return Buffer.from(bytes).toString("base64");
 }
 
+function dimensionsError(dimensions: number): BastionError {
+  return new BastionError(
+    "unsupported_parameter",
+    `This model's embeddings have ${dimensions} dimensions; omit 'dimensions' or set it to ${dimensions} (shortening is not supported).`,
+    { param: "dimensions" },
+  );
+}
+
 export function createEmbeddingsHandler(deps: ServerDependencies) {
   return async (c: Context<ServerEnv>): Promise<Response> => {
     const wire = embeddingsRequestSchema.parse(await readJsonBody(c));
@@ -27,6 +35,12 @@ export function createEmbeddingsHandler(deps: ServerDependencies) {
         },
       );
     }
+    // Checked before any work: loading a model and embedding every input to refuse afterwards
+    // would waste seconds of CPU on a request that cannot succeed.
+    const known = backend.describe().embeddingDimensions;
+    if (wire.dimensions != null && known !== undefined && wire.dimensions !== known) {
+      throw dimensionsError(known);
+    }
     const link = createAbortLink(c.req.raw.signal);
     let result: Awaited<ReturnType<NonNullable<typeof backend.embed>>>;
     try {
@@ -36,11 +50,7 @@ export function createEmbeddingsHandler(deps: ServerDependencies) {
     }
     const dimensions = result.vectors[0]?.length;
     if (wire.dimensions != null && dimensions !== undefined && wire.dimensions !== dimensions) {
-      throw new BastionError(
-        "unsupported_parameter",
-        `This model's embeddings have ${dimensions} dimensions; other values of 'dimensions' are not supported.`,
-        { param: "dimensions" },
-      );
+      throw dimensionsError(dimensions);
     }
     const base64 = wire.encoding_format === "base64";
     return c.json({

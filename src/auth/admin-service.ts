@@ -32,7 +32,7 @@ import {
 } from "./records.ts";
 
 /** Called when a user is erased (GDPR Art. 17), so that other modules (audit, usage) drop their personal data. */
-export type ErasureHook = (user: { id: string; tenantId: string }) => Promise<void> | void;
+export type ErasureHook = (user: { id: string; tenantId: string }, actor: Principal) => Promise<void> | void;
 
 export interface AdminService {
   listTenants(actor: Principal): Promise<TenantRecord[]>;
@@ -234,7 +234,7 @@ export function createAdminService(store: Store): AdminService {
         await trx.deleteFrom("users").where("id", "=", id).execute();
       });
       if (options.erase === true) {
-        for (const hook of erasureHooks) await hook({ id, tenantId: row.tenant_id });
+        for (const hook of erasureHooks) await hook({ id, tenantId: row.tenant_id }, actor);
       }
     },
 

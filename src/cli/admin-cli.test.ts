@@ -80,6 +80,10 @@ describe("bastion tenants, users, keys", () => {
     expect(list.stdout).toContain(keyId);
     expect(list.stdout).toContain(parsed.prefix);
     expect(list.stdout).not.toContain(secret);
+    const erased = await bastion(["users", "delete", created.id, "--erase"]);
+    expect(erased.stderr).toBe("");
+    expect(erased.stdout).toContain(`Deleted user ${created.id} and erased their personal data.`);
+    expect((await bastion(["users", "list", "--json"])).stdout).not.toContain("ops@acme.example");
     const refused = await bastion(["tenants", "create", "Bad Id"]);
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/400: .*id/);

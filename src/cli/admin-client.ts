@@ -8,6 +8,7 @@ import { loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
+import { createMeteringServices } from "../metering/services.ts";
 import { registerAdminApi } from "../server/admin/index.ts";
 import { toErrorResponse } from "../server/error-response.ts";
 import type { ServerEnv } from "../server/server-env.ts";
@@ -78,6 +79,15 @@ async function openLocalClient(options: AdminConnectionOptions): Promise<AdminCl
   try {
     await ensureDefaultTenant(store);
     const auth = createAuth({ store, config: { ...config, auth: { ...config.auth, enabled: true } } });
+    // Erasure reaches usage and audit too, as on the server; their services open only when needed.
+    auth.admin.onErase(async (user, actor) => {
+      const metering = createMeteringServices({ config, store, dataDir: dataDir() });
+      try {
+        await metering.eraseUser(user.id, actor);
+      } finally {
+        await metering.close();
+      }
+    });
     const app = new Hono<ServerEnv>();
     app.use(async (c, next) => {
       c.set("principal", anonymousPrincipal);

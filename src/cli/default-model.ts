@@ -31,6 +31,25 @@ export async function storeEntries(): Promise<ModelEntry[]> {
 }
 
 /**
+ * Pull failures after which a first start serves the demo model instead, exactly as the README's
+ * quick start says: no network (unreachable, or cut off mid-download) or the hub answering with an
+ * error (not found, server errors). Access refused, a corrupt download or a full disk stop the
+ * server, because serving gibberish would hide a problem the user must fix.
+ */
+export function fallsBackToDemo(error: unknown): boolean {
+  if (!isModelPullError(error)) return false;
+  switch (error.reason) {
+    case "offline":
+    case "interrupted":
+    case "http_error":
+    case "not_found":
+      return true;
+    default:
+      return false;
+  }
+}
+
+/**
  * The model `bastion serve` offers when none is configured and the store is empty: the catalog's
  * default model, pulled with a progress bar; when that cannot be downloaded (offline, mirror
  * down), the synthetic demo model, with a loud warning.
@@ -50,8 +69,7 @@ export async function resolveDefaultModels(options: DefaultModelOptions): Promis
       return [{ id: pulled.id, path: pulled.path, aliases: ["default"] }];
     } catch (error) {
       progress.finish();
-      if (!isModelPullError(error) || (error.reason !== "offline" && error.reason !== "http_error"))
-        throw error;
+      if (!fallsBackToDemo(error)) throw error;
       options.log.warn({ reason: error.message }, `could not download ${entry.name}`);
     }
   }

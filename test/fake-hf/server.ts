@@ -31,6 +31,8 @@ export interface FakeHfFault {
   corrupt?: boolean;
   /** Answer range requests with 200 and the whole file. */
   ignoreRange?: boolean;
+  /** Answer with this HTTP status (a 5xx outage, say) instead of the file. */
+  status?: number;
   times?: number;
 }
 
@@ -140,6 +142,12 @@ export async function startFakeHf(options: FakeHfOptions): Promise<FakeHf> {
     const etag = `"${sha256(content)}"`;
     const fault = faults.get(filePath);
     const active = fault !== undefined && (fault.times ?? 1) > 0 && req.method === "GET";
+    if (active && fault.status !== undefined) {
+      fault.times = (fault.times ?? 1) - 1;
+      res.writeHead(fault.status, { "content-type": "text/plain" });
+      res.end("fault");
+      return Promise.resolve(0);
+    }
     let body = content;
     if (active && fault.corrupt) {
       body = Buffer.from(content);

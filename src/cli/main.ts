@@ -5,13 +5,16 @@ import { registerBackendsCommand } from "./backends.ts";
 import { registerCatalogCommand } from "./catalog.ts";
 import { registerChatCommand } from "./chat.ts";
 import { registerDocumentsCommand } from "./documents.ts";
+import { registerKeysCommand } from "./keys.ts";
 import { registerModelsCommand } from "./models.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerPullCommand } from "./pull.ts";
 import { registerRmCommand } from "./rm.ts";
 import { registerServeCommand } from "./serve.ts";
 import { registerSynthCommand } from "./synth.ts";
+import { registerTenantsCommand } from "./tenants.ts";
 import { registerUsageCommand } from "./usage.ts";
+import { registerUsersCommand } from "./users.ts";
 
 const program = new Command()
   .name("bastion")
@@ -28,6 +31,9 @@ registerPullCommand(program);
 registerRmCommand(program);
 registerCatalogCommand(program);
 registerBackendsCommand(program);
+registerTenantsCommand(program);
+registerUsersCommand(program);
+registerKeysCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
 registerAuditCommand(program);

@@ -279,6 +279,7 @@ describe("errors in Ollama's shape", () => {
       ["/api/chat", { model: "tiny", messages: ask.messages, options: { num_predict: 0 } }, /num_predict/],
       ["/api/chat", "{not json", /not valid JSON/],
       ["/api/generate", { model: "tiny", prompt: "x", raw: true }, /raw/],
+      ["/api/generate", { model: "tiny", prompt: "x", logprobs: true }, /logprobs/],
       [
         "/api/chat",
         { model: "tiny", messages: [...ask.messages, { role: "assistant", content: "B" }] },

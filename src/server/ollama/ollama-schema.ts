@@ -101,6 +101,13 @@ const commonFields = {
   stream: z.boolean().nullish(),
   think: thinkSchema.nullish(),
   keep_alive: keepAliveSchema,
+  logprobs: z
+    .boolean()
+    .nullish()
+    .refine((logprobs) => logprobs !== true, {
+      message: "'logprobs' are not supported by this server.",
+      params: unsupported,
+    }),
 };
 
 export const ollamaChatRequestSchema = z

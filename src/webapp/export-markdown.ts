@@ -26,7 +26,8 @@ export function conversationToMarkdown(conversation: ConversationWithMessages): 
       lines.push("<details><summary>Reasoning</summary>", "", message.reasoning, "", "</details>", "");
     }
     lines.push(message.content, "");
-    const meta = message.meta as {
+    // The web app keeps the answer's evidence under `meta.passport`; other writers may put it at the top.
+    const meta = (message.meta?.passport ?? message.meta) as {
       backend?: string;
       jurisdiction?: { country?: string };
       policy?: { summary?: string };

@@ -1,6 +1,12 @@
+import { mkdtempSync, rmSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
+import { type Auth, createAuth, ensureDefaultTenant } from "../../src/auth/index.ts";
 import { type BastionConfig, configSchema } from "../../src/config/config.ts";
+import { anonymousPrincipal } from "../../src/core/principal.ts";
+import { createMeteringServices, type MeteringServices } from "../../src/metering/index.ts";
 import { createPlatform, type Platform } from "../../src/platform.ts";
 import { createApp } from "../../src/server/app.ts";
 import { openStore, type Store } from "../../src/store/database.ts";
@@ -10,12 +16,21 @@ export interface BrowserServer {
   baseUrl: string;
   platform: Platform;
   store: Store;
+  auth: Auth;
+  metering: MeteringServices;
+  /** An admin key of the default tenant, as the bootstrap admin would paste it into "API key". */
+  adminKey: string;
+  users: {
+    member: { email: string; password: string };
+    auditor: { email: string; password: string };
+  };
   close(): Promise<void>;
 }
 
 /**
- * A real Bastion for the browser tests: synthetic models, a fresh SQLite store, the web app
- * at `/`, on 127.0.0.1 and an ephemeral port.
+ * A real Bastion for the browser tests, assembled as `bastion serve` does: synthetic models,
+ * a fresh SQLite store, auth with sessions, metering and audit, the web app at `/`, on
+ * 127.0.0.1 and an ephemeral port. One admin key and two password users are created.
  */
 export async function startBrowserServer(options: { models: TestModel[] }): Promise<BrowserServer> {
   const entries: BastionConfig["models"]["entries"] = [];
@@ -32,23 +47,48 @@ export async function startBrowserServer(options: { models: TestModel[] }): Prom
     engine: { threads: 1, gpu: false },
     models: { entries, contextSize: 2048, idleUnloadSeconds: 0 },
   });
+  const dataDir = mkdtempSync(join(tmpdir(), "bastion-browser-"));
   const platform = await createPlatform(config);
-  const store = await openStore({ sqlitePath: ":memory:" });
-  const app = createApp({ registry: platform.registry, web: { store } });
+  const store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
+  await ensureDefaultTenant(store);
+  const auth = createAuth({ store, config, env: {} });
+  const metering = createMeteringServices({ config, store, dataDir, models: platform.registry });
+  const app = createApp({
+    registry: platform.registry,
+    auth,
+    metering,
+    web: { store },
+    models: { pool: platform.pool },
+  });
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+
+  const admin = await auth.admin.createKey(anonymousPrincipal, { name: "bootstrap admin", roles: ["admin"] });
+  const users = {
+    member: { email: "marie@example.eu", password: "correct horse battery" },
+    auditor: { email: "dpo@example.eu", password: "audit all the things" },
+  };
+  await auth.admin.createUser(anonymousPrincipal, { ...users.member, name: "Marie", roles: ["member"] });
+  await auth.admin.createUser(anonymousPrincipal, { ...users.auditor, name: "DPO", roles: ["auditor"] });
+
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     platform,
     store,
+    auth,
+    metering,
+    adminKey: admin.secret,
+    users,
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ("closeAllConnections" in server) server.closeAllConnections();
       });
+      await metering.close();
       await platform.dispose();
       await store.destroy();
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

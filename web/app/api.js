@@ -1,6 +1,11 @@
 // The one door to the server: JSON in and out, the session cookie, and the CSRF header on writes.
 let csrfToken = "";
 
+/** Optional APIs this server has (the page lists them), so that the app never calls a missing one. */
+export const features = new Set(
+  (document.querySelector('meta[name="bastion-features"]')?.content ?? "").split(",").filter(Boolean),
+);
+
 export function setCsrfToken(token) {
   csrfToken = token ?? "";
 }

@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, download } from "./api.js";
+import { api, download, features } from "./api.js";
 import { formatEur, t } from "./i18n.js";
 import { languagesReady, renderMarkdown, typesetMaths } from "./markdown.js";
 import { Passport, placeLabel } from "./passport.js";
@@ -52,12 +52,12 @@ function Reasoning({ message }) {
 function ModelInfo({ model }) {
   if (!model) return null;
   const price = model.pricing;
-  const remote = model.jurisdiction
-    ? model.jurisdiction.zone !== "local" && model.jurisdiction.country !== "local"
-    : false;
+  const place = model.jurisdiction;
+  // Models without a jurisdiction tag are the engine's own: they run on this server.
+  const remote = place ? place.zone !== "local" && place.country !== "local" : false;
   return html`<p class="model-info" id="model-info">
-    <span class="badge">${model.jurisdiction ? placeLabel(model.jurisdiction) : t("local")}</span>
-    <span>${remote ? t("remote") : t("local")}</span>
+    <span class="badge">${place && remote ? placeLabel(place) : t("local")}</span>
+    ${remote && html`<span>${t("remote")}</span>`}
     <span>${t("licence")}: ${model.licence?.id ?? t("unknown")}</span>
     <span>${t("price")}: ${
       price
@@ -125,6 +125,13 @@ function Message({ message, siblings, onSwitch, onRegenerate, onEdit, busy }) {
   </article>`;
 }
 
+/** Runs a conversation-menu action and folds the menu, so that it does not stay open over the list. */
+function closeMenu(event, action) {
+  const menu = event.currentTarget.closest("details");
+  if (menu) menu.open = false;
+  action();
+}
+
 function Sidebar({
   conversations,
   activeId,
@@ -156,10 +163,10 @@ function Sidebar({
           <details class="menu">
             <summary aria-label=${`${conversation.title}: ${t("menu")}`}>⋯</summary>
             <div class="menu-items">
-              <button type="button" onClick=${() => onRename(conversation)}>${t("rename")}</button>
-              <button type="button" onClick=${() => onExport(conversation, "md")}>${t("exportMd")}</button>
-              <button type="button" onClick=${() => onExport(conversation, "json")}>${t("exportJson")}</button>
-              <button type="button" class="danger" onClick=${() => onDelete(conversation)}>${t("delete")}</button>
+              <button type="button" onClick=${(event) => closeMenu(event, () => onRename(conversation))}>${t("rename")}</button>
+              <button type="button" onClick=${(event) => closeMenu(event, () => onExport(conversation, "md"))}>${t("exportMd")}</button>
+              <button type="button" onClick=${(event) => closeMenu(event, () => onExport(conversation, "json"))}>${t("exportJson")}</button>
+              <button type="button" class="danger" onClick=${(event) => closeMenu(event, () => onDelete(conversation))}>${t("delete")}</button>
             </div>
           </details>
         </li>`,
@@ -172,7 +179,7 @@ function Sidebar({
 async function loadModels(session) {
   const { data } = await api.get("/v1/models");
   const models = data.filter((model) => model.capabilities?.chat !== false);
-  if ((session.user?.roles ?? []).includes("admin")) {
+  if (features.has("backends") && (session.user?.roles ?? []).includes("admin")) {
     try {
       const backends = await api.get("/admin/v1/backends");
       for (const model of models) {
@@ -228,7 +235,8 @@ export function Chat({ session, conversationId }) {
     languagesReady.catch(() => {});
   }, []);
   useEffect(() => {
-    const timer = setTimeout(() => refreshList(query), 150);
+    // The first load is immediate; typing in the search box is debounced.
+    const timer = setTimeout(() => refreshList(query), query ? 150 : 0);
     return () => clearTimeout(timer);
   }, [query]);
   useEffect(() => {

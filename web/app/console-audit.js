@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { api } from "./api.js";
+import { api, features } from "./api.js";
 import { Problem, useResource } from "./console-shared.js";
 import { t } from "./i18n.js";
 
@@ -8,7 +8,7 @@ export function AuditTab() {
   const [filters, setFilters] = useState({ from: "", to: "", user: "", model: "", limit: "100" });
   const [applied, setApplied] = useState(filters);
   const query = new URLSearchParams(Object.entries(applied).filter(([, value]) => value !== "")).toString();
-  const records = useResource(`/admin/v1/audit${query ? `?${query}` : ""}`);
+  const records = useResource(`/admin/v1/audit${query ? `?${query}` : ""}`, "audit");
   const [verdict, setVerdict] = useState();
   const [error, setError] = useState();
   const [verifying, setVerifying] = useState(false);
@@ -32,7 +32,7 @@ export function AuditTab() {
   return html`<section aria-labelledby="audit-title">
     <h1 id="audit-title">${t("audit")}</h1>
     <div class="toolbar">
-      <button type="button" class="primary" onClick=${verify} disabled=${verifying}>${t("verifyChain")}</button>
+      <button type="button" class="primary" onClick=${verify} disabled=${verifying || !features.has("audit")}>${t("verifyChain")}</button>
       ${
         verdict &&
         html`<p role="status" data-verdict=${verdict.ok ? "ok" : "bad"} class=${verdict.ok ? "ok" : "error"}>

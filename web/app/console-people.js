@@ -9,7 +9,7 @@ const when = (value) =>
   value ? new Date(typeof value === "number" && value < 1e12 ? value * 1000 : value).toLocaleString() : "";
 
 export function UsersTab() {
-  const users = useResource("/admin/v1/users");
+  const users = useResource("/admin/v1/users", "users");
   const [error, setError] = useState();
   const create = async (event) => {
     event.preventDefault();
@@ -96,8 +96,8 @@ function describeLimits(limits = {}) {
 }
 
 export function KeysTab() {
-  const keys = useResource("/admin/v1/keys");
-  const users = useResource("/admin/v1/users");
+  const keys = useResource("/admin/v1/keys", "keys");
+  const users = useResource("/admin/v1/users", "users");
   const [secret, setSecret] = useState();
   const [editing, setEditing] = useState();
   const [error, setError] = useState();

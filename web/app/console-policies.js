@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { api } from "./api.js";
+import { api, features } from "./api.js";
 import { Problem, useResource } from "./console-shared.js";
 import { t } from "./i18n.js";
 
@@ -25,7 +25,7 @@ function Highlighted({ text, detections }) {
 }
 
 export function PoliciesTab() {
-  const policies = useResource("/admin/v1/policies");
+  const policies = useResource("/admin/v1/policies", "policies");
   const [text, setText] = useState("");
   const [policy, setPolicy] = useState("");
   const [result, setResult] = useState();
@@ -67,7 +67,7 @@ export function PoliciesTab() {
           <option value="">default</option>
           ${list.map((entry) => html`<option value=${entry.name}>${entry.name}</option>`)}
         </select></label>
-        <button type="submit" class="primary">${t("check")}</button>
+        <button type="submit" class="primary" disabled=${!features.has("policies")}>${t("check")}</button>
       </div>
     </form>
     <${Problem} what=${t("dryRun")} error=${error} />

@@ -1,14 +1,18 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
-import { api } from "./api.js";
+import { ApiError, api, features } from "./api.js";
 import { t } from "./i18n.js";
 
 /** Loads `path` and re-loads on demand; `error.status` tells a missing feature (404) from a failure. */
-export function useResource(path) {
+export function useResource(path, feature) {
   const [state, setState] = useState({ loading: true });
   const [version, setVersion] = useState(0);
   useEffect(() => {
     let live = true;
+    if (feature !== undefined && !features.has(feature)) {
+      setState({ error: new ApiError(404, `this server has no ${path.split("?")[0]} route`) });
+      return;
+    }
     setState((previous) => ({ ...previous, loading: true }));
     api.get(path).then(
       (data) => live && setState({ data }),

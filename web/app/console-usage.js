@@ -110,7 +110,7 @@ export function UsageTab() {
   const [dimension, setDimension] = useState("model");
   const [metric, setMetric] = useState("tokens");
   const path = `/admin/v1/usage?from=${from}T00:00:00Z&to=${to}T23:59:59Z&group_by=day,${dimension}`;
-  const { data, error, reload, loading } = useResource(path);
+  const { data, error, reload, loading } = useResource(path, "usage");
   const rows = data?.data ?? [];
   const sum = (field) => rows.reduce((total, row) => total + (row[field] ?? 0), 0);
   return html`<section aria-labelledby="usage-title">

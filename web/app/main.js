@@ -1,6 +1,6 @@
 import { html, render } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, setCsrfToken } from "./api.js";
+import { api, features, setCsrfToken } from "./api.js";
 import { Chat } from "./chat.js";
 import { language, languages, setLanguage, t } from "./i18n.js";
 import { installCopyHandler } from "./markdown.js";
@@ -53,7 +53,7 @@ function Header({ session, route, onSignOut, theme, setTheme, lang, setLang }) {
   const roles = session.user?.roles ?? [];
   const canConsole = roles.includes("admin") || roles.includes("auditor");
   return html`<header class="topbar">
-    <a class="brand" href="#/"><img src=${new URL("favicon.svg", import.meta.url).href} alt="" width="22" height="22" /> ${title}</a>
+    <a class="brand" href="#/" aria-label=${title}><img src=${new URL("favicon.svg", import.meta.url).href} alt="" width="22" height="22" /><span class="brand-name">${title}</span></a>
     <nav aria-label="Main">
       <a href="#/" aria-current=${route.view === "chat" ? "page" : undefined}>${t("chat")}</a>
       ${canConsole && html`<a href="#/console" aria-current=${route.view === "console" ? "page" : undefined}>${t("console")}</a>`}
@@ -66,7 +66,11 @@ function Header({ session, route, onSignOut, theme, setTheme, lang, setLang }) {
       <button type="button" class="ghost" onClick=${() => setTheme(theme === "dark" ? "light" : "dark")}
         aria-label=${`${t("theme")}: ${theme === "dark" ? t("light") : t("dark")}`}>${theme === "dark" ? "☀" : "☾"}</button>
       <span class="who" title=${session.user?.email ?? ""}>${session.user?.name || session.user?.email || ""}</span>
-      ${!session.authOff && html`<button type="button" class="ghost" onClick=${onSignOut}>${t("signOut")}</button>`}
+      ${
+        !session.authOff &&
+        html`<button type="button" class="ghost sign-out" onClick=${onSignOut} aria-label=${t("signOut")} title=${t("signOut")}>
+        <svg class="icon" aria-hidden="true" viewBox="0 0 24 24" width="18" height="18" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round"><path d="M14 4h5v16h-5M10 8l-4 4 4 4M6 12h10" /></svg><span class="label">${t("signOut")}</span></button>`
+      }
     </div>
   </header>`;
 }
@@ -89,14 +93,17 @@ function App() {
   };
 
   const loadSession = async () => {
+    // No /auth routes: this server runs without authentication (loopback only).
+    if (!features.has("auth")) {
+      setSession({ user: { name: "local", roles: ["admin"] }, authOff: true });
+      return;
+    }
     try {
       const me = await api.get("/auth/me");
       setCsrfToken(me.csrfToken);
       setSession(me);
     } catch (error) {
       if (error.status === 401) setSession(null);
-      // No /auth routes: this server runs without authentication (loopback only).
-      else if (error.status === 404) setSession({ user: { name: "local", roles: ["admin"] }, authOff: true });
       else setProblem(error.message);
     }
   };

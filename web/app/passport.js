@@ -38,7 +38,7 @@ export function Passport({ passport }) {
   const jurisdiction = jurisdictionOf(passport);
   const policy = policyOf(passport);
   const usage = passport.usage ?? {};
-  const meter = passport.usage?.cost_eur === undefined ? (passport.metering ?? {}) : passport.usage;
+  const meter = passport.metering ?? {};
   const tokens = usage.total_tokens;
   const id = `passport-${passport.id ?? Math.random().toString(36).slice(2)}`;
   const detections = policy?.detections ? Object.entries(policy.detections) : [];
@@ -50,6 +50,7 @@ export function Passport({ passport }) {
       ${policy && html`<span class="policy-${policy.action}">${policy.summary || policy.action}</span>`}
       ${typeof tokens === "number" && html`<span>${formatNumber(tokens)} ${t("tokens").toLowerCase()}</span>`}
       ${typeof meter.cost_eur === "number" && html`<span>${formatEur(meter.cost_eur)}</span>`}
+      ${typeof meter.energy_wh === "number" && html`<span>${formatNumber(meter.energy_wh, { maximumSignificantDigits: 2 })} Wh</span>`}
       ${typeof passport.ttftMs === "number" && html`<span>TTFT ${formatNumber(passport.ttftMs)} ms</span>`}
     </button>
     ${

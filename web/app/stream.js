@@ -31,7 +31,12 @@ export async function streamChat({ model, messages, signal, on }) {
     if (chunk.error) throw new Error(chunk.error.message ?? "stream error");
     if (chunk.model) passport.model = chunk.model;
     if (chunk.usage) passport.usage = chunk.usage;
-    if (chunk.bastion) Object.assign(passport, chunk.bastion);
+    if (chunk.bastion) {
+      // `bastion.usage` is metering's cost, energy and carbon; token counts stay in `usage`.
+      const { usage: metering, ...evidence } = chunk.bastion;
+      Object.assign(passport, evidence);
+      if (metering) passport.metering = metering;
+    }
     if (chunk.timings) passport.timings = chunk.timings;
     for (const choice of chunk.choices ?? []) {
       const delta = choice.delta ?? {};

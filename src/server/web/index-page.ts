@@ -42,7 +42,10 @@ function escapeHtml(text: string): string {
  * vendored files; the import map is the page's only inline script, allowed by its SHA-256 in
  * the CSP (`script-src 'self' 'sha256-…'`), so no other inline script can run.
  */
-export function createIndexPage(catalog: AssetCatalog, options: { title: string }): IndexPage {
+export function createIndexPage(
+  catalog: AssetCatalog,
+  options: { title: string; features: string[] },
+): IndexPage {
   const vendor = (name: string, file: string): string => `${catalog.vendor.get(name)!.prefix}${file}`;
   const imports: Record<string, string> = {
     preact: vendor("preact", "dist/preact.mjs"),
@@ -74,6 +77,7 @@ export function createIndexPage(catalog: AssetCatalog, options: { title: string 
 <meta name="color-scheme" content="light dark">
 <meta name="bastion-title" content="${title}">
 <meta name="bastion-languages" content="${highlightLanguages.join(",")}">
+<meta name="bastion-features" content="${escapeHtml(options.features.join(","))}">
 <title>${title}</title>
 <link rel="icon" href="${catalog.appPrefix}favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${catalog.appPrefix}styles.css">

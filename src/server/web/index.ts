@@ -17,6 +17,24 @@ export interface WebAppOptions {
   maxBodyBytes?: number;
 }
 
+/** Optional APIs the app uses, by the route that reveals each one. */
+const featureRoutes: Record<string, string> = {
+  auth: "/auth/me",
+  usage: "/admin/v1/usage",
+  audit: "/admin/v1/audit",
+  policies: "/admin/v1/policies",
+  backends: "/admin/v1/backends",
+  users: "/admin/v1/users",
+  keys: "/admin/v1/keys",
+};
+
+function features(app: Hono<ServerEnv>): string[] {
+  const paths = new Set(app.routes.map((route) => route.path));
+  return Object.entries(featureRoutes)
+    .filter(([, path]) => paths.has(path))
+    .map(([name]) => name);
+}
+
 /** Headers on every page and asset: no sniffing, no framing, no referrer leaving the server. */
 const baseHeaders = {
   "x-content-type-options": "nosniff",
@@ -53,14 +71,23 @@ export function registerWebApp(
   options: WebAppOptions = {},
 ): void {
   const catalog = createAssetCatalog();
-  const page = createIndexPage(catalog, { title: options.title ?? "Bastion" });
-  const pageAsset = toAsset(Buffer.from(page.html), "index.html");
+  // Built on first request, once every module has mounted its routes: the page tells the app
+  // which optional APIs this server has, so that it never calls one that is missing.
+  let page: { csp: string; asset: Asset } | undefined;
+  const pageFor = () => {
+    if (page === undefined) {
+      const built = createIndexPage(catalog, { title: options.title ?? "Bastion", features: features(app) });
+      page = { csp: built.csp, asset: toAsset(Buffer.from(built.html), "index.html") };
+    }
+    return page;
+  };
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
 
   const servePage = (c: Context<ServerEnv>) => {
-    c.header("content-security-policy", page.csp);
+    const { csp, asset } = pageFor();
+    c.header("content-security-policy", csp);
     // The page names the app's current version; it must be revalidated every time.
-    return sendAsset(c, pageAsset, "no-cache");
+    return sendAsset(c, asset, "no-cache");
   };
   app.get("/", servePage);
   app.get("/index.html", servePage);

@@ -1,0 +1,382 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BrowserServer, startBrowserServer } from "./browser-server.ts";
+
+/*
+ * End-to-end tests of the web app: Debian's chromium, driven by playwright-core, against a real
+ * Bastion (auth, metering, audit, SQLite) serving synthetic models. Screenshots go to
+ * .cache/screenshots/ (git-ignored); the README's two screenshots are refreshed from here.
+ */
+
+const chromiumPath = process.env.BASTION_CHROMIUM ?? "/usr/bin/chromium";
+const hasChromium = existsSync(chromiumPath);
+if (!hasChromium)
+  console.warn(`Browser tests skipped: no chromium at ${chromiumPath} (set BASTION_CHROMIUM).`);
+
+const root = join(import.meta.dirname, "../..");
+const screenshots = join(root, ".cache/screenshots");
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+let server: BrowserServer;
+let browser: Browser;
+
+/** A fresh context per test, in English, with console errors and page errors collected. */
+async function openPage(options: { viewport?: { width: number; height: number }; locale?: string } = {}) {
+  const context: BrowserContext = await browser.newContext({
+    viewport: options.viewport ?? { width: 1280, height: 800 },
+    locale: options.locale ?? "en-GB",
+    acceptDownloads: true,
+  });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(`pageerror: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() !== "error") return;
+    // A 401 from /auth/* is the sign-in page doing its job (not signed in yet, wrong password).
+    const url = message.location().url;
+    if (message.text().includes("401") && /\/auth\/(me|login)$/.test(url)) return;
+    problems.push(`console: ${message.text()} (${url})`);
+  });
+  return { context, page, problems };
+}
+
+async function signIn(page: Page, credentials: { email: string; password: string } | { apiKey: string }) {
+  await page.goto(server.baseUrl);
+  if ("apiKey" in credentials) {
+    await page.getByRole("button", { name: "Use an API key instead" }).click();
+    await page.getByLabel("API key").fill(credentials.apiKey);
+  } else {
+    await page.getByLabel("Email").fill(credentials.email);
+    await page.getByLabel("Password").fill(credentials.password);
+  }
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
+
+async function chooseModel(page: Page, id: string) {
+  await page.locator("#model-select").selectOption(id);
+}
+
+/** axe-core on the current page: no serious or critical violation (labels, contrast, roles). */
+async function expectAccessible(page: Page) {
+  // The CSP refuses an injected <script>, as it should; the test harness evaluates axe directly.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(async () => {
+    const axe = (
+      globalThis as unknown as { axe: { run: (context: unknown, options: unknown) => Promise<unknown> } }
+    ).axe;
+    return axe.run(document, { resultTypes: ["violations"] });
+  });
+  const violations = (
+    result as { violations: Array<{ id: string; impact: string; nodes: Array<{ target: string[] }> }> }
+  ).violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map(
+      (violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(" ")).join(", ")}`,
+    );
+  expect(violations).toEqual([]);
+}
+
+async function shoot(page: Page, name: string) {
+  mkdirSync(screenshots, { recursive: true });
+  await page.screenshot({ path: join(screenshots, `${name}.png`) });
+}
+
+describe.skipIf(!hasChromium)("web app in chromium", () => {
+  beforeAll(async () => {
+    server = await startBrowserServer({
+      models: [
+        { id: "tiny", preset: "tiny" },
+        { id: "scripted", preset: "scripted" },
+      ],
+    });
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it("loads the chat in at most 300 KB gzipped, with caching headers and a CSP", async () => {
+    const { context, page, problems } = await openPage();
+    let transferred = 0;
+    const cached: string[] = [];
+    page.on("requestfinished", async (request) => {
+      const sizes = await request.sizes();
+      transferred += sizes.responseBodySize + sizes.responseHeadersSize;
+      const response = await request.response();
+      if (request.url().includes("/assets/"))
+        cached.push((await response?.headerValue("cache-control")) ?? "");
+    });
+    const started = Date.now();
+    const response = await page.goto(server.baseUrl);
+    await page.getByLabel("Email").waitFor();
+    const usableMs = Date.now() - started;
+    await page.waitForLoadState("networkidle");
+    const csp = (await response!.headerValue("content-security-policy")) ?? "";
+    expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'(;|$)/);
+    expect(csp).not.toMatch(/script-src[^;]*'unsafe-inline'/);
+    expect(cached.length).toBeGreaterThan(5);
+    for (const header of cached) expect(header).toBe("public, max-age=31536000, immutable");
+    console.log(
+      `first load: ${(transferred / 1024).toFixed(1)} KiB transferred, usable after ${usableMs} ms`,
+    );
+    writeFileSync(
+      join(root, ".cache/web-first-load.json"),
+      JSON.stringify({ transferredBytes: transferred, usableMs, at: new Date().toISOString() }, null, 2),
+    );
+    expect(transferred).toBeLessThanOrEqual(300 * 1024);
+    await expectAccessible(page);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("1: signs in with email and password, and refuses a wrong password", async () => {
+    const { context, page, problems } = await openPage();
+    await page.goto(server.baseUrl);
+    await page.getByLabel("Email").fill(server.users.member.email);
+    await page.getByLabel("Password").fill("not the password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await expect.poll(() => page.getByRole("alert").textContent()).toContain("Sign-in failed");
+    await shoot(page, "signin-failed");
+    await page.getByLabel("Password").fill(server.users.member.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign out" }).waitFor();
+    expect(await page.locator(".who").textContent()).toContain("Marie");
+    await page
+      .getByText("No conversations yet.")
+      .or(page.locator(".conversation-list li a").first())
+      .waitFor();
+    // A member sees no console.
+    expect(await page.getByRole("link", { name: "Console" }).count()).toBe(0);
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Email").waitFor();
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("2 and 3: streams an answer token by token, and Esc stops it", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await chooseModel(page, "tiny");
+    await page.getByLabel("Message").fill("Write a long story about Lyon.");
+    await page.getByLabel("Message").press("Enter");
+    const answer = page.locator('article[data-role="assistant"]').last();
+    await answer.locator(".markdown").waitFor();
+    // Several growing snapshots while the answer is still streaming: tokens arrive one by one.
+    const lengths: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      await expect
+        .poll(async () => (await answer.locator(".markdown").textContent())?.length ?? 0, { timeout: 30_000 })
+        .toBeGreaterThan(lengths.at(-1) ?? 0);
+      lengths.push((await answer.locator(".markdown").textContent())?.length ?? 0);
+    }
+    expect(await answer.getAttribute("aria-busy")).toBe("true");
+    await shoot(page, "chat-streaming");
+    await page.keyboard.press("Escape");
+    await answer.getByText("Stopped.").waitFor();
+    expect(await answer.getAttribute("aria-busy")).toBe("false");
+    await page.getByRole("button", { name: "Send" }).waitFor();
+    const stoppedLength = (await answer.locator(".markdown").textContent())?.length ?? 0;
+    await page.waitForTimeout(500);
+    expect((await answer.locator(".markdown").textContent())?.length ?? 0).toBe(stoppedLength);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("5 and 6: the passport shows backend and policy; reasoning folds when the answer starts", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await chooseModel(page, "scripted");
+    await page.getByLabel("Message").fill("Bonjour ?");
+    await page.getByRole("button", { name: "Send" }).click();
+    const answer = page.locator('article[data-role="assistant"]').last();
+    const passport = answer.locator(".passport-line");
+    await passport.waitFor({ timeout: 60_000 });
+    // Reasoning: a folded block titled "Thought for N s" above the answer.
+    const reasoning = answer.locator("details.reasoning");
+    expect(await reasoning.getAttribute("open")).toBeNull();
+    expect(await reasoning.locator("summary").textContent()).toMatch(/^Thought for \d+ s$/);
+    expect((await reasoning.locator(".reasoning-text").textContent())?.length).toBeGreaterThan(0);
+    expect(await answer.locator(".markdown").textContent()).toContain("Bon");
+    await passport.click();
+    const details = answer.locator(".passport-details");
+    await details.waitFor();
+    const text = (await details.textContent()) ?? "";
+    expect(text).toContain("Backend");
+    expect(text).toContain("scripted");
+    const evidence = await (async () => {
+      const dd = await details.locator("dt:text('Policy') + dd").textContent();
+      return dd ?? "";
+    })();
+    expect(evidence).not.toBe("");
+    expect(evidence).not.toBe("unknown");
+    expect(text).toMatch(/Time to first token\s*[\d,.\s]+ ms/);
+    await shoot(page, "passport");
+    await reasoning.locator("summary").click();
+    expect(await reasoning.getAttribute("open")).not.toBeNull();
+    await expectAccessible(page);
+    mkdirSync(join(root, "docs/screenshots"), { recursive: true });
+    await page.screenshot({ path: join(root, "docs/screenshots/chat.png") });
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("4: after a reload the conversation is there; rename, export and delete it", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await chooseModel(page, "scripted");
+    await page.getByLabel("Message").fill("Plan the offsite in Annecy");
+    await page.getByLabel("Message").press("Enter");
+    await page.locator('article[data-role="assistant"] .passport-line').last().waitFor({ timeout: 60_000 });
+    await page.reload();
+    const item = page.locator(".conversation-list li", { hasText: "Plan the offsite in Annecy" });
+    await item.waitFor();
+    await item.getByRole("link").click();
+    await page.locator('article[data-role="user"]', { hasText: "Plan the offsite in Annecy" }).waitFor();
+
+    // Search finds it by a word of the message; a nonsense query finds nothing.
+    await page.getByLabel("Search conversations").fill("annecy");
+    await expect.poll(() => page.locator(".conversation-list li a").count()).toBe(1);
+    await page.getByLabel("Search conversations").fill("zzzz-nothing");
+    await page.getByText("No conversations yet.").waitFor();
+    await page.getByLabel("Search conversations").fill("");
+
+    page.once("dialog", (dialog) => dialog.accept("Offsite 2027"));
+    await item.locator("summary").click();
+    await item.getByRole("button", { name: "Rename" }).click();
+    const renamed = page.locator(".conversation-list li", { hasText: "Offsite 2027" });
+    await renamed.waitFor();
+
+    await renamed.locator("summary").click();
+    const downloadPromise = page.waitForEvent("download");
+    await renamed.getByRole("button", { name: "Export Markdown" }).click();
+    const download = await downloadPromise;
+    const markdown = readFileSync((await download.path())!, "utf8");
+    expect(download.suggestedFilename()).toBe("Offsite 2027.md");
+    expect(markdown).toContain("# Offsite 2027");
+    expect(markdown).toContain("Plan the offsite in Annecy");
+    expect(markdown).toMatch(/Computed by .*scripted/);
+
+    const href = (await renamed.getByRole("link").getAttribute("href"))!;
+    const id = decodeURIComponent(href.replace("#/c/", ""));
+    page.once("dialog", (dialog) => dialog.accept());
+    await renamed.locator("summary").click();
+    await renamed.getByRole("button", { name: "Delete" }).click();
+    await expect
+      .poll(() => page.locator(".conversation-list li", { hasText: "Offsite 2027" }).count())
+      .toBe(0);
+    // Erasure is real: the API no longer knows it, and no row of it is left in the store.
+    // (Through the context's request API, which shares the session cookie without logging a 404 in the page.)
+    const status = (
+      await page.request.get(`${server.baseUrl}/app/api/conversations/${encodeURIComponent(id)}`)
+    ).status();
+    expect(status).toBe(404);
+    const rows = await server.store.db
+      .selectFrom("web_messages")
+      .select("id")
+      .where("conversation_id", "=", id)
+      .execute();
+    expect(rows).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("7: as admin, creates and revokes a key, then sees usage in a chart", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, { apiKey: server.adminKey });
+    await page.getByRole("link", { name: "Console" }).click();
+    await page.getByRole("link", { name: "Keys" }).click();
+    const form = page.getByRole("form", { name: "Create: Keys" });
+    await form.getByLabel("Name").fill("ci pipeline");
+    await form.getByLabel("Hard budget (€/month)").fill("25");
+    await form.getByRole("button", { name: "Create" }).click();
+    const secret = (await page.locator("[data-secret]").textContent()) ?? "";
+    expect(secret).toMatch(/^bst_live_/);
+    // The secret works as a key.
+    const models = await fetch(`${server.baseUrl}/v1/models`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(models.status).toBe(200);
+    const row = page.locator('tr[data-key="ci pipeline"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain("hard");
+    await row.getByRole("button", { name: "Revoke" }).click();
+    await row.getByText("revoked").waitFor();
+    const refused = await fetch(`${server.baseUrl}/v1/models`, {
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(refused.status).toBe(401);
+    await shoot(page, "console-keys");
+
+    await page.getByRole("link", { name: "Usage" }).click();
+    await page.locator(".chart canvas").waitFor({ timeout: 30_000 });
+    const requests = await page.locator(".stat", { hasText: "Requests" }).locator("b").textContent();
+    expect(Number(requests?.replace(/\D/g, ""))).toBeGreaterThan(0);
+    expect(await page.locator(".u-legend").textContent()).toMatch(/tiny|scripted/);
+    await expectAccessible(page);
+    await page.screenshot({ path: join(root, "docs/screenshots/console.png") });
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("8: as auditor, runs verify chain", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.auditor);
+    await page.getByRole("link", { name: "Console" }).click();
+    // An auditor sees usage and audit only.
+    await page.locator("nav.tabs a").first().waitFor();
+    expect(await page.locator("nav.tabs a").allTextContents()).toEqual(["Usage", "Audit"]);
+    await page.getByRole("link", { name: "Audit" }).click();
+    await page.getByRole("button", { name: "Verify chain" }).click();
+    const verdict = page.locator("[data-verdict]");
+    await verdict.waitFor();
+    expect(await verdict.getAttribute("data-verdict")).toBe("ok");
+    expect(await verdict.textContent()).toMatch(/Chain verified: [1-9]\d* records/);
+    expect(await page.locator("table.data tbody tr").count()).toBeGreaterThan(0);
+    await shoot(page, "console-audit");
+    await expectAccessible(page);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("9: on a 390×844 phone screen, in French, the chat works", async () => {
+    const { context, page, problems } = await openPage({
+      viewport: { width: 390, height: 844 },
+      locale: "fr-FR",
+    });
+    await page.goto(server.baseUrl);
+    await page.getByLabel("Adresse e-mail").fill(server.users.member.email);
+    await page.getByLabel("Mot de passe").fill(server.users.member.password);
+    await page.getByRole("button", { name: "Se connecter" }).click();
+    await chooseModel(page, "scripted");
+    await page.getByLabel("Message").fill("Salut");
+    await page.getByRole("button", { name: "Envoyer" }).click();
+    await page.locator('article[data-role="assistant"] .passport-line').waitFor({ timeout: 60_000 });
+    expect(await page.locator("details.reasoning summary").textContent()).toMatch(/^A réfléchi \d+ s$/);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    // The conversation list is a drawer behind the menu button.
+    await page.getByRole("button", { name: "Discussions", exact: true }).click();
+    await page.locator(".sidebar.open").waitFor();
+    await shoot(page, "phone-drawer");
+    await page.getByRole("button", { name: "Fermer" }).click();
+    await shoot(page, "phone-chat");
+    await expectAccessible(page);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+});

@@ -8,6 +8,7 @@ import type { AuditEvent } from "./records.ts";
 import { createNoteVerifier, loadOrCreateSigner, type NoteVerifier } from "./signer.ts";
 import { type VerifyResult, verifyAuditLog } from "./verify.ts";
 
+export { auditAdminActions } from "./admin-actions.ts";
 export type { AuditLog, AuditQuery, AuditRecord } from "./audit-log.ts";
 export type { AuditEvent } from "./records.ts";
 export { pruneAuditLog } from "./retention.ts";

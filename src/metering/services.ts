@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import {
   type AuditLog,
+  auditAdminActions,
   openAuditLog,
   pruneAuditLog,
   type VerifyResult,
@@ -9,6 +10,7 @@ import {
 import type { BastionConfig } from "../config/config.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
+import type { Principal } from "../core/principal.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/database.ts";
 import { createMeter, type Meter } from "./meter.ts";
@@ -32,6 +34,11 @@ export interface MeteringServices {
   observe(chat: ChatService): ChatService;
   /** GDPR Art. 17 for metering and audit: unlinks the user's usage rows and audit records. */
   eraseUser(userId: string, by?: Parameters<AuditLog["eraseUser"]>[1]): Promise<void>;
+  /**
+   * Hooks an admin service (src/auth): its changes to tenants, users and keys are audited, and
+   * erasing a user erases their pseudonym secret and unlinks their usage rows.
+   */
+  attachAdmin(admin: ErasableAdmin): void;
   /** Verifies the audit chain with this installation's trusted keys. */
   verifyAudit(): Promise<VerifyResult>;
   /** Stops timers and signs a last checkpoint. */
@@ -39,6 +46,11 @@ export interface MeteringServices {
 }
 
 const dayMs = 86_400_000;
+
+/** What `attachAdmin` needs of the admin service: its erasure hook registry. */
+export interface ErasableAdmin {
+  onErase(hook: (user: { id: string }, actor: Principal) => Promise<void> | void): void;
+}
 
 export function createMeteringServices(options: {
   config: Readonly<BastionConfig>;
@@ -92,7 +104,7 @@ export function createMeteringServices(options: {
   pruneTimer?.unref();
   void prune().catch((error: unknown) => logger?.error({ err: error }, "audit prune failed"));
 
-  return {
+  const services: MeteringServices = {
     meter,
     usage,
     ...(audit === undefined ? {} : { audit }),
@@ -114,10 +126,15 @@ export function createMeteringServices(options: {
       await usage.eraseUser(userId);
       await audit?.eraseUser(userId, by);
     },
+    attachAdmin(admin) {
+      if (audit !== undefined) auditAdminActions(admin, audit);
+      admin.onErase((user, actor) => services.eraseUser(user.id, actor));
+    },
     verifyAudit: () => verifyAudit({ config: config.audit, store, dataDir: options.dataDir }),
     async close() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       await audit?.close();
     },
   };
+  return services;
 }

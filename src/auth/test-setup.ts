@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import type { Logger } from "pino";
 import { configSchema } from "../config/config.ts";
 import type { ChatStreamPart } from "../core/chat.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
@@ -51,6 +52,7 @@ export async function startAuthFixture(options: {
   config?: unknown;
   script?: ChatScript;
   redis?: Redis;
+  logger?: Logger;
 }): Promise<AuthFixture> {
   const config = configSchema.parse(options.config ?? {});
   const auth = createAuth({
@@ -70,7 +72,12 @@ export async function startAuthFixture(options: {
   };
   const other = createScriptedBackend({ id: "other-model", embeddings: true });
   const registry = createStaticRegistry([backend, other]);
-  const app = createApp({ registry, auth, web: false });
+  const app = createApp({
+    registry,
+    auth,
+    web: false,
+    ...(options.logger === undefined ? {} : { logger: options.logger }),
+  });
   const server = await startServer(app);
   const admin = await auth.admin.createKey(anonymousPrincipal, { name: "test admin", roles: ["admin"] });
   const request: AuthFixture["request"] = (path, init = {}) => {

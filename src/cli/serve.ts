@@ -161,8 +161,9 @@ async function serve(options: ServeOptions): Promise<void> {
   };
   // Budgets reserve and settle with the meter's self-hosted cost model, not just price tables.
   platform.auth.useCostModel(metering.meter);
-  // Erasing a user (GDPR Art. 17) also unlinks their usage rows and audit records.
-  platform.auth.admin.onErase((user, actor) => metering.eraseUser(user.id, actor));
+  // Admin changes (tenants, users, keys) go to the audit log; erasing a user (GDPR Art. 17) also
+  // unlinks their usage rows and audit records.
+  metering.attachAdmin(platform.auth.admin);
   await announceAuth({ auth: platform.auth, dataDir: dataDir(), logger });
   // Files, vector stores, responses and assistants; ingestions left unfinished resume now.
   const documents = await createDocuments({

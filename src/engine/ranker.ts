@@ -25,8 +25,8 @@ export async function loadRanker(options: {
     model = await llama.loadModel({ modelPath: options.path, useMmap: true });
   } catch (error) {
     throw new BastionError(
-      "invalid_request",
-      `Reranker ${options.path} cannot be loaded: ${(error as Error).message}`,
+      "not_ready",
+      `documents.rerankerModel: ${options.path} cannot be loaded: ${(error as Error).message}`,
       {
         cause: error,
       },
@@ -41,8 +41,8 @@ export async function loadRanker(options: {
   } catch (error) {
     await model.dispose();
     throw new BastionError(
-      "invalid_request",
-      `${options.path} is not a reranking model (${(error as Error).message}); use a cross-encoder such as bge-reranker-v2-m3.`,
+      "not_ready",
+      `documents.rerankerModel: ${options.path} is not a reranking model (${(error as Error).message}); use a cross-encoder such as bge-reranker-v2-m3.`,
       { cause: error },
     );
   }

@@ -31,16 +31,15 @@ export function createCitationFilter(sources: CitableSource[]) {
     let out = "";
     const added: FileCitation[] = [];
     let rest = text;
+    pending = "";
     if (!final) {
+      // Hold back a possibly split marker and the spaces before it: "midnight [" + "1]." must
+      // come out as "midnight." with the citation, not "midnight ." .
       const open = rest.lastIndexOf("[");
-      if (open >= 0 && /^\[\d{0,2}$/.test(rest.slice(open))) {
-        pending = rest.slice(open);
-        rest = rest.slice(0, open);
-      } else {
-        pending = "";
-      }
-    } else {
-      pending = "";
+      let hold = open >= 0 && /^\[\d{0,2}$/.test(rest.slice(open)) ? open : rest.length;
+      while (hold > 0 && (rest[hold - 1] === " " || rest[hold - 1] === "\t")) hold--;
+      pending = rest.slice(hold);
+      rest = rest.slice(0, hold);
     }
     let last = 0;
     for (const match of rest.matchAll(marker)) {

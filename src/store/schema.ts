@@ -1,5 +1,6 @@
 import type { IdentityTables } from "../auth/tables.ts";
 import type { DocumentsTables } from "../documents/tables.ts";
+import type { MeteringTables } from "../metering/tables.ts";
 import type { WebappTables } from "../webapp/tables.ts";
 
 /**
@@ -7,4 +8,4 @@ import type { WebappTables } from "../webapp/tables.ts";
  * its own file and adds them here; its migration creates them.
  */
 // biome-ignore lint/suspicious/noEmptyInterface: modules extend this with their tables
-export interface Database extends IdentityTables, WebappTables, DocumentsTables {}
+export interface Database extends IdentityTables, WebappTables, DocumentsTables, MeteringTables {}

@@ -1,6 +1,7 @@
 import type { Migration } from "kysely/migration";
 import type { StoreDialect } from "../database.ts";
 import { identityMigration } from "./0001_identity.ts";
+import { meteringAuditMigration } from "./0002_metering_audit.ts";
 import { webappMigration } from "./0003_webapp.ts";
 import { documentsMigration } from "./0004_documents.ts";
 
@@ -11,6 +12,7 @@ import { documentsMigration } from "./0004_documents.ts";
 export function migrations(_dialect: StoreDialect): Record<string, Migration> {
   return {
     "0001_identity": identityMigration,
+    "0002_metering_audit": meteringAuditMigration,
     "0003_webapp": webappMigration,
     "0004_documents": documentsMigration(_dialect),
   };

@@ -103,3 +103,15 @@ Paul Paula Pedro Peter Petra Philippe Piet Piotr Pierre Rafael Raquel Riccardo R
 Sebastian Sébastien Simone Sofia Sophie Stefan Stefano Stéphane Susanne Sven Thomas Tim Tobias Tomasz Ursula Valentina
 Valérie Vincent Wim Wojciech Wolfgang Xavier Yannick Zofia`.split(/\s+/),
 );
+
+/**
+ * The first word of every title and introduction above, as written (letters only): the scanner
+ * runs its expression at a word only when the word could start a match, and these are the words
+ * that can start a name match besides the first names.
+ */
+export const nameTriggerWords =
+  `M MM Mme Mlle Monsieur Madame Mademoiselle Maître Herr Herrn Frau Dr Prof Sig Signora Signor Dott
+Sr Sra Señora Señor Don Doña Dhr Mevr Mevrouw Meneer Pan Pani Panie Mr Mrs Ms monsieur madame signora signor dott señora
+señor mevrouw meneer heer pan pani panie je Je ich Ich mein Mein mi Mi me Me mijn Mijn ik Ik nazywam Nazywam my My`.split(
+    /\s+/,
+  );

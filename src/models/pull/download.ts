@@ -63,6 +63,7 @@ export interface DownloadedFile {
 interface PartialState {
   url: string;
   etag: string | undefined;
+  lastModified?: string | undefined;
   sha256: string | undefined;
   size: number | undefined;
 }
@@ -123,6 +124,33 @@ function diskFullError(
   );
 }
 
+/** A validator If-Range may carry: a strong ETag, else a Last-Modified date. */
+function strongValidator(state: Pick<PartialState, "etag" | "lastModified"> | undefined): string | undefined {
+  if (state?.etag !== undefined && !state.etag.startsWith("W/")) return state.etag;
+  return state?.lastModified;
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Makes a rename durable; some file systems refuse to open a directory for syncing, which is fine. */
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, "r").catch(() => undefined);
+  try {
+    await handle?.sync();
+  } catch {
+    // EINVAL/EISDIR on file systems without directory fsync.
+  } finally {
+    await handle?.close();
+  }
+}
+
 /** A `Content-Range: bytes a-b/total` header, parsed. */
 function parseContentRange(value: string | null): { start: number; total: number | undefined } | undefined {
   const match = value === null ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim());
@@ -179,6 +207,9 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
     (expectedSha !== undefined ? state.sha256 === expectedSha : state.url === options.url.href) &&
     (options.expectedSize === undefined || state.size === undefined || state.size === options.expectedSize);
   if (offset > 0 && !sameContent) offset = 0;
+  // Without a published checksum, only a strong validator proves the bytes on disk and the bytes
+  // to come are one version of the file (If-Range); without one, splicing is possible: start over.
+  if (offset > 0 && expectedSha === undefined && strongValidator(state) === undefined) offset = 0;
   if (options.expectedSize !== undefined && offset > options.expectedSize) offset = 0;
   if (offset === 0) state = undefined;
 
@@ -186,6 +217,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   if (offset > 0) await hashFile(partialPath, hash);
   let totalBytes = options.expectedSize ?? state?.size;
   let etag = state?.etag;
+  let lastModified = state?.lastModified;
   let bytesFetched = 0;
   let file: FileHandle | undefined;
   const speed = createSpeedMeter();
@@ -196,6 +228,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       JSON.stringify({
         url: options.url.href,
         etag,
+        lastModified,
         sha256: expectedSha,
         size: totalBytes,
       } satisfies PartialState),
@@ -257,8 +290,10 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
         };
         if (offset > 0) {
           headers.range = `bytes=${offset}-`;
-          // A weak ETag may not be used with If-Range; without one, Content-Range and the final sha256 guard us.
-          if (etag !== undefined && !etag.startsWith("W/")) headers["if-range"] = etag;
+          // If-Range takes a strong ETag or a Last-Modified date (a weak ETag is not allowed);
+          // without either, only a published sha256 let the resume go ahead (checked at the end).
+          const validator = strongValidator({ etag, lastModified });
+          if (validator !== undefined) headers["if-range"] = validator;
         }
         response = await doFetch(url, { headers, redirect: "manual", signal: controller.signal });
         const location = response.headers.get("location");
@@ -318,6 +353,8 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       }
       const responseEtag = response.headers.get("etag") ?? undefined;
       if (responseEtag !== undefined) etag = responseEtag;
+      const responseLastModified = response.headers.get("last-modified") ?? undefined;
+      if (responseLastModified !== undefined) lastModified = responseLastModified;
       await saveState();
       await checkSpace();
 
@@ -419,7 +456,11 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
         "serves a different file; it was deleted. Run the pull again; if it repeats, check HF_ENDPOINT.",
     );
   }
+  // The bytes reach the disk before the name does: a crash never leaves a verified-looking file
+  // with a hole in it.
+  await syncFile(partialPath);
   await rename(partialPath, destination);
+  await syncDirectory(dirname(destination));
   await rm(statePath, { force: true });
   totalBytes = offset;
   report(true);

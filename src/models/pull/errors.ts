@@ -11,7 +11,8 @@ export type PullFailureReason =
   | "disk_full"
   | "offline"
   | "interrupted"
-  | "http_error";
+  | "http_error"
+  | "busy";
 
 const codeByReason: Record<PullFailureReason, BastionErrorCode> = {
   invalid_ref: "invalid_request",
@@ -24,6 +25,7 @@ const codeByReason: Record<PullFailureReason, BastionErrorCode> = {
   offline: "upstream_error",
   interrupted: "upstream_error",
   http_error: "upstream_error",
+  busy: "conflict",
 };
 
 /** A model pull that failed; the message always says what to do next. */

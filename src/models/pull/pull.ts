@@ -1,5 +1,6 @@
-import { mkdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { join, relative, resolve } from "node:path";
 import { modelsDir as defaultModelsDir } from "../../config/paths.ts";
 import { type CatalogEntry, findCatalogEntry } from "../catalog.ts";
 import {
@@ -20,6 +21,7 @@ import {
   hubResponseError,
 } from "./hf-client.ts";
 import type { ProgressCallback } from "./progress.ts";
+import { acquirePullLock } from "./pull-lock.ts";
 import {
   type ModelRef,
   modelIdFromFileName,
@@ -28,6 +30,7 @@ import {
   sanitizeModelId,
   splitInfo,
   splitPartNames,
+  unsafeFileName,
 } from "./ref.ts";
 
 export interface PullOptions {
@@ -262,14 +265,72 @@ export async function pullModel(ref: string, options: PullOptions = {}): Promise
   const plan = await planPull(ref, client, options.id === undefined ? {} : { id: options.id });
   const id = sanitizeModelId(plan.id);
   assertModelId(id);
-  const dir = join(options.modelsDir ?? defaultModelsDir(options.env), id);
+  const root = options.modelsDir ?? defaultModelsDir(options.env);
+  const dir = join(root, id);
+  for (const file of plan.files) assertInside(dir, file.name);
 
-  const existing = await readManifest(dir);
-  if (existing !== undefined && !options.force) {
-    return { id, dir, path: join(dir, existing.files[0]?.name ?? ""), manifest: existing, downloaded: false };
+  await mkdir(root, { recursive: true });
+  const lock = await acquirePullLock(root, id);
+  try {
+    const existing = await readManifest(dir);
+    if (existing !== undefined && !options.force) {
+      return {
+        id,
+        dir,
+        path: join(dir, existing.files[0]?.name ?? ""),
+        manifest: existing,
+        downloaded: false,
+      };
+    }
+    // A forced pull downloads beside the model it replaces and swaps only once everything is
+    // verified, so a failed or interrupted pull leaves the old model serving. Its partials stay
+    // in the staging folder for the next attempt to resume.
+    const target = existing === undefined ? dir : join(root, `.${id}.pull`);
+    const result = await pullInto(target, id, plan, client, options);
+    if (target !== dir) await swapInto(dir, target, root, id);
+    return { ...result, dir, path: join(dir, result.manifest.files[0]?.name ?? "") };
+  } finally {
+    await lock.release();
   }
+}
+
+/** The one check every planned file passes: its name stays a single name inside the model's folder. */
+function assertInside(dir: string, name: string): void {
+  const unsafe = unsafeFileName(name);
+  const path = resolve(dir, name);
+  const inside = relative(dir, path);
+  if (unsafe !== undefined || inside !== name || inside.startsWith("..")) {
+    throw new ModelPullError(
+      "invalid_ref",
+      `Refusing to write "${name}": a model file ${unsafe ?? "would land outside its folder"}. Check the URL or the mirror.`,
+    );
+  }
+  if (!name.toLowerCase().endsWith(".gguf")) {
+    throw new ModelPullError("invalid_ref", `Refusing to write "${name}": only .gguf files are pulled.`);
+  }
+}
+
+/** Puts a verified staging folder where the model lives; the old files go only after that. */
+async function swapInto(dir: string, staging: string, root: string, id: string): Promise<void> {
+  const old = join(root, `.${id}.old-${randomBytes(4).toString("hex")}`);
+  await rename(dir, old);
+  try {
+    await rename(staging, dir);
+  } catch (error) {
+    await rename(old, dir);
+    throw error;
+  }
+  await rm(old, { recursive: true, force: true });
+}
+
+async function pullInto(
+  dir: string,
+  id: string,
+  plan: PullPlan,
+  client: HfClient,
+  options: PullOptions,
+): Promise<PullResult> {
   await mkdir(dir, { recursive: true });
-  if (existing !== undefined) await rm(join(dir, MANIFEST_FILE), { force: true });
 
   const repoName = plan.repo === undefined ? undefined : `${plan.repo.owner}/${plan.repo.repo}`;
   const manifestFiles: ManifestFile[] = [];

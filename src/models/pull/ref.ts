@@ -48,6 +48,15 @@ export function parseModelRef(input: string, isCatalogName: (name: string) => bo
     if (url.protocol === "http:" && !isLoopback(url.hostname)) {
       throw invalid(input, "plain http is refused (weights must arrive over https); use https://");
     }
+    let name: string;
+    try {
+      name = decodeURIComponent(url.pathname.split("/").pop() ?? "");
+    } catch {
+      throw invalid(input, "its file name is not valid percent-encoding");
+    }
+    const unsafe = unsafeFileName(name);
+    if (unsafe !== undefined) throw invalid(input, `its file name ${unsafe}`);
+    if (!name.toLowerCase().endsWith(".gguf")) throw invalid(input, "the URL must name a .gguf file");
     return { kind: "url", url };
   }
 
@@ -95,6 +104,19 @@ export function parseModelRef(input: string, isCatalogName: (name: string) => bo
     input,
     catalogName.test(text) ? `"${text}" is not in the catalog` : "the form is not recognised",
   );
+}
+
+/**
+ * Why a file name (as it will be written in the store) is unsafe, or undefined when it is safe:
+ * it must stay a single name inside the model's folder, whatever a URL or a mirror's listing says.
+ */
+export function unsafeFileName(name: string): string | undefined {
+  if (name === "") return "is empty";
+  if (name.includes("\0")) return "contains a NUL byte";
+  if (name.includes("/") || name.includes("\\")) return `"${name}" contains a path separator`;
+  if (name.includes("..")) return `"${name}" contains ".."`;
+  if (name.startsWith(".")) return `"${name}" starts with a dot`;
+  return undefined;
 }
 
 const splitPattern = /-(\d{5})-of-(\d{5})\.gguf$/i;

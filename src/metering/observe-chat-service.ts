@@ -11,6 +11,8 @@ export interface ObserveChatServiceOptions {
   occupancy: OccupancyTracker;
   /** Parallel sequences of a model (the occupancy cap); 1 when unknown. */
   slotsOf?(model: string): number;
+  /** Whether a backend (as the evidence names it) is this server's engine; default: its zone is "local". */
+  kindOf?(backend: string, zone: string): "local" | "remote";
   /** Counts the request in flight until the returned function is called (metrics gauges). */
   started?(model: string, slots: number): () => void;
   /** Reports a recording failure that could not be surfaced to the client. */
@@ -78,7 +80,9 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
           requestedModel: request.model,
           model,
           backend: evidence.backend,
-          backendKind: evidence.jurisdiction.zone === "local" ? "local" : "remote",
+          backendKind:
+            options.kindOf?.(evidence.backend, evidence.jurisdiction.zone) ??
+            (evidence.jurisdiction.zone === "local" ? "local" : "remote"),
           jurisdiction: evidence.jurisdiction,
           policy: evidence.policy,
           usage,

@@ -8,7 +8,7 @@ import {
   verifyAudit,
 } from "../audit/index.ts";
 import type { BastionConfig } from "../config/config.ts";
-import type { ModelRegistry } from "../core/backend.ts";
+import type { ModelRegistry, Pricing } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import type { Principal } from "../core/principal.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
@@ -52,17 +52,46 @@ export interface ErasableAdmin {
   onErase(hook: (user: { id: string }, actor: Principal) => Promise<void> | void): void;
 }
 
+/** A backend as the gateway lists it (`Gateway.backends()`): whether it is this server, and its price table. */
+export interface ListedBackend {
+  id: string;
+  kind: "local" | "remote";
+  pricing: Pricing;
+  /** Local model ids (the evidence names a local answer by its model id). */
+  models: string[];
+}
+
 export function createMeteringServices(options: {
   config: Readonly<BastionConfig>;
   store: Store;
   dataDir: string;
   models?: ModelRegistry;
+  /** The gateway's backends: tells local from remote and gives remote price tables; refreshed every 30 s. */
+  backends?: { backends(): Promise<ListedBackend[]> };
   logger?: Logger;
 }): MeteringServices {
   const { config, store, logger } = options;
   const models = options.models;
+  // Evidence names a backend as `<local model id>` or `<backend id>/<model>`: both resolve here.
+  let listed = new Map<string, { kind: "local" | "remote"; pricing: Pricing }>();
+  const lookup = (backend: string) => listed.get(backend) ?? listed.get(backend.split("/")[0]!);
+  const refreshBackends = async (): Promise<void> => {
+    if (options.backends === undefined) return;
+    const next = new Map<string, { kind: "local" | "remote"; pricing: Pricing }>();
+    for (const backend of await options.backends.backends()) {
+      const entry = { kind: backend.kind, pricing: backend.pricing };
+      next.set(backend.id, entry);
+      if (backend.kind === "local") for (const model of backend.models) next.set(model, entry);
+    }
+    listed = next;
+  };
+  const refresh = () =>
+    void refreshBackends().catch((error: unknown) => logger?.warn({ err: error }, "could not list backends"));
+  refresh();
+  const backendTimer = options.backends === undefined ? undefined : setInterval(refresh, 30_000);
+  backendTimer?.unref();
   const meter = createMeter(config.metering, {
-    pricingOf: (backendId) => models?.get(backendId)?.pricing,
+    pricingOf: (backendId) => lookup(backendId)?.pricing ?? models?.get(backendId)?.pricing,
   });
   const usage = createUsageStore(store);
   const audit = config.audit.enabled
@@ -116,6 +145,7 @@ export function createMeteringServices(options: {
         record: (record) => recorder.record(record),
         occupancy,
         slotsOf: (model) => slots.get(model) ?? config.models.parallel,
+        kindOf: (backend, zone) => lookup(backend)?.kind ?? (zone === "local" ? "local" : "remote"),
         ...(metrics === undefined
           ? {}
           : { started: (model: string, count: number) => metrics.started(model, count) }),
@@ -133,6 +163,7 @@ export function createMeteringServices(options: {
     verifyAudit: () => verifyAudit({ config: config.audit, store, dataDir: options.dataDir }),
     async close() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
+      if (backendTimer !== undefined) clearInterval(backendTimer);
       await audit?.close();
     },
   };

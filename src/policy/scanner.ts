@@ -7,16 +7,13 @@ import {
   secondTitle,
   titles,
 } from "./names.ts";
+import { scanEmails, scanIpv6 } from "./scan-anchored.ts";
+import { classifyNumber } from "./scan-numbers.ts";
 import type { Detection, DetectorType } from "./types.ts";
-import {
-  isIban,
-  isIpv4,
-  isIpv6,
-  isNationalId,
-  isPaymentCard,
-  type NationalIdKind,
-  numericIdsByLength,
-} from "./validators.ts";
+import { isIban, isNationalId } from "./validators.ts";
+
+/** Records a detection found in the current text (skipped when its type is off). */
+export type Add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => void;
 
 /** A detection before it is tied to a text of the request. */
 export type Finding = Omit<Detection, "path">;
@@ -90,10 +87,6 @@ const master = new RegExp(
   "y",
 );
 
-/** Words after which a bare digit run is a phone number (no trunk 0, no +): Presidio's context words. */
-const phoneContext =
-  /\b(?:t[ée]l(?:[ée]phone|efon|efono|éfono|efoon)?|portable|mobile?|cellulare|cell|m[óo]vil|handy|phone|rufnummer|kom[óo]rk[aię]|bel(?:len)?|llame|chiamare|appeler)\W{0,12}$/i;
-
 const secretSubtypes: Array<[string, string]> = [
   ["AKIA", "aws_access_key"],
   ["ASIA", "aws_access_key"],
@@ -160,8 +153,6 @@ export function createScanner(options: ScannerOptions): Scanner {
 }
 
 const wordLike = /[\p{L}\p{N}_]/u;
-
-type Add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => void;
 
 const OTHER = 0;
 const LOWER = 1;
@@ -329,240 +320,6 @@ function longestIban(candidate: string): string | undefined {
     const space = value.lastIndexOf(" ");
     if (space < 0 || value.length <= 15) return undefined;
     value = value.slice(0, space);
-  }
-}
-
-interface Group {
-  digits: string;
-  /** Offset of the group's first digit in the text. */
-  start: number;
-  end: number;
-  /** The separator text before this group (empty for the first). */
-  before: string;
-}
-
-/**
- * A run of digits with separators may hold one identifier or several ("call 06 12 34 56 78 or
- * 01 23 45 67 89" is one run when the "or" is a comma). Tries the whole run, then shorter runs
- * from the left, cut only at whitespace, and goes on only after a recognised value: a run that
- * does not start with one (a card number failing Luhn, an order number) is not searched inside,
- * or its pieces would pass for phone numbers and 9-digit BSNs.
- */
-function classifyNumber(
-  text: string,
-  start: number,
-  run: string,
-  letter: string | undefined,
-  add: Add,
-): void {
-  const groups: Group[] = [];
-  let groupStart = -1;
-  let previousEnd = 0;
-  for (let index = 0; index <= run.length; index++) {
-    const code = index < run.length ? run.charCodeAt(index) : -1;
-    const isDigit = code >= 48 && code <= 57;
-    if (isDigit && groupStart < 0) groupStart = index;
-    else if (!isDigit && groupStart >= 0) {
-      groups.push({
-        digits: run.slice(groupStart, index),
-        start: start + groupStart,
-        end: start + index,
-        before: run.slice(previousEnd, groupStart),
-      });
-      previousEnd = index;
-      groupStart = -1;
-    }
-  }
-  const plus = run.startsWith("+") || run.startsWith("(+");
-  const maxSpan = 12;
-  let first = 0;
-  while (first < groups.length) {
-    let taken = false;
-    for (let last = Math.min(groups.length - 1, first + maxSpan); last >= first; last--) {
-      const atEnd = last === groups.length - 1;
-      if (!atEnd && !/\s/.test((groups[last + 1] as Group).before)) continue;
-      const kind = classifyDigits(text, groups, first, last, first === 0 && plus, atEnd ? letter : undefined);
-      if (kind === undefined) continue;
-      const from = first === 0 && plus ? start : (groups[first] as Group).start;
-      const to =
-        atEnd && kind.withLetter
-          ? start + run.length + (text[start + run.length] === "-" ? 2 : 1)
-          : (groups[last] as Group).end;
-      add(kind.type, from, text.slice(from, to), kind.score, kind.subtype);
-      first = last + 1;
-      taken = true;
-      break;
-    }
-    if (!taken) return;
-  }
-}
-
-interface Kind {
-  type: DetectorType;
-  subtype?: string;
-  score: number;
-  withLetter?: boolean;
-}
-
-function classifyDigits(
-  text: string,
-  groups: Group[],
-  first: number,
-  last: number,
-  plus: boolean,
-  letter: string | undefined,
-): Kind | undefined {
-  let digits = "";
-  let separators = "";
-  for (let index = first; index <= last; index++) {
-    const group = groups[index] as Group;
-    digits += group.digits;
-    if (index > first) separators += group.before;
-  }
-  const length = digits.length;
-  if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter))
-    return { type: "national_id", subtype: "es_dni", score: 1, withLetter: true };
-  if (last - first === 3 && /^\.+$/.test(separators) && isIpv4(digits4(groups, first)))
-    return { type: "ip_address", subtype: "ipv4", score: 0.9 };
-  if (!plus) {
-    // The Belgian layout (YY.MM.DD-SSS.CC) names its kind; an 11-digit run in it is not a PESEL by chance.
-    const kinds: readonly NationalIdKind[] =
-      separators === "..-." ? ["be_national_number"] : (numericIdsByLength[length] ?? []);
-    for (const kind of kinds)
-      if (isNationalId(kind, digits)) return { type: "national_id", subtype: kind, score: 1 };
-    if (length >= 13 && isPaymentCard(digits)) return { type: "payment_card", score: 1 };
-  }
-  return phoneKind(text, groups, first, digits, plus);
-}
-
-function digits4(groups: Group[], first: number): string {
-  return [0, 1, 2, 3].map((offset) => (groups[first + offset] as Group).digits).join(".");
-}
-
-function phoneKind(
-  text: string,
-  groups: Group[],
-  first: number,
-  digits: string,
-  plus: boolean,
-): Kind | undefined {
-  const length = digits.length;
-  if (plus) {
-    // E.164: country code and subscriber number, 8 to 15 digits, never starting with 0.
-    if (length >= 8 && length <= 15 && digits[0] !== "0")
-      return { type: "phone", subtype: "e164", score: 0.9 };
-    return undefined;
-  }
-  if (digits.startsWith("00")) {
-    if (length >= 10 && length <= 17 && digits[2] !== "0")
-      return { type: "phone", subtype: "international", score: 0.85 };
-    return undefined;
-  }
-  // National formats: a trunk 0 then 9 to 11 digits (FR, DE, NL, BE, AT, IT landlines); without it
-  // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
-  if (digits[0] === "0" && length >= 10 && length <= 12)
-    return { type: "phone", subtype: "national", score: 0.8 };
-  if (length < 9 || length > 11) return undefined;
-  const at = (groups[first] as Group).start;
-  if (phoneContext.test(text.slice(Math.max(0, at - 30), at)))
-    return { type: "phone", subtype: "national", score: 0.8 };
-  return undefined;
-}
-
-/** Finds emails from each `@`: the local part to the left, a dotted domain to the right. */
-function scanEmails(text: string, add: Add): void {
-  let at = text.indexOf("@");
-  while (at !== -1) {
-    let left = at;
-    while (left > 0 && isLocalChar(text.charCodeAt(left - 1))) left--;
-    while (left < at && text.charCodeAt(left) === 46) left++;
-    let right = at + 1;
-    while (right < text.length && isDomainChar(text.charCodeAt(right))) right++;
-    while (right > at + 1 && (text.charCodeAt(right - 1) === 46 || text.charCodeAt(right - 1) === 45))
-      right--;
-    const local = at - left;
-    const domain = text.slice(at + 1, right);
-    const dot = domain.lastIndexOf(".");
-    if (
-      local > 0 &&
-      local <= 64 &&
-      dot > 0 &&
-      domain.length - dot > 2 &&
-      /^[\p{L}]{2,}$/u.test(domain.slice(dot + 1))
-    ) {
-      add("email", left, text.slice(left, right), 0.95);
-      at = text.indexOf("@", right);
-    } else at = text.indexOf("@", at + 1);
-  }
-}
-
-function isLocalChar(code: number): boolean {
-  return (
-    (code >= 97 && code <= 122) ||
-    (code >= 65 && code <= 90) ||
-    (code >= 48 && code <= 57) ||
-    code === 46 ||
-    code === 95 ||
-    code === 45 ||
-    code === 43 ||
-    code === 37 ||
-    (code >= 0xc0 && code <= 0x24f && code !== 0xd7 && code !== 0xf7)
-  );
-}
-
-function isDomainChar(code: number): boolean {
-  return (
-    (code >= 97 && code <= 122) ||
-    (code >= 65 && code <= 90) ||
-    (code >= 48 && code <= 57) ||
-    code === 46 ||
-    code === 45 ||
-    (code >= 0xc0 && code <= 0x24f && code !== 0xd7 && code !== 0xf7)
-  );
-}
-
-function isHexOrColon(code: number): boolean {
-  return (
-    (code >= 48 && code <= 58) || (code >= 97 && code <= 102) || (code >= 65 && code <= 70) || code === 46
-  );
-}
-
-function isWordChar(code: number): boolean {
-  return (
-    (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || (code >= 48 && code <= 57) || code === 95
-  );
-}
-
-/** Finds IPv6 addresses from each `::` or colon-separated hex run, checked by `node:net`. */
-function scanIpv6(text: string, add: Add): void {
-  let colon = text.indexOf(":");
-  while (colon !== -1) {
-    // Most colons in prose ("IBAN : ...", "Note: ...") have no hex digit or colon on either side.
-    if (
-      !isHexOrColon(text.charCodeAt(colon - 1)) &&
-      (colon + 1 >= text.length || !isHexOrColon(text.charCodeAt(colon + 1)))
-    ) {
-      colon = text.indexOf(":", colon + 1);
-      continue;
-    }
-    let left = colon;
-    while (left > 0 && isHexOrColon(text.charCodeAt(left - 1))) left--;
-    let right = colon + 1;
-    while (right < text.length && isHexOrColon(text.charCodeAt(right))) right++;
-    while (right > colon + 1 && text.charCodeAt(right - 1) === 46) right--;
-    const candidate = text.slice(left, right);
-    const bounded =
-      (left === 0 || !isWordChar(text.charCodeAt(left - 1))) &&
-      (right === text.length || !isWordChar(text.charCodeAt(right)));
-    if (
-      bounded &&
-      /\d/.test(candidate) &&
-      candidate.split(":").filter((part) => part !== "").length >= 2 &&
-      isIpv6(candidate)
-    ) {
-      add("ip_address", left, candidate, 0.9, "ipv6");
-    }
-    colon = text.indexOf(":", Math.max(right, colon + 1));
   }
 }
 

@@ -293,6 +293,13 @@ describe("errors in Anthropic's shape", () => {
       [{ ...ask, thinking: { type: "enabled", budget_tokens: 500 } }, /budget_tokens/],
       [{ ...ask, tool_choice: { type: "tool", name: "x" }, tools: [weatherTool] }, /not in 'tools'/],
       [{ ...ask, tools: [{ type: "web_search_20250305", name: "web_search" }] }, /Server tools/],
+      [
+        {
+          ...ask,
+          tools: [{ name: "f", input_schema: { type: "object", properties: { a: { anyOf: [] } } } }],
+        },
+        /^tools\[0\]\.input_schema\.properties\.a\.anyOf must be a non-empty array/,
+      ],
       [{ ...ask, mcp_servers: [{ type: "url", url: "https://example.org", name: "x" }] }, /mcp_servers/],
       [{ ...ask, messages: [{ role: "system", content: "x" }] }, /'system'/],
       [{ ...ask, messages: [...ask.messages, { role: "assistant", content: "Bon" }] }, /prefill/],

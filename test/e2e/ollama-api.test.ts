@@ -280,6 +280,12 @@ describe("errors in Ollama's shape", () => {
       ["/api/chat", "{not json", /not valid JSON/],
       ["/api/generate", { model: "tiny", prompt: "x", raw: true }, /raw/],
       ["/api/generate", { model: "tiny", prompt: "x", logprobs: true }, /logprobs/],
+      // The engine's schema check names the field as Ollama spells it.
+      [
+        "/api/generate",
+        { model: "tiny", prompt: "x", format: { type: "object", properties: { a: { anyOf: [] } } } },
+        /^format\.properties\.a\.anyOf must be a non-empty array/,
+      ],
       [
         "/api/chat",
         { model: "tiny", messages: [...ask.messages, { role: "assistant", content: "B" }] },

@@ -53,7 +53,14 @@ export function toAnthropicErrorBody(
 ): AnthropicErrorBody {
   return {
     type: "error",
-    error: { type: anthropicErrorType(response.status), message: response.body.error.message },
+    // The engine spells a tool's schema as the OpenAI dialect does.
+    error: {
+      type: anthropicErrorType(response.status),
+      message: response.body.error.message.replace(
+        /tools\[(\d+)\]\.function\.parameters/g,
+        "tools[$1].input_schema",
+      ),
+    },
     ...(requestId === undefined ? {} : { request_id: requestId }),
   };
 }

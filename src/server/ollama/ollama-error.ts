@@ -10,7 +10,13 @@ export function isOllamaPath(path: string): boolean {
   return path === "/api" || path.startsWith("/api/");
 }
 
-/** The same error in Ollama's shape: the message, which already names the field at fault. */
+/**
+ * The same error in Ollama's shape: the message, which names the field at fault. The engine
+ * spells fields as the OpenAI dialect does; those that Ollama names otherwise are renamed.
+ */
 export function toOllamaErrorBody(body: OpenAIErrorBody): OllamaErrorBody {
-  return { error: body.error.message };
+  const message = body.error.message
+    .replaceAll("response_format.json_schema.schema", "format")
+    .replaceAll("max_tokens", "options.num_predict");
+  return { error: message };
 }

@@ -181,6 +181,15 @@ async function serve(options: ServeOptions): Promise<void> {
     chat: metering.observe(platform.chat),
     backends: platform.backends,
     registry: platform.registry,
+    web: effective.web.enabled
+      ? {
+          store: platform.store,
+          admin: platform.auth.admin,
+          title: effective.web.title,
+          maxBodyBytes: effective.server.maxBodyBytes,
+        }
+      : false,
+    models: { pool: platform.pool, hubEndpoint: hubEndpoint(effective) },
     logger,
     maxBodyBytes: effective.server.maxBodyBytes,
     version: process.env.npm_package_version ?? "0.1.0",

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
-import { type Auth, createAuth, ensureDefaultTenant } from "../../src/auth/index.ts";
+import { type Auth, ensureDefaultTenant } from "../../src/auth/index.ts";
 import { type BastionConfig, configSchema } from "../../src/config/config.ts";
 import { anonymousPrincipal } from "../../src/core/principal.ts";
 import { createMeteringServices, type MeteringServices } from "../../src/metering/index.ts";
@@ -48,16 +48,21 @@ export async function startBrowserServer(options: { models: TestModel[] }): Prom
     models: { entries, contextSize: 2048, idleUnloadSeconds: 0 },
   });
   const dataDir = mkdtempSync(join(tmpdir(), "bastion-browser-"));
-  const platform = await createPlatform(config);
   const store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
   await ensureDefaultTenant(store);
-  const auth = createAuth({ store, config, env: {} });
+  // As `bastion serve` assembles it: the platform's gateway, auth and backends, metered and audited.
+  const platform = await createPlatform(config, { store });
+  const auth = platform.auth;
   const metering = createMeteringServices({ config, store, dataDir, models: platform.registry });
+  auth.useCostModel(metering.meter);
+  metering.attachAdmin(auth.admin);
   const app = createApp({
     registry: platform.registry,
+    chat: metering.observe(platform.chat),
+    backends: platform.backends,
     auth,
     metering,
-    web: { store },
+    web: { store, admin: auth.admin },
     models: { pool: platform.pool },
   });
   const server = createAdaptorServer({ fetch: app.fetch });

@@ -54,14 +54,19 @@ function ModelInfo({ model }) {
   const price = model.pricing;
   const place = model.jurisdiction;
   // Models without a jurisdiction tag are the engine's own: they run on this server.
-  const remote = place ? place.zone !== "local" && place.country !== "local" : false;
+  const remote =
+    model.backendKind !== undefined
+      ? model.backendKind !== "local"
+      : place
+        ? place.zone !== "local" && place.country !== "local"
+        : false;
   return html`<p class="model-info" id="model-info">
-    <span class="badge">${place && remote ? placeLabel(place) : t("local")}</span>
-    ${remote && html`<span>${t("remote")}</span>`}
+    ${place && html`<span class="badge">${placeLabel(place)}</span>`}
+    <span>${remote ? t("remote") : t("local")}</span>
     <span>${t("licence")}: ${model.licence?.id ?? t("unknown")}</span>
     <span>${t("price")}: ${
       price
-        ? `${formatEur(price.inputPerMillion ?? price.input_per_million ?? 0)} / ${formatEur(price.outputPerMillion ?? price.output_per_million ?? 0)}`
+        ? `${formatEur(price.input_per_million_eur ?? price.inputPerMillion ?? 0)} / ${formatEur(price.output_per_million_eur ?? price.outputPerMillion ?? 0)}`
         : t("unknown")
     }</span>
     ${model.synthetic && html`<span class="warn">${t("synthetic")}</span>`}
@@ -179,7 +184,8 @@ function Sidebar({
 async function loadModels(session) {
   const { data } = await api.get("/v1/models");
   const models = data.filter((model) => model.capabilities?.chat !== false);
-  if (features.has("backends") && (session.user?.roles ?? []).includes("admin")) {
+  const roles = session.user?.roles ?? [];
+  if (features.has("backends") && (roles.includes("admin") || roles.includes("auditor"))) {
     try {
       const backends = await api.get("/admin/v1/backends");
       for (const model of models) {
@@ -189,6 +195,7 @@ async function loadModels(session) {
         if (backend) {
           model.jurisdiction ??= backend.jurisdiction;
           model.pricing ??= backend.pricing;
+          model.backendKind ??= backend.kind;
         }
       }
     } catch {

@@ -61,17 +61,21 @@ export function AuditTab() {
       <tbody>${
         rows.length === 0
           ? html`<tr><td colspan="7" class="muted">${t("noData")}</td></tr>`
-          : rows.map(
-              (record) => html`<tr key=${record.seq ?? record.id}>
-        <td>${record.seq ?? ""}</td>
-        <td>${record.at ?? record.time ?? record.created_at ?? ""}</td>
-        <td>${record.user ?? record.user_pseudonym ?? record.actor ?? record.tenant ?? ""}</td>
-        <td>${record.event ?? record.type ?? record.endpoint ?? ""}</td>
-        <td>${record.model ?? ""}</td>
-        <td>${record.backend ?? ""}${record.country || record.jurisdiction?.country ? ` (${record.country ?? record.jurisdiction.country})` : ""}</td>
-        <td>${record.policy_action ?? record.policy?.action ?? ""}</td>
-      </tr>`,
-            )
+          : rows.map((entry) => {
+              // Each entry is the chain's envelope (seq, hash, time) around the audited record.
+              const record = entry.record ?? entry;
+              const who = record.actor ?? record.user ?? record.key ?? record.tenant ?? "";
+              const country = record.jurisdiction?.country;
+              return html`<tr key=${entry.seq ?? entry.id}>
+                <td>${entry.seq ?? ""}</td>
+                <td>${entry.created_at ?? record.started_at ?? ""}</td>
+                <td>${who}</td>
+                <td>${record.type ?? entry.kind ?? ""} ${record.endpoint ?? ""} ${record.status ?? ""}</td>
+                <td>${record.model ?? ""}</td>
+                <td>${record.backend ?? ""}${country ? ` (${country})` : ""}</td>
+                <td>${record.policy?.action ?? ""}${record.policy?.name ? ` · ${record.policy.name}` : ""}</td>
+              </tr>`;
+            })
       }</tbody></table></div>`
     }
   </section>`;

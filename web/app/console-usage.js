@@ -39,12 +39,15 @@ function loadUplot() {
 }
 
 /** One line per group (top 8 by the metric), one point per day. */
-function Chart({ rows, metric, dimension }) {
+function Chart({ rows, metric, dimension, from, to }) {
   const box = useRef();
   useEffect(() => {
     let chart;
     let live = true;
-    const days = [...new Set(rows.map((row) => row.day))].filter(Boolean).sort();
+    // Every day of the period, so that quiet days show as zero rather than vanish.
+    const days = [];
+    for (let at = Date.parse(`${from}T00:00:00Z`); at <= Date.parse(`${to}T00:00:00Z`); at += 86_400_000)
+      days.push(new Date(at).toISOString().slice(0, 10));
     const totals = new Map();
     for (const row of rows) {
       const key = row[dimension] ?? "—";
@@ -100,7 +103,7 @@ function Chart({ rows, metric, dimension }) {
       live = false;
       chart?.destroy();
     };
-  }, [rows, metric, dimension]);
+  }, [rows, metric, dimension, from, to]);
   return html`<div class="chart" ref=${box} role="img" aria-label=${`${metrics[metric].label()} / ${dimension}`}></div>`;
 }
 
@@ -137,7 +140,7 @@ export function UsageTab() {
         <div class="stat"><span>${t("carbon")}</span><b>${formatNumber(sum("co2e_g"), { maximumSignificantDigits: 4 })} gCO2e</b></div>
         <div class="stat"><span>${t("saved")}</span><b>${formatEur(sum("saved_eur"))}</b><span>${t("referenceCost")}: ${formatEur(sum("reference_cost_eur"))}</span></div>
       </div>
-      ${rows.length === 0 ? html`<p class="muted">${t("noData")}</p>` : html`<${Chart} rows=${rows} metric=${metric} dimension=${dimension} />`}`
+      ${rows.length === 0 ? html`<p class="muted">${t("noData")}</p>` : html`<${Chart} rows=${rows} metric=${metric} dimension=${dimension} from=${from} to=${to} />`}`
     }
   </section>`;
 }

@@ -140,4 +140,7 @@ function App() {
 }
 
 installCopyHandler({ copy: () => t("copy"), copied: () => t("copied") });
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+// The boot message is the server's; Preact takes the element over from an empty state.
+root.textContent = "";
+render(html`<${App} />`, root);

@@ -18,7 +18,7 @@ export interface ModelAdminOptions {
   /** The engine's model pool; without it, unload answers that nothing can be unloaded. */
   pool?: ModelUnloader;
   /** Hugging Face endpoint or mirror (the config's `hub.endpoint`, else `HF_ENDPOINT`). */
-  hubEndpoint?: string;
+  hubEndpoint?: string | undefined;
   /** The model store; default the data directory's. */
   modelsDir?: string;
   /** For tests: the fetch the pull uses. */

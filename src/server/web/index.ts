@@ -15,6 +15,8 @@ export interface WebAppOptions {
   title?: string;
   /** Largest conversation write accepted, in bytes. Default 4 MiB. */
   maxBodyBytes?: number;
+  /** The admin service: erasing a user (GDPR Art. 17) deletes their conversations too. */
+  admin?: { onErase(hook: (user: { id: string; tenantId?: string }) => Promise<void> | void): void };
 }
 
 /** Optional APIs the app uses, by the route that reveals each one. */
@@ -122,8 +124,12 @@ export function registerWebApp(
       },
     }),
   );
-  registerConversationRoutes(
-    app,
-    options.store === undefined ? undefined : createConversationStore(options.store),
-  );
+  const conversations = options.store === undefined ? undefined : createConversationStore(options.store);
+  if (conversations !== undefined && options.admin !== undefined) {
+    options.admin.onErase(async (user) => {
+      if (user.tenantId !== undefined)
+        await conversations.removeAll({ tenantId: user.tenantId, ownerId: user.id });
+    });
+  }
+  registerConversationRoutes(app, conversations);
 }

@@ -184,31 +184,50 @@ function hashWord(word: string): number {
 }
 
 /** Words after which a match can start: titles, introductions, first names, key prefixes, secret names. */
-const triggerHashes = new Set(
-  [
-    ...nameTriggerWords,
-    ...firstNames,
-    ...[
-      "sk",
-      "rk",
-      "ghp",
-      "gho",
-      "ghu",
-      "ghs",
-      "ghr",
-      "github",
-      "xoxa",
-      "xoxb",
-      "xoxp",
-      "xoxr",
-      "xoxs",
-      "glpat",
-      "hf",
-      "bst",
-    ],
-    ...["password", "passwd", "api", "apikey", "secret", "client", "access", "auth", "AIza"],
-  ].map(hashWord),
-);
+const triggerWords = [
+  ...nameTriggerWords,
+  ...firstNames,
+  ...["sk", "rk", "ghp", "gho", "ghu", "ghs", "ghr", "github", "xoxa", "xoxb", "xoxp", "xoxr", "xoxs"],
+  ...[
+    "glpat",
+    "hf",
+    "bst",
+    "eyJ",
+    "password",
+    "passwd",
+    "api",
+    "apikey",
+    "secret",
+    "client",
+    "access",
+    "auth",
+  ],
+  "AIza",
+];
+const triggerHashes = new Set(triggerWords.map(hashWord));
+
+/**
+ * The first two characters of the lower-case trigger words: most lower-case words fail this test
+ * and are skipped without hashing. A non-ASCII second character makes any word with that first
+ * character go the slow way (flag 2 on the first character).
+ */
+const lowerPrefixes = new Uint8Array(128 * 128);
+for (const word of triggerWords) {
+  const first = word.charCodeAt(0);
+  const second = word.charCodeAt(1);
+  if (wordKind[first] !== LOWER || first >= 128) continue;
+  if (second < 128) lowerPrefixes[first * 128 + second] = 1;
+  else lowerPrefixes[first * 128] = 2;
+}
+
+/** Whether a lower-case word starting at `index` may be a trigger word, from its first two characters. */
+function maybeLowerTrigger(text: string, index: number): boolean {
+  const first = text.charCodeAt(index);
+  const second = text.charCodeAt(index + 1);
+  if (first >= 128) return true;
+  if (second >= 128) return lowerPrefixes[first * 128] === 2;
+  return lowerPrefixes[first * 128 + second] === 1 || lowerPrefixes[first * 128] === 2;
+}
 
 /**
  * Runs the sticky master expression at each word that could start a match: a digit, `+` or `(`;
@@ -230,6 +249,15 @@ function scanMaster(text: string, add: Add): void {
     if (kind === HYPHEN) {
       index++;
       if (!text.startsWith("-----BEGIN", wordStart)) continue;
+    } else if (kind === LOWER && !maybeLowerTrigger(text, index)) {
+      // The common case in prose: a lower-case word that cannot start a match. One lookup per character.
+      index++;
+      for (;;) {
+        const inner = wordKind[text.charCodeAt(index)];
+        if (inner !== LOWER && inner !== UPPER && inner !== DIGIT) break;
+        index++;
+      }
+      continue;
     } else if (kind === LOWER || kind === UPPER) {
       let hash = 0;
       let capitals = 0;
@@ -250,7 +278,7 @@ function scanMaster(text: string, add: Add): void {
         (next === HYPHEN && wordKind[text.charCodeAt(index + 1)] === DIGIT) ||
         triggerHashes.has(hash) ||
         (capitals === letters && letters >= 6) ||
-        (kind === LOWER && text.startsWith("eyJ", wordStart));
+        text.startsWith("eyJ", wordStart);
       if (!candidate) {
         // Skip the rest of the word (digits and underscores included), up to a separator.
         while (

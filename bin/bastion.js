@@ -1,6 +1,10 @@
 #!/usr/bin/env node
-// Bastion runs its TypeScript sources directly (Node's built-in type stripping, on by default
-// from Node 22.18 / 23.6), so there is no build step between a checkout and a running server.
+// An installed package runs the JavaScript that `npm pack` compiled into dist/ (Node does not
+// strip types from files under node_modules). A checkout runs its TypeScript sources directly
+// (Node's built-in type stripping, on by default from Node 22.18 / 23.6), so there is no build
+// step between editing and running.
+import { existsSync } from "node:fs";
+
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 18)) {
   console.error(
@@ -9,4 +13,8 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
-await import("../src/cli/main.ts");
+
+// `npm pack` builds dist/ (prepack) and removes it again (postpack), so in a checkout there is
+// no stale dist/ to shadow the sources.
+const compiled = new URL("../dist/cli/main.js", import.meta.url);
+await import(existsSync(compiled) ? compiled.href : new URL("../src/cli/main.ts", import.meta.url).href);

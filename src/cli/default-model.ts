@@ -2,7 +2,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { cacheDir } from "../config/paths.ts";
 import { defaultCatalogEntry } from "../models/catalog.ts";
-import { isModelPullError } from "../models/pull/errors.ts";
+import { isModelPullError, type ModelPullError } from "../models/pull/errors.ts";
 import { createProgressBar } from "../models/pull/progress.ts";
 import { pullModel } from "../models/pull/pull.ts";
 import { listModels } from "../models/store.ts";
@@ -36,7 +36,7 @@ export async function storeEntries(): Promise<ModelEntry[]> {
  * error (not found, server errors). Access refused, a corrupt download or a full disk stop the
  * server, because serving gibberish would hide a problem the user must fix.
  */
-export function fallsBackToDemo(error: unknown): boolean {
+export function fallsBackToDemo(error: unknown): error is ModelPullError {
   if (!isModelPullError(error)) return false;
   switch (error.reason) {
     case "offline":

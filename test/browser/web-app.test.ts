@@ -80,9 +80,14 @@ async function expectAccessible(page: Page) {
   expect(violations).toEqual([]);
 }
 
-async function shoot(page: Page, name: string) {
+/** A screenshot in .cache/screenshots/; the README's two are refreshed with BASTION_README_SCREENSHOTS=1. */
+async function shoot(page: Page, name: string, options: { readme?: boolean } = {}) {
   mkdirSync(screenshots, { recursive: true });
   await page.screenshot({ path: join(screenshots, `${name}.png`) });
+  if (options.readme === true && process.env.BASTION_README_SCREENSHOTS === "1") {
+    mkdirSync(join(root, "docs/screenshots"), { recursive: true });
+    await page.screenshot({ path: join(root, `docs/screenshots/${name}.png`) });
+  }
 }
 
 describe.skipIf(!hasChromium)("web app in chromium", () => {
@@ -229,8 +234,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await reasoning.locator("summary").click();
     expect(await reasoning.getAttribute("open")).not.toBeNull();
     await expectAccessible(page);
-    mkdirSync(join(root, "docs/screenshots"), { recursive: true });
-    await page.screenshot({ path: join(root, "docs/screenshots/chat.png") });
+    await shoot(page, "chat", { readme: true });
     expect(problems).toEqual([]);
     await context.close();
   });
@@ -328,7 +332,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     expect(Number(requests?.replace(/\D/g, ""))).toBeGreaterThan(0);
     expect(await page.locator(".u-legend").textContent()).toMatch(/tiny|scripted/);
     await expectAccessible(page);
-    await page.screenshot({ path: join(root, "docs/screenshots/console.png") });
+    await shoot(page, "console", { readme: true });
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -15,7 +15,14 @@ export function defaultThreadCount(cores: number = availableParallelism(), busyC
   return Math.max(1, Math.min(cores, cores - busy));
 }
 
-function cpuTimes(): { busy: number; total: number } {
+/** Busy and total CPU milliseconds of the whole machine since boot, over every core. */
+export interface CpuTimes {
+  busy: number;
+  total: number;
+  cores: number;
+}
+
+function cpuTimes(): CpuTimes {
   let busy = 0;
   let total = 0;
   for (const cpu of cpus()) {
@@ -23,18 +30,21 @@ function cpuTimes(): { busy: number; total: number } {
     busy += user + nice + sys + irq;
     total += user + nice + sys + irq + idle;
   }
-  return { busy, total };
+  return { busy, total, cores: cpus().length };
 }
 
 /**
  * How many cores are busy right now, sampled over `sampleMs` while this process waits. Unlike
  * the load average it is not inflated by what ran a minute ago (`npm ci` before `npm start`).
  */
-export async function measureBusyCores(sampleMs = 300): Promise<number> {
-  const before = cpuTimes();
+export async function measureBusyCores(
+  sampleMs = 300,
+  readTimes: () => CpuTimes = cpuTimes,
+): Promise<number> {
+  const before = readTimes();
   await new Promise((resolve) => setTimeout(resolve, sampleMs));
-  const after = cpuTimes();
+  const after = readTimes();
   const total = after.total - before.total;
   if (total <= 0) return 0;
-  return ((after.busy - before.busy) / total) * cpus().length;
+  return ((after.busy - before.busy) / total) * after.cores;
 }

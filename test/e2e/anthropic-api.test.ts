@@ -300,6 +300,8 @@ describe("errors in Anthropic's shape", () => {
         },
         /^tools\[0\]\.input_schema\.properties\.a\.anyOf must be a non-empty array/,
       ],
+      // The field at fault is in the message: Anthropic's body has no 'param'.
+      [{ ...ask, messages: [{ role: "user", content: 5 }] }, /^'messages\[0\]\.content': Expected a string/],
       [{ ...ask, mcp_servers: [{ type: "url", url: "https://example.org", name: "x" }] }, /mcp_servers/],
       [{ ...ask, messages: [{ role: "system", content: "x" }] }, /'system'/],
       [{ ...ask, messages: [...ask.messages, { role: "assistant", content: "Bon" }] }, /prefill/],

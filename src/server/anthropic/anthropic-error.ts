@@ -1,4 +1,5 @@
 import type { ErrorResponse } from "../error-response.ts";
+import { messageNamingField } from "../ollama/ollama-error.ts";
 
 /** Anthropic's error body; the SDK picks its error class from the status and reads `error.type`. */
 export interface AnthropicErrorBody {
@@ -56,7 +57,7 @@ export function toAnthropicErrorBody(
     // The engine spells a tool's schema as the OpenAI dialect does.
     error: {
       type: anthropicErrorType(response.status),
-      message: response.body.error.message.replace(
+      message: messageNamingField(response.body).replace(
         /tools\[(\d+)\]\.function\.parameters/g,
         "tools[$1].input_schema",
       ),

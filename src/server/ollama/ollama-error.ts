@@ -11,11 +11,20 @@ export function isOllamaPath(path: string): boolean {
 }
 
 /**
- * The same error in Ollama's shape: the message, which names the field at fault. The engine
- * spells fields as the OpenAI dialect does; those that Ollama names otherwise are renamed.
+ * The message of an error with the field at fault in it: OpenAI's body carries the field apart in
+ * `param`, the Ollama and Anthropic bodies have only the message.
+ */
+export function messageNamingField(body: OpenAIErrorBody): string {
+  const { message, param } = body.error;
+  return param === null || message.includes(param) ? message : `'${param}': ${message}`;
+}
+
+/**
+ * The same error in Ollama's shape. The engine spells fields as the OpenAI dialect does; those
+ * that Ollama names otherwise are renamed.
  */
 export function toOllamaErrorBody(body: OpenAIErrorBody): OllamaErrorBody {
-  const message = body.error.message
+  const message = messageNamingField(body)
     .replaceAll("response_format.json_schema.schema", "format")
     .replaceAll("max_tokens", "options.num_predict");
   return { error: message };

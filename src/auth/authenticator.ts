@@ -59,33 +59,49 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
     return tenant === undefined ? {} : parseLimits(tenant.limits);
   }
 
+  // The key lookup runs on every request: its SQL is compiled once, and on SQLite prepared once
+  // too (better-sqlite3 would otherwise re-prepare the join each time, most of the lookup's cost).
+  const keyQuery = db
+    .selectFrom("api_keys as k")
+    .innerJoin("tenants as t", "t.id", "k.tenant_id")
+    .leftJoin("users as u", "u.id", "k.user_id")
+    .select([
+      "k.id",
+      "k.tenant_id",
+      "k.user_id",
+      "k.name",
+      "k.hash",
+      "k.roles",
+      "k.scopes",
+      "k.policy",
+      "k.limits",
+      "k.expires_at",
+      "k.revoked_at",
+      "t.policy as tenant_policy",
+      "t.limits as tenant_limits",
+      "u.roles as user_roles",
+      "u.disabled as user_disabled",
+      "u.email as user_email",
+      "u.name as user_name",
+    ]);
+  type KeyRow = Awaited<ReturnType<typeof keyQuery.executeTakeFirstOrThrow>>;
+  const compiled = {
+    prefix: keyQuery.where("k.prefix", "=", "").compile(),
+    id: keyQuery.where("k.id", "=", "").compile(),
+  };
+  const sqlite = options.store.sqlite;
+  const prepared =
+    sqlite === undefined
+      ? undefined
+      : { prefix: sqlite.prepare(compiled.prefix.sql), id: sqlite.prepare(compiled.id.sql) };
+  async function findKey(by: "prefix" | "id", value: string): Promise<KeyRow | undefined> {
+    if (prepared !== undefined) return prepared[by].get(value) as KeyRow | undefined;
+    const result = await db.executeQuery<KeyRow>({ ...compiled[by], parameters: [value] });
+    return result.rows[0];
+  }
+
   async function keyContext(where: { prefix: string } | { id: string }, hash?: string): Promise<AuthContext> {
-    let query = db
-      .selectFrom("api_keys as k")
-      .innerJoin("tenants as t", "t.id", "k.tenant_id")
-      .leftJoin("users as u", "u.id", "k.user_id")
-      .select([
-        "k.id",
-        "k.tenant_id",
-        "k.user_id",
-        "k.name",
-        "k.hash",
-        "k.roles",
-        "k.scopes",
-        "k.policy",
-        "k.limits",
-        "k.expires_at",
-        "k.revoked_at",
-        "t.policy as tenant_policy",
-        "t.limits as tenant_limits",
-        "u.roles as user_roles",
-        "u.disabled as user_disabled",
-        "u.email as user_email",
-        "u.name as user_name",
-      ]);
-    query =
-      "prefix" in where ? query.where("k.prefix", "=", where.prefix) : query.where("k.id", "=", where.id);
-    const row = await query.executeTakeFirst();
+    const row = "prefix" in where ? await findKey("prefix", where.prefix) : await findKey("id", where.id);
     if (row === undefined || (hash !== undefined && !sameHash(row.hash, hash)))
       throw unauthorized("Invalid API key. Check the key, or ask an admin for a new one.");
     if (row.revoked_at !== null) throw unauthorized(`This API key was revoked at ${row.revoked_at}.`);

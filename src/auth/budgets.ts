@@ -41,6 +41,26 @@ const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
 export function createBudgets(store: Store): Budgets {
   const { db } = store;
 
+  /** Takes `estimate` off the reservations of `scopes` and adds `actual` to their spend. */
+  async function release(
+    scopes: BudgetScope[],
+    month: string,
+    estimate: number,
+    actual: number,
+  ): Promise<void> {
+    for (const scope of scopes) {
+      await db
+        .updateTable("budget_ledger")
+        .set({
+          reserved_eur: sql`case when reserved_eur > ${estimate} then reserved_eur - ${estimate} else 0 end`,
+          spent_eur: sql`spent_eur + ${actual}`,
+        })
+        .where("scope", "=", scope.scope)
+        .where("month", "=", month)
+        .execute();
+    }
+  }
+
   return {
     async reserve(scopes, estimateEur) {
       const month = budgetMonth();
@@ -50,62 +70,62 @@ export function createBudgets(store: Store): Budgets {
       if (budgeted.length === 0) return { settle: async () => {} };
       const estimate = Math.max(0, estimateEur);
       const warnings: string[] = [];
-      await db.transaction().execute(async (trx) => {
-        for (const scope of budgeted) {
-          await trx
+      // No transaction spanning the scopes: each conditional UPDATE is atomic by itself, and a
+      // transaction held across awaits would queue every other query behind it (one SQLite
+      // connection). A refusal gives back what the earlier scopes reserved.
+      const tryReserve = (scope: BudgetScope) => {
+        const hard = scope.limits.budget_hard_eur;
+        let update = db
+          .updateTable("budget_ledger")
+          .set({ reserved_eur: sql`reserved_eur + ${estimate}` })
+          .where("scope", "=", scope.scope)
+          .where("month", "=", month);
+        if (hard !== undefined)
+          update = update.where(sql<boolean>`spent_eur + reserved_eur + ${estimate} <= ${hard}`);
+        return update.returning(["spent_eur", "reserved_eur"]).executeTakeFirst();
+      };
+      const reserved: BudgetScope[] = [];
+      for (const scope of budgeted) {
+        let result = await tryReserve(scope);
+        if (result === undefined) {
+          // First request of the month for this scope, or over budget: make sure the row exists.
+          await db
             .insertInto("budget_ledger")
             .values({ scope: scope.scope, month, spent_eur: 0, reserved_eur: 0 })
             .onConflict((conflict) => conflict.columns(["scope", "month"]).doNothing())
             .execute();
-          const hard = scope.limits.budget_hard_eur;
-          let update = trx
-            .updateTable("budget_ledger")
-            .set({ reserved_eur: sql`reserved_eur + ${estimate}` })
-            .where("scope", "=", scope.scope)
-            .where("month", "=", month);
-          if (hard !== undefined)
-            update = update.where(sql<boolean>`spent_eur + reserved_eur + ${estimate} <= ${hard}`);
-          const result = await update.returning(["spent_eur", "reserved_eur"]).executeTakeFirst();
-          if (result === undefined) {
-            const current = await trx
-              .selectFrom("budget_ledger")
-              .select(["spent_eur", "reserved_eur"])
-              .where("scope", "=", scope.scope)
-              .where("month", "=", month)
-              .executeTakeFirst();
-            throw new RateLimitError(
-              `Monthly budget reached: ${scope.label} has a hard budget of ${eur(hard ?? 0)} and has spent ${eur(current?.spent_eur ?? 0)} this month (${eur(current?.reserved_eur ?? 0)} more reserved by running requests; this request may cost up to ${eur(estimate)}). Ask an admin to raise the budget, or wait for next month.`,
-              secondsToNextMonth(),
-              {},
-            );
-          }
-          const soft = scope.limits.budget_soft_eur;
-          const committed = Number(result.spent_eur) + Number(result.reserved_eur);
-          if (soft !== undefined && committed >= soft) {
-            warnings.push(
-              `${scope.label} has committed ${eur(committed)} of its ${eur(soft)} soft budget this month`,
-            );
-          }
+          result = await tryReserve(scope);
         }
-      });
+        if (result === undefined) {
+          await release(reserved, month, estimate, 0);
+          const current = await db
+            .selectFrom("budget_ledger")
+            .select(["spent_eur", "reserved_eur"])
+            .where("scope", "=", scope.scope)
+            .where("month", "=", month)
+            .executeTakeFirst();
+          throw new RateLimitError(
+            `Monthly budget reached: ${scope.label} has a hard budget of ${eur(scope.limits.budget_hard_eur ?? 0)} and has spent ${eur(current?.spent_eur ?? 0)} this month (${eur(current?.reserved_eur ?? 0)} more reserved by running requests; this request may cost up to ${eur(estimate)}). Ask an admin to raise the budget, or wait for next month.`,
+            secondsToNextMonth(),
+            {},
+          );
+        }
+        reserved.push(scope);
+        const soft = scope.limits.budget_soft_eur;
+        const committed = Number(result.spent_eur) + Number(result.reserved_eur);
+        if (soft !== undefined && committed >= soft) {
+          warnings.push(
+            `${scope.label} has committed ${eur(committed)} of its ${eur(soft)} soft budget this month`,
+          );
+        }
+      }
       let settled = false;
       return {
         ...(warnings.length === 0 ? {} : { warning: warnings.join("; ") }),
         async settle(actualEur) {
           if (settled) return;
           settled = true;
-          const actual = Math.max(0, actualEur);
-          for (const scope of budgeted) {
-            await db
-              .updateTable("budget_ledger")
-              .set({
-                reserved_eur: sql`case when reserved_eur > ${estimate} then reserved_eur - ${estimate} else 0 end`,
-                spent_eur: sql`spent_eur + ${actual}`,
-              })
-              .where("scope", "=", scope.scope)
-              .where("month", "=", month)
-              .execute();
-          }
+          await release(budgeted, month, estimate, Math.max(0, actualEur));
         },
       };
     },

@@ -144,11 +144,14 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
     const body = c.res.body;
-    if (body === null) {
+    // A JSON answer is complete once the handler returned; only a stream (SSE, NDJSON) still runs.
+    // Wrapping a body costs node-server its fast path, so it is done only when a slot is held.
+    const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
+    if (body === null || !admission.holdsSlot || !streaming) {
       admission.release();
       return;
     }
-    // The concurrency slot is held until the last byte of a (streamed) answer, or the client leaves.
+    // The concurrency slot is held until the last byte of a streamed answer, or the client leaves.
     c.res = new Response(releaseOnEnd(body, admission.release), c.res);
   };
 }

@@ -14,6 +14,8 @@ export interface LimitScopes {
 /** A request let in: headers for the response, and `release` for its concurrency slot (call once). */
 export interface RateAdmission {
   headers: Record<string, string>;
+  /** Whether a concurrency slot is held (so `release` must wait for the end of the answer). */
+  holdsSlot: boolean;
   release(): void;
 }
 
@@ -130,7 +132,7 @@ export function createRateLimits(
         release();
         throw error;
       }
-      return { headers, release };
+      return { headers, holdsSlot: held.length > 0, release };
     },
 
     async recordTokens(input, count) {

@@ -64,19 +64,32 @@ export interface KeyRecord {
   created_at: string;
 }
 
-/** Parses a JSON column with its schema; a corrupt value reads as the empty default rather than crashing a request. */
-function parseColumn<T>(text: string, schema: z.ZodType<T>, fallback: T): T {
+/**
+ * Parses a JSON column with its schema; a corrupt value reads as the empty default rather than
+ * crashing a request. Parsed values are memoised by their text (a pure function of it), since
+ * the same key's columns are read on every request.
+ */
+function parseColumn<T>(text: string, schema: z.ZodType<T>, fallback: T, memo: Map<string, T>): T {
+  const known = memo.get(text);
+  if (known !== undefined) return known;
+  let value = fallback;
   try {
     const parsed = schema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : fallback;
-  } catch {
-    return fallback;
-  }
+    if (parsed.success) value = parsed.data;
+  } catch {}
+  if (memo.size >= 1000) memo.clear();
+  memo.set(text, value);
+  return value;
 }
 
-export const parseRoles = (text: string): Role[] => parseColumn(text, z.array(roleSchema), []);
-export const parseLimits = (text: string): LimitSettings => parseColumn(text, limitSettingsSchema, {});
-export const parseScopes = (text: string): KeyScopes => parseColumn(text, keyScopesSchema, {});
+const rolesMemo = new Map<string, Role[]>();
+const limitsMemo = new Map<string, LimitSettings>();
+const scopesMemo = new Map<string, KeyScopes>();
+
+export const parseRoles = (text: string): Role[] => parseColumn(text, z.array(roleSchema), [], rolesMemo);
+export const parseLimits = (text: string): LimitSettings =>
+  parseColumn(text, limitSettingsSchema, {}, limitsMemo);
+export const parseScopes = (text: string): KeyScopes => parseColumn(text, keyScopesSchema, {}, scopesMemo);
 
 export function toTenantRecord(row: TenantsTable): TenantRecord {
   return {

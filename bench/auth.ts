@@ -1,0 +1,153 @@
+/**
+ * `node bench/auth.ts` (`npm run bench:auth`): the cost of API keys, rate limits and budgets on the
+ * request path. One scripted backend (no llama.cpp, so the overhead is not hidden behind
+ * generation), served three ways side by side in one run: no auth; auth (a key looked up and
+ * hash-checked in SQLite on every request, no cache); auth with limits (requests/min, tokens/min,
+ * concurrency in memory counters, and a monthly hard budget reserved and settled in SQLite per
+ * request). Rounds alternate so that machine drift hits each alike. Prints requests/s and latency
+ * p50/p99 with the ratio to "off", and writes JSON to bench/results/.
+ *
+ * Options: --concurrency (8), --requests per round (400), --rounds (4), --delay-ms per answer (0:
+ * worst case, pure overhead; 20 resembles a short answer from a fast remote model).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ensureDefaultTenant } from "../src/auth/bootstrap.ts";
+import { createAuth } from "../src/auth/index.ts";
+import { configSchema } from "../src/config/config.ts";
+import type { ChatStreamPart } from "../src/core/chat.ts";
+import { anonymousPrincipal } from "../src/core/principal.ts";
+import { createApp } from "../src/server/app.ts";
+import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
+import { startServer } from "../src/server/testing/start-server.ts";
+import { openStore } from "../src/store/database.ts";
+
+const { values: flags } = parseArgs({
+  options: {
+    concurrency: { type: "string", default: "8" },
+    requests: { type: "string", default: "400" },
+    rounds: { type: "string", default: "4" },
+    "delay-ms": { type: "string", default: "0" },
+  },
+});
+const concurrency = Number(flags.concurrency);
+const perRound = Number(flags.requests);
+const rounds = Number(flags.rounds);
+const delayMs = Number(flags["delay-ms"]);
+
+async function* script(): AsyncIterable<ChatStreamPart> {
+  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  yield { type: "text-delta", text: "Bonjour" };
+  yield {
+    type: "finish",
+    finishReason: "stop",
+    usage: { promptTokens: 20, completionTokens: 8, reasoningTokens: 0, cachedPromptTokens: 0 },
+  };
+}
+
+const backend = {
+  ...createScriptedBackend({ id: "m", script }),
+  pricing: { inputPerMillion: 1, outputPerMillion: 2 },
+};
+const registry = createStaticRegistry([backend]);
+const dataDir = mkdtempSync(join(tmpdir(), "bastion-bench-auth-"));
+const store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
+await ensureDefaultTenant(store);
+const auth = createAuth({ store, config: configSchema.parse({}), env: {} });
+const plainKey = (await auth.admin.createKey(anonymousPrincipal, { name: "plain" })).secret;
+const limitedKey = (
+  await auth.admin.createKey(anonymousPrincipal, {
+    name: "limited",
+    limits: { rpm: 1e9, tpm: 1e12, concurrency: 1000, budget_hard_eur: 1e6 },
+  })
+).secret;
+const servers = {
+  off: await startServer(createApp({ registry, web: false })),
+  auth: await startServer(createApp({ registry, auth, web: false })),
+  limits: await startServer(createApp({ registry, auth, web: false })),
+};
+type Name = keyof typeof servers;
+const keys: Record<Name, string | undefined> = { off: undefined, auth: plainKey, limits: limitedKey };
+
+async function round(name: Name): Promise<{ seconds: number; latencies: number[] }> {
+  const url = `${servers[name].url}/v1/chat/completions`;
+  const body = JSON.stringify({
+    model: "m",
+    messages: [{ role: "user", content: "Bonjour" }],
+    max_tokens: 8,
+  });
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  const key = keys[name];
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < perRound) {
+        const t0 = performance.now();
+        const response = await fetch(url, { method: "POST", headers, body });
+        if (response.status !== 200)
+          throw new Error(`${name}: HTTP ${response.status} ${await response.text()}`);
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  return { seconds: (performance.now() - started) / 1000, latencies };
+}
+
+const quantile = (values: number[], q: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+};
+
+const names: Name[] = ["off", "auth", "limits"];
+for (const name of names) await round(name); // warm-up, not counted
+const totals = Object.fromEntries(
+  names.map((name) => [name, { seconds: 0, latencies: [] as number[] }]),
+) as Record<Name, { seconds: number; latencies: number[] }>;
+for (let index = 0; index < rounds; index++) {
+  const order = index % 2 === 0 ? names : [...names].reverse();
+  for (const name of order) {
+    const result = await round(name);
+    totals[name].seconds += result.seconds;
+    totals[name].latencies.push(...result.latencies);
+  }
+}
+const labels: Record<Name, string> = {
+  off: "no auth",
+  auth: "key check (SQLite)",
+  limits: "key + rpm/tpm/conc + budget",
+};
+const rows = names.map((name) => {
+  const { seconds, latencies } = totals[name];
+  return {
+    configuration: labels[name],
+    requestsPerSecond: latencies.length / seconds,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+  };
+});
+const base = rows[0]!.requestsPerSecond;
+console.log(
+  `concurrency ${concurrency}, ${rounds} rounds x ${perRound} requests, scripted backend, answer delay ${delayMs} ms`,
+);
+console.log("configuration                  req/s    ratio   p50 ms   p99 ms");
+for (const row of rows)
+  console.log(
+    `${row.configuration.padEnd(29)} ${row.requestsPerSecond.toFixed(0).padStart(6)}  ${(row.requestsPerSecond / base).toFixed(3).padStart(6)}  ${row.p50Ms.toFixed(2).padStart(7)}  ${row.p99Ms.toFixed(2).padStart(7)}`,
+  );
+const resultsDir = join(import.meta.dirname, "results");
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `auth-${new Date().toISOString().replaceAll(":", "-").replace(".", "-")}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ concurrency, rounds, perRound, delayMs, rows, ratios: rows.map((row) => row.requestsPerSecond / base) }, null, 2)}\n`,
+);
+console.log(`written ${file}`);
+await Promise.all(Object.values(servers).map((server) => server.close()));
+await store.destroy();
+rmSync(dataDir, { recursive: true, force: true });

@@ -82,17 +82,25 @@ export function scanIpv6(text: string, add: Add): void {
     let right = colon + 1;
     while (right < text.length && isHexOrColon(text.charCodeAt(right))) right++;
     while (right > colon + 1 && text.charCodeAt(right - 1) === 46) right--;
-    const candidate = text.slice(left, right);
+    // Counted before any string is built: an address has two colons or more, a digit, and two
+    // groups or more ("std::vector" and "lautet:" do not).
+    let colons = 0;
+    let digits = 0;
+    let groups = 0;
+    for (let index = left; index < right; index++) {
+      const code = text.charCodeAt(index);
+      if (code === 58) colons++;
+      else {
+        if (code >= 48 && code <= 57) digits++;
+        if (index === left || text.charCodeAt(index - 1) === 58) groups++;
+      }
+    }
     const bounded =
       (left === 0 || !isWordChar(text.charCodeAt(left - 1))) &&
       (right === text.length || !isWordChar(text.charCodeAt(right)));
-    if (
-      bounded &&
-      /\d/.test(candidate) &&
-      candidate.split(":").filter((part) => part !== "").length >= 2 &&
-      isIpv6(candidate)
-    ) {
-      add("ip_address", left, candidate, 0.9, "ipv6");
+    if (bounded && colons >= 2 && digits > 0 && groups >= 2) {
+      const candidate = text.slice(left, right);
+      if (isIpv6(candidate)) add("ip_address", left, candidate, 0.9, "ipv6");
     }
     colon = text.indexOf(":", Math.max(right, colon + 1));
   }

@@ -175,6 +175,18 @@ describe("Ollama wire format on scripted answers", () => {
     expect(await response.json()).toEqual({ error: "The request body exceeds the limit of 256 bytes." });
   });
 
+  it("answers Ollama's probe on / when no web app serves it", async () => {
+    const app = createApp({ registry: createStaticRegistry([backend]), web: false });
+    const probe = await app.request("/");
+    expect(probe.status).toBe(200);
+    expect(await probe.text()).toBe("Ollama is running");
+    expect((await app.request("/", { method: "HEAD" })).status).toBe(200);
+    // The web app, when served, keeps `/`.
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).not.toBe("Ollama is running");
+  });
+
   it("answers a refusal before the first part with its status", async () => {
     const raw = await fetch(`${server.url}/api/chat`, {
       method: "POST",

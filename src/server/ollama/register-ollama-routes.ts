@@ -85,6 +85,12 @@ export function registerOllamaBodyRules(app: Hono<ServerEnv>, options: OllamaRou
  * (see `isOllamaPath`).
  */
 export function registerOllamaRoutes(app: Hono<ServerEnv>, deps: ServerDependencies): void {
+  // Ollama clients probe `GET /` or `HEAD /` (its CLI's heartbeat) before anything else. The web
+  // app owns `/` when it is served; when nothing else answers, the probe gets Ollama's reply.
+  app.get("/", async (c, next) => {
+    await next();
+    if (c.res.status === 404) c.res = c.text("Ollama is running");
+  });
   app.post("/api/chat", createOllamaChatHandler(deps, "chat"));
   app.post("/api/generate", createOllamaChatHandler(deps, "generate"));
   app.post("/api/embed", createOllamaEmbedHandler(deps));

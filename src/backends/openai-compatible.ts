@@ -281,12 +281,22 @@ export function createOpenAICompatibleBackend(
       const events: EventSourceMessage[] = [];
       const parser = createParser({ onEvent: (event) => events.push(event) });
       const decoder = new TextDecoder();
+      const finish = function* () {
+        if (!reader.finished) {
+          throw upstreamError(options.id, "the stream ended before the answer did (no finish_reason).", true);
+        }
+        yield* reader.end();
+      };
       let done = false;
       for await (const chunk of response.body) {
+        // After [DONE] the rest of the body is read, not destroyed, so that undici keeps the
+        // connection for the next request (a destroyed body closes its socket).
+        if (done) continue;
         parser.feed(decoder.decode(chunk, { stream: true }));
         for (const event of events.splice(0)) {
           if (event.data === "[DONE]") {
             done = true;
+            yield* finish();
             break;
           }
           if (event.event === "error") {
@@ -297,12 +307,8 @@ export function createOpenAICompatibleBackend(
             throw upstreamError(options.id, "the stream carried data that is not JSON.", true);
           yield* reader.read(data);
         }
-        if (done) break;
       }
-      if (!reader.finished) {
-        throw upstreamError(options.id, "the stream ended before the answer did (no finish_reason).", true);
-      }
-      yield* reader.end();
+      if (!done) yield* finish();
     } catch (error) {
       throw fromTransportError(options.id, error, call.signal);
     } finally {

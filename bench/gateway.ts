@@ -1,0 +1,431 @@
+/**
+ * `npm run bench:gateway`: Bastion's gateway in front of a fast mock OpenAI-compatible upstream,
+ * with detectors and the residency policy on, side by side in one run with the mock called directly
+ * and with Portkey's open-source gateway (`@portkey-ai/gateway`, started locally and pointed at the
+ * mock through its custom-host header). Reports requests/s and latency p50/p99 at concurrency 8,
+ * and the latency each gateway adds over the direct call. Prints a table, writes JSON to
+ * bench/results/.
+ *
+ * Options: --requests N per target and round (default 3000), --rounds N (default 3, targets
+ * alternate to even out drift), --concurrency N (default 8), --soak (200,000 requests through
+ * Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --variant NAME
+ * (repeatable; Bastion set-ups to measure, see `bastionVariants`).
+ *
+ * Every server runs in its own process (the mock, each Bastion variant, Portkey), so that the load
+ * generator here does not share an event loop with what it measures.
+ */
+import { type ChildProcess, fork, spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Pool } from "undici";
+
+const { values: flags } = parseArgs({
+  options: {
+    role: { type: "string" },
+    variant: { type: "string", multiple: true },
+    "mock-url": { type: "string" },
+    requests: { type: "string", default: "3000" },
+    rounds: { type: "string", default: "3" },
+    concurrency: { type: "string", default: "8" },
+    soak: { type: "boolean", default: false },
+  },
+});
+
+const root = join(import.meta.dirname, "..");
+
+/** What the clients send: a short chat with personal data in it, so that detectors and pseudonymisation work. */
+const prompt = {
+  messages: [
+    { role: "system", content: "You are a helpful assistant for a European bank. Answer briefly." },
+    {
+      role: "user",
+      content:
+        "Bonjour, je suis Claire Martin. Pouvez-vous confirmer le virement vers FR76 3000 6000 0112 3456 7890 189 et écrire à claire.martin@example.fr ? Mon numéro est +33 6 12 34 56 78. Merci de résumer les frais de tenue de compte pour 2025.",
+    },
+  ],
+  max_tokens: 32,
+};
+
+// ---------------------------------------------------------------- child: the mock upstream
+
+function runMock(): void {
+  const answer = "Bien reçu : le virement est confirmé et les frais 2025 sont de 2 € par mois.";
+  const usage = { prompt_tokens: 64, completion_tokens: 20, total_tokens: 84 };
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      let body: { stream?: boolean; model?: string; stream_options?: { include_usage?: boolean } } = {};
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof body;
+      } catch {
+        // A health probe or junk: answered as a plain completion.
+      }
+      if (request.url?.endsWith("/models")) {
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end('{"object":"list","data":[]}');
+        return;
+      }
+      const model = body.model ?? "mock";
+      if (body.stream === true) {
+        response.writeHead(200, { "content-type": "text/event-stream" });
+        const base = { id: "chatcmpl-mock", object: "chat.completion.chunk", created: 1, model };
+        let out = "";
+        for (const piece of [answer.slice(0, 30), answer.slice(30)])
+          out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })}\n\n`;
+        out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: "stop" }] })}\n\n`;
+        // As OpenAI: the usage chunk (with empty choices) only when the client asked for it.
+        if (body.stream_options?.include_usage === true)
+          out += `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
+        response.end(`${out}data: [DONE]\n\n`);
+        return;
+      }
+      response.writeHead(200, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          id: "chatcmpl-mock",
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{ index: 0, message: { role: "assistant", content: answer }, finish_reason: "stop" }],
+          usage,
+        }),
+      );
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.listen(0, "127.0.0.1", () => process.send?.({ port: (server.address() as AddressInfo).port }));
+}
+
+// ---------------------------------------------------------------- child: Bastion
+
+/**
+ * Bastion set-ups to measure. `gateway` is the gateway with detectors and the eu-strict policy on:
+ * the mock is a US provider, so every request is inspected, pseudonymised and restored. The
+ * control plane can add a variant here (auth, limits, metering and audit on) that builds its app
+ * the way `bastion serve` does.
+ */
+export const bastionVariants: Record<
+  string,
+  (mockBaseUrl: string) => Promise<{ fetch: (request: Request) => Response | Promise<Response> }>
+> = {
+  async gateway(mockBaseUrl) {
+    const { configSchema } = await import("../src/config/config.ts");
+    const { createGatewayFromConfig } = await import("../src/gateway/create-from-config.ts");
+    const { createApp } = await import("../src/server/app.ts");
+    const config = configSchema.parse({
+      backends: {
+        mock: {
+          baseUrl: mockBaseUrl,
+          jurisdiction: { country: "US", zone: "other", operator: "Mock AI Inc.", extraterritorial: true },
+          maxConcurrent: 64,
+        },
+      },
+      routes: { bench: { candidates: ["mock/bench"] } },
+      gateway: { healthIntervalSeconds: 0 },
+    });
+    // No local model: this measures the gateway, not llama.cpp.
+    const local = {
+      list: async () => [],
+      get: () => undefined,
+      readiness: () => ({ ready: false, reason: "no local model" }),
+    };
+    const gateway = createGatewayFromConfig({ config, local });
+    return createApp({ registry: gateway.registry, chat: gateway, web: false });
+  },
+};
+
+async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {
+  const build = bastionVariants[variant];
+  if (build === undefined)
+    throw new Error(`unknown variant ${variant}; known: ${Object.keys(bastionVariants).join(", ")}`);
+  const app = await build(mockBaseUrl);
+  const { createAdaptorServer } = await import("@hono/node-server");
+  const server = createAdaptorServer({ fetch: app.fetch });
+  server.listen(0, "127.0.0.1", () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  process.on("message", (message) => {
+    if (message === "rss") process.send?.({ rss: process.memoryUsage().rss });
+    // A clean exit, so that `--cpu-prof` on this process writes its profile.
+    if (message === "exit") process.exit(0);
+  });
+}
+
+// ---------------------------------------------------------------- parent: load and report
+
+function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(import.meta.filename, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }));
+    child.once("exit", (code) => reject(new Error(`child ${args.join(" ")} exited with ${code}`)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function startPortkey(): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const script = join(root, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
+  const child = spawn(process.execPath, [script, `--port=${port}`, "--headless"], {
+    stdio: "ignore",
+    env: { ...process.env, NODE_ENV: "production" },
+  });
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/`);
+      if (response.ok) return { child, port };
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  child.kill();
+  throw new Error("Portkey's gateway did not start within 30 s");
+}
+
+interface Target {
+  name: string;
+  origin: string;
+  headers: Record<string, string>;
+  model: string;
+}
+
+interface Sample {
+  latenciesMs: number[];
+  elapsedMs: number;
+  errors: number;
+}
+
+async function load(target: Target, requests: number, concurrency: number, stream = false): Promise<Sample> {
+  const pool = new Pool(target.origin, { connections: concurrency, pipelining: 1 });
+  const body = JSON.stringify({ ...prompt, model: target.model, stream });
+  const headers = { "content-type": "application/json", ...target.headers };
+  const latenciesMs: number[] = [];
+  let errors = 0;
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < requests) {
+        next++;
+        const t0 = performance.now();
+        const response = await pool.request({ path: "/v1/chat/completions", method: "POST", headers, body });
+        const text = await response.body.text();
+        const complete = text.includes("virement") && (!stream || text.includes("[DONE]"));
+        if (response.statusCode !== 200 || !complete) errors++;
+        latenciesMs.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  await pool.close();
+  return { latenciesMs, elapsedMs, errors };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+const fmt = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : "n/a");
+
+async function rssOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once("message", (message) => resolve((message as { rss: number }).rss));
+    child.send("rss");
+  });
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const requests = Number(flags.requests);
+  const rounds = Number(flags.rounds);
+  const concurrency = Number(flags.concurrency);
+  const variants = flags.variant ?? ["gateway"];
+  const children: ChildProcess[] = [];
+  try {
+    const mock = await startChild(["--role=mock"]);
+    children.push(mock.child);
+    const mockOrigin = `http://127.0.0.1:${mock.port}`;
+    const targets: Target[] = [{ name: "direct (mock)", origin: mockOrigin, headers: {}, model: "bench" }];
+    const bastions = new Map<string, ChildProcess>();
+    for (const variant of variants) {
+      const bastion = await startChild([
+        "--role=bastion",
+        `--variant=${variant}`,
+        `--mock-url=${mockOrigin}/v1`,
+      ]);
+      children.push(bastion.child);
+      bastions.set(variant, bastion.child);
+      targets.push({
+        name: `bastion ${variant}`,
+        origin: `http://127.0.0.1:${bastion.port}`,
+        headers: {},
+        model: "bench",
+      });
+    }
+    if (!flags.soak) {
+      const portkey = await startPortkey();
+      children.push(portkey.child);
+      targets.push({
+        name: "portkey",
+        origin: `http://127.0.0.1:${portkey.port}`,
+        headers: {
+          "x-portkey-provider": "openai",
+          "x-portkey-custom-host": `${mockOrigin}/v1`,
+          authorization: "Bearer unused",
+        },
+        model: "bench",
+      });
+    }
+
+    if (flags.soak) {
+      const [variant, child] = [...bastions.entries()][0]!;
+      const target = targets.find((candidate) => candidate.name === `bastion ${variant}`)!;
+      const total = 200_000;
+      const step = 10_000;
+      const samples: Array<{ requests: number; rssBytes: number; requestsPerSecond: number }> = [];
+      let errors = 0;
+      for (let done = 0; done < total; done += step) {
+        const sample = await load(target, step, concurrency);
+        errors += sample.errors;
+        samples.push({
+          requests: done + step,
+          rssBytes: await rssOf(child),
+          requestsPerSecond: step / (sample.elapsedMs / 1000),
+        });
+        console.log(
+          `${done + step} requests, RSS ${fmt(samples.at(-1)!.rssBytes / 1024 ** 2, 1)} MiB, ${fmt(samples.at(-1)!.requestsPerSecond, 0)} req/s`,
+        );
+      }
+      // Warm-up: the first 20,000 requests (JIT, pools, caches); then RSS is compared with its first value.
+      const after = samples.slice(2);
+      const reference = after[0]!.rssBytes;
+      const drift = Math.max(...after.map((sample) => Math.abs(sample.rssBytes / reference - 1)));
+      const verdict = `RSS after warm-up within ${fmt(drift * 100, 1)}% of ${fmt(reference / 1024 ** 2, 1)} MiB (target ±10%), ${errors} errors`;
+      console.log(`\n${verdict}`);
+      write(
+        "gateway-soak",
+        { variant, concurrency, total, samples, driftFraction: drift, errors, verdict },
+        started,
+      );
+      return;
+    }
+
+    // Warm-up, then alternating rounds so that a drifting machine hurts every target alike. Each
+    // target is measured with JSON answers and with SSE streams (latency to the stream's end).
+    const modes = ["json", "stream"] as const;
+    for (const target of targets)
+      for (const mode of modes) await load(target, Math.min(500, requests), concurrency, mode === "stream");
+    const results = new Map<string, Sample[]>();
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of modes) {
+        for (const target of targets) {
+          const key = `${target.name} ${mode}`;
+          results.set(key, [
+            ...(results.get(key) ?? []),
+            await load(target, requests, concurrency, mode === "stream"),
+          ]);
+        }
+      }
+    }
+    const pairs = modes.flatMap((mode) => targets.map((target) => ({ target, mode })));
+    const rows = pairs.map(({ target, mode }) => {
+      const samples = results.get(`${target.name} ${mode}`)!;
+      const latencies = samples.flatMap((sample) => sample.latenciesMs).sort((a, b) => a - b);
+      const elapsed = samples.reduce((sum, sample) => sum + sample.elapsedMs, 0);
+      return {
+        name: target.name,
+        mode,
+        requests: latencies.length,
+        errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
+        requestsPerSecond: latencies.length / (elapsed / 1000),
+        p50Ms: percentile(latencies, 50),
+        p99Ms: percentile(latencies, 99),
+      };
+    });
+    const isDirect = (row: { name: string }) => row.name === "direct (mock)";
+    const directOf = (mode: string) => rows.find((row) => row.mode === mode && isDirect(row))!;
+    const withAdded = rows.map((row) => ({
+      ...row,
+      addedP50Ms: row.p50Ms - directOf(row.mode).p50Ms,
+      addedP99Ms: row.p99Ms - directOf(row.mode).p99Ms,
+    }));
+    const header = ["target", "mode", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors"];
+    const lines = withAdded.map((row) => [
+      row.name,
+      row.mode,
+      fmt(row.requestsPerSecond, 0),
+      fmt(row.p50Ms),
+      fmt(row.p99Ms),
+      isDirect(row) ? "-" : fmt(row.addedP50Ms),
+      isDirect(row) ? "-" : fmt(row.addedP99Ms),
+      String(row.errors),
+    ]);
+    const widths = header.map((title, column) =>
+      Math.max(title.length, ...lines.map((line) => line[column]!.length)),
+    );
+    const table = [header, ...lines].map((line) =>
+      line.map((cell, column) => cell.padEnd(widths[column]!)).join("  "),
+    );
+    const summaries = withAdded
+      .filter((row) => row.name.startsWith("bastion"))
+      .map((row) => {
+        const portkey = withAdded.find((other) => other.name === "portkey" && other.mode === row.mode)!;
+        return {
+          variant: row.name,
+          mode: row.mode,
+          // Portkey 1.15's streaming path throws "TypeError: immutable" (it appends headers to a
+          // fetched Response) on Node 20 and 24: its failed requests make a ratio meaningless.
+          portkeyFailed: portkey.errors > 0,
+          throughputOverPortkey: row.requestsPerSecond / portkey.requestsPerSecond,
+          addedP50OverPortkey: row.addedP50Ms / portkey.addedP50Ms,
+        };
+      });
+    const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
+    console.log(
+      `\nConcurrency ${concurrency}, ${rounds} rounds x ${requests} requests per target, ${machine}\n`,
+    );
+    console.log(table.join("\n"));
+    for (const summary of summaries) {
+      if (summary.portkeyFailed) {
+        console.log(
+          `\n${summary.variant} (${summary.mode}): no comparison, Portkey's requests failed in this mode`,
+        );
+        continue;
+      }
+      console.log(
+        `\n${summary.variant} (${summary.mode}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5)`,
+      );
+    }
+    write(
+      "gateway",
+      { machine, concurrency, rounds, requestsPerRound: requests, rows: withAdded, summaries, table },
+      started,
+    );
+  } finally {
+    for (const child of children) child.kill();
+  }
+}
+
+function write(name: string, data: Record<string, unknown>, started: number): void {
+  const resultsDir = join(root, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const file = join(resultsDir, `${name}-${stamp}.json`);
+  writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), ...data }, null, 2)}\n`);
+  console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
+}
+
+if (flags.role === "mock") runMock();
+else if (flags.role === "bastion") await runBastion(flags.variant?.[0] ?? "gateway", flags["mock-url"]!);
+else await main();

@@ -58,6 +58,11 @@ const documentsSection = z
     candidates: z.number().int().min(5).max(500).default(50),
     /** Weight of the cross-encoder score against the fused score when reranking (0..1). */
     rerankWeight: z.number().min(0).max(1).default(1),
+    /**
+     * SQLite: from this many chunks on, vector search runs over an in-memory quantized copy
+     * (sign-bit prefilter, int8 rescoring) rather than sqlite-vec's exact full scan.
+     */
+    vectorQuantizeAbove: z.number().int().min(0).default(20_000),
     /** Texts embedded per backend call during ingestion. */
     embedBatch: z.number().int().min(1).max(512).default(16),
   })

@@ -114,6 +114,29 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
     expect(stored).toMatchObject({ embedding_model: "words", embedding_dimensions: 64 });
   });
 
+  it("searches the quantized in-memory vectors like the exact index", async () => {
+    const documents = service(wordEmbedder("words"), { vectorQuantizeAbove: 0 });
+    const vs = await documents.createVectorStore("t1", {});
+    await addText(documents, vs.id, "trains.txt", "Night trains leave Vienna for Venice at ten.");
+    await addText(documents, vs.id, "cheese.txt", "Comté matures for eighteen months in Jura cellars.", {
+      kind: "food",
+    });
+    await documents.idle();
+    const vector = await documents.search("t1", [vs.id], { query: "Vienna Venice trains", mode: "vector" });
+    expect(vector[0]?.filename).toBe("trains.txt");
+    const filtered = await documents.search("t1", [vs.id], {
+      query: "Vienna Venice trains",
+      mode: "vector",
+      filters: { type: "eq", key: "kind", value: "food" },
+    });
+    expect(filtered.map((hit) => hit.filename)).toEqual(["cheese.txt"]);
+    // A new file is searchable at once: writes drop the in-memory copy.
+    await addText(documents, vs.id, "boats.txt", "Ferries cross the lake of Constance hourly.");
+    await documents.idle();
+    const boats = await documents.search("t1", [vs.id], { query: "ferries lake Constance", mode: "vector" });
+    expect(boats[0]?.filename).toBe("boats.txt");
+  });
+
   it("records personal data found at ingestion, counts only", async () => {
     const documents = service(wordEmbedder("words"));
     const vs = await documents.createVectorStore("t1", {});
@@ -156,6 +179,17 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
     }
     const left = await store.db.selectFrom("document_chunks").select("text").execute();
     expect(left.some((row) => row.text.includes("Quokkaplan"))).toBe(false);
+  });
+
+  it("keeps a file over documents.maxFileBytes with an error status, and never indexes it", async () => {
+    const documents = service(wordEmbedder("words"), { maxFileBytes: 64 });
+    const vs = await documents.createVectorStore("t1", {});
+    const file = await addText(documents, vs.id, "big.txt", "x ".repeat(100));
+    expect(file.status).toBe("error");
+    expect(file.status_details).toMatch(/documents\.maxFileBytes allows 64/);
+    const member = await documents.getVectorStoreFile("t1", vs.id, file.id);
+    expect(member).toMatchObject({ status: "failed", last_error: { code: "invalid_file" } });
+    expect(await store.db.selectFrom("document_chunks").select("id").execute()).toEqual([]);
   });
 
   it("fails an ingestion whose embedder breaks, leaving no chunk behind", async () => {

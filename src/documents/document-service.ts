@@ -182,7 +182,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
   const logger = options.logger ?? pino({ level: "silent" });
   const index: ChunkIndex =
     store.dialect === "sqlite" && store.sqlite !== undefined
-      ? createSqliteChunkIndex(store.sqlite)
+      ? createSqliteChunkIndex(store.sqlite, { quantizeAbove: config.vectorQuantizeAbove })
       : createPostgresChunkIndex(db);
   const embedder = createEmbedder({
     registry: options.registry,

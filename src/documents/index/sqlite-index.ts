@@ -3,6 +3,7 @@ import { sql } from "kysely";
 import * as sqliteVec from "sqlite-vec";
 import type { ChunkIndex, IndexHit, IndexScope } from "./chunk-index.ts";
 import { queryTerms } from "./chunk-index.ts";
+import { type QuantizedVectors, quantizeVectors } from "./quantized-vectors.ts";
 
 const loaded = new WeakSet<SQLite.Database>();
 
@@ -24,12 +25,105 @@ function placeholders(count: number): string {
  * Triggers on `document_chunks` delete the matching FTS5 and vector rows, so erasing a chunk
  * erases it everywhere in the same transaction.
  */
-export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
+export function createSqliteChunkIndex(
+  sqlite: SQLite.Database,
+  options: {
+    /**
+     * From this many chunks on, vector search runs over quantized in-memory copies (sign-bit
+     * prefilter, int8 rescoring) instead of sqlite-vec's exact full scan.
+     */
+    quantizeAbove?: number;
+  } = {},
+): ChunkIndex {
+  const quantizeAbove = options.quantizeAbove ?? 20_000;
   if (!loaded.has(sqlite)) {
     sqliteVec.load(sqlite);
     loaded.add(sqlite);
   }
   const knownTables = new Set<number>();
+  // Quantized in-memory copies of each store's vectors (see quantized-vectors.ts), and the chunk
+  // count for keyword pruning; dropped when this process writes the store, or when another
+  // connection commits (PRAGMA data_version changes).
+  const vectorCaches = new Map<string, QuantizedVectors>();
+  let chunkCount: number | undefined;
+  let dataVersion = -1;
+  let vocabularyReady = false;
+
+  function checkExternalWrites(): void {
+    const version = sqlite.pragma("data_version", { simple: true }) as number;
+    if (version !== dataVersion) {
+      dataVersion = version;
+      vectorCaches.clear();
+      chunkCount = undefined;
+    }
+  }
+
+  function forgetStore(vectorStoreId: string): void {
+    for (const key of [...vectorCaches.keys()])
+      if (key.endsWith(`:${vectorStoreId}`)) vectorCaches.delete(key);
+    chunkCount = undefined;
+  }
+
+  function cachedVectors(dimensions: number, vectorStoreId: string): QuantizedVectors {
+    const key = `${dimensions}:${vectorStoreId}`;
+    let cached = vectorCaches.get(key);
+    if (cached === undefined) {
+      const files = new Map(
+        (
+          sqlite
+            .prepare("select id, file_id from document_chunks where vector_store_id = ?")
+            .all(vectorStoreId) as Array<{ id: number; file_id: string }>
+        ).map((row) => [row.id, row.file_id]),
+      );
+      const rows = (
+        sqlite
+          .prepare(`select rowid as id, embedding from ${vectorTable(dimensions)} where vector_store_id = ?`)
+          .all(vectorStoreId) as Array<{ id: number; embedding: Buffer }>
+      ).map((row) => ({
+        id: row.id,
+        vector: new Float32Array(
+          row.embedding.buffer.slice(
+            row.embedding.byteOffset,
+            row.embedding.byteOffset + row.embedding.byteLength,
+          ),
+        ),
+        fileId: files.get(row.id) ?? "",
+      }));
+      cached = quantizeVectors(rows, dimensions);
+      vectorCaches.set(key, cached);
+    }
+    return cached;
+  }
+
+  /**
+   * Terms found in more than a tenth of all chunks barely move BM25 (their IDF is near zero) but
+   * cost a posting list each: on a large index they are left out of the OR query, as long as a
+   * rarer term remains.
+   */
+  function selectiveTerms(terms: string[]): string[] {
+    if (terms.length < 2) return terms;
+    chunkCount ??= (sqlite.prepare("select count(*) as n from document_chunks").get() as { n: number }).n;
+    if (chunkCount < 2000) return terms;
+    if (!vocabularyReady) {
+      sqlite.exec(
+        "create virtual table if not exists document_chunks_vocab using fts5vocab(document_chunks_fts, row)",
+      );
+      vocabularyReady = true;
+    }
+    const lookup = sqlite.prepare("select doc from document_chunks_vocab where term = ?");
+    const counted = terms.map((term) => ({
+      term,
+      df: (lookup.get(term) as { doc: number } | undefined)?.doc ?? 0,
+    }));
+    const limit = chunkCount / 10;
+    const kept = counted.filter((entry) => entry.df > 0 && entry.df <= limit).map((entry) => entry.term);
+    if (kept.length > 0) return kept;
+    return counted
+      .filter((entry) => entry.df > 0)
+      .sort((a, b) => a.df - b.df)
+      .slice(0, 2)
+      .map((entry) => entry.term);
+  }
 
   function ensureVectorTable(dimensions: number): void {
     if (knownTables.has(dimensions)) return;
@@ -62,6 +156,7 @@ export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
 
   return {
     async insert(trx, rows, chunks, vectors) {
+      forgetStore(rows.vectorStoreId);
       const dimensions = vectors[0]?.length;
       if (dimensions !== undefined) ensureVectorTable(dimensions);
       for (const [index, chunk] of chunks.entries()) {
@@ -90,6 +185,7 @@ export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
       }
     },
     async removeFile(trx, vectorStoreId, fileId) {
+      forgetStore(vectorStoreId);
       await trx
         .deleteFrom("document_chunks")
         .where("vector_store_id", "=", vectorStoreId)
@@ -97,6 +193,7 @@ export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
         .execute();
     },
     async removeStore(trx, vectorStoreId) {
+      forgetStore(vectorStoreId);
       await trx.deleteFrom("document_chunks").where("vector_store_id", "=", vectorStoreId).execute();
     },
     async readVectors(ids) {
@@ -123,8 +220,10 @@ export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
       return out;
     },
     async keyword(scope, query, limit): Promise<IndexHit[]> {
-      const terms = queryTerms(query);
-      if (terms.length === 0 || scope.vectorStoreIds.length === 0) return [];
+      if (scope.vectorStoreIds.length === 0) return [];
+      checkExternalWrites();
+      const terms = selectiveTerms(queryTerms(query));
+      if (terms.length === 0) return [];
       const match = terms.map((term) => `"${term}"`).join(" OR ");
       const files = fileClause(scope, "rowid");
       const rows = sqlite
@@ -138,6 +237,19 @@ export function createSqliteChunkIndex(sqlite: SQLite.Database): ChunkIndex {
     async vector(scope, vector, limit): Promise<IndexHit[]> {
       if (scope.vectorStoreIds.length === 0) return [];
       if (!existingDimensions().includes(vector.length)) return [];
+      checkExternalWrites();
+      chunkCount ??= (sqlite.prepare("select count(*) as n from document_chunks").get() as { n: number }).n;
+      if (chunkCount >= quantizeAbove) {
+        const allowed = scope.fileIds === undefined ? undefined : new Set(scope.fileIds);
+        const hits: IndexHit[] = [];
+        for (const vectorStoreId of scope.vectorStoreIds) {
+          const cached = cachedVectors(vector.length, vectorStoreId);
+          const filter =
+            allowed === undefined ? undefined : (file: number) => allowed.has(cached.files[file] ?? "");
+          hits.push(...cached.search(vector, limit, filter));
+        }
+        return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, limit);
+      }
       const table = vectorTable(vector.length);
       let rows: Array<{ id: number; distance: number }>;
       if (scope.fileIds === undefined) {

@@ -61,8 +61,9 @@ export function toMessages(input: ResponsesRequest["input"]): ChatMessage[] {
         arguments: item.arguments as string,
       };
       const last = messages.at(-1);
-      if (last?.role === "assistant" && last.content === "") (last.toolCalls ??= []).push(call);
-      else messages.push({ role: "assistant", content: "", toolCalls: [call] });
+      if (last?.role === "assistant" && last.content === "") {
+        last.toolCalls = [...(last.toolCalls ?? []), call];
+      } else messages.push({ role: "assistant", content: "", toolCalls: [call] });
     } else if (item.type === "function_call_output") {
       const output = item.output as string | Array<{ type: string; text?: unknown }>;
       messages.push({ role: "tool", toolCallId: item.call_id as string, content: partsText(output, where) });

@@ -77,7 +77,7 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
           name: "scoped",
           scopes: {
             models: ["chat-model"],
-            endpoints: ["/v1/chat/*", "/v1/models"],
+            endpoints: ["/v1/chat/*", "/v1/models*"],
             policies: ["eu-strict"],
           },
         },
@@ -110,8 +110,28 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
       headers: { "x-bastion-policy": "eu-strict" },
     });
     expect(allowed.status).toBe(200);
-    // A member key cannot use the admin API.
+    // It sees only its models.
+    const listed = await (await fixture.request("/v1/models", { key: scoped.secret })).json();
+    expect(listed.data.map((model: { id: string }) => model.id)).toEqual(["chat-model"]);
+    expect((await fixture.request("/v1/models/chat", { key: scoped.secret })).status).toBe(200);
+    const hidden = await fixture.request("/v1/models/other-model", { key: scoped.secret });
+    expect(hidden.status).toBe(404);
+    expect((await hidden.json()).error.code).toBe("model_not_found");
+    const everything = await (await fixture.request("/v1/models", { key: fixture.adminKey })).json();
+    expect(everything.data).toHaveLength(2);
+    // A member key cannot use the admin API, nor can an auditor's.
     expect((await fixture.request("/admin/v1/keys", { key: scoped.secret })).status).toBe(403);
+    const auditor = await (
+      await fixture.request("/admin/v1/keys", {
+        key: fixture.adminKey,
+        body: { name: "dpo", roles: ["auditor"] },
+      })
+    ).json();
+    for (const path of ["/admin/v1/keys", "/admin/v1/users", "/admin/v1/tenants"]) {
+      const refused = await fixture.request(path, { key: auditor.secret });
+      expect([path, refused.status]).toEqual([path, 403]);
+      expect((await refused.json()).error.message).toContain("admin role");
+    }
   });
 
   it("refuses an expired key and a revoked key on their very next request", async () => {

@@ -1,9 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { sql } from "kysely";
 import type { Store } from "../store/database.ts";
 import { defaultTenantId, nowIso } from "./actor.ts";
 import { displayPrefix, generateApiKey } from "./api-keys.ts";
+
+/** Advisory lock id for the first-start key ("bstk"). */
+const bootstrapLockKey = 0x6273746b;
 
 export interface BootstrapResult {
   /** Set when this start created the first admin key: the secret to show once, and where it was saved. */
@@ -42,6 +46,9 @@ export async function bootstrapAdminKey(options: {
   if (env.BASTION_ADMIN_KEY !== undefined && env.BASTION_ADMIN_KEY !== "") return {};
   const generated = generateApiKey();
   const created = await options.store.db.transaction().execute(async (trx) => {
+    // Instances starting together on one PostgreSQL: one creates the key, the others see it.
+    if (options.store.dialect === "postgres")
+      await sql`select pg_advisory_xact_lock(${bootstrapLockKey})`.execute(trx);
     const existing = await trx
       .selectFrom("api_keys")
       .select("id")

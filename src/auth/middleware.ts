@@ -100,6 +100,10 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     contexts.set(c.req.raw, context);
     c.set("principal", context.principal);
 
+    const allowed = context.principal.models;
+    if (allowed !== undefined && (c.req.method === "GET" || c.req.method === "HEAD")) {
+      return scopeModelListing(c, next, allowed, options.resolveModel);
+    }
     if (!meteredRoutes.has(c.req.path) || c.req.method !== "POST") return next();
     const scopes: LimitScopes = {
       ...(context.principal.keyId === undefined ? {} : { keyId: context.principal.keyId }),
@@ -127,7 +131,20 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       admission = await options.rateLimits.admit(scopes);
     } catch (error) {
       const refusal = asBastionError(error);
-      if (refusal.code === "internal_error") c.get("logger")?.error({ err: error }, "rate limiter failed");
+      if (!(error instanceof BastionError)) {
+        // Limits fail closed: without its counters (Redis down) the server cannot know a key's rate.
+        c.get("logger")?.error({ err: error }, "rate limiter failed");
+        return dialectErrorResponse(
+          c,
+          new BastionError(
+            "not_ready",
+            "Rate limits cannot be checked right now (their store is unreachable); retry shortly.",
+            {
+              retryAfterSeconds: 5,
+            },
+          ),
+        );
+      }
       return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
     }
     const warnings: string[] = [];
@@ -154,6 +171,62 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     // The concurrency slot is held until the last byte of a streamed answer, or the client leaves.
     c.res = new Response(releaseOnEnd(body, admission.release), c.res);
   };
+}
+
+/**
+ * A key scoped to some models sees only those: `GET /v1/models` and Ollama's `/api/tags` list
+ * them alone, and `GET /v1/models/{id}` of another model is a 404, as if it did not exist.
+ */
+async function scopeModelListing(
+  c: Context,
+  next: () => Promise<void>,
+  allowed: readonly string[],
+  resolveModel: ((name: string) => string | undefined) | undefined,
+): Promise<Response | undefined> {
+  const visible = (...names: string[]) => {
+    const resolved = names.flatMap((name) => resolveModel?.(name) ?? []);
+    return allowedByScope(allowed, ...names, ...resolved);
+  };
+  const path = c.req.path;
+  if (path.startsWith("/v1/models/")) {
+    let id = path.slice("/v1/models/".length);
+    try {
+      id = decodeURIComponent(id);
+    } catch {}
+    if (!visible(id)) {
+      return dialectErrorResponse(
+        c,
+        new BastionError(
+          "model_not_found",
+          `The model '${id.slice(0, 100)}' does not exist or you do not have access to it.`,
+          {
+            param: "model",
+          },
+        ),
+      );
+    }
+    await next();
+    return undefined;
+  }
+  await next();
+  if ((path !== "/v1/models" && path !== "/api/tags") || c.res.status !== 200) return undefined;
+  const body = (await c.res
+    .clone()
+    .json()
+    .catch(() => undefined)) as
+    | { data?: Array<{ id: string; aliases?: string[] }>; models?: Array<{ name: string; model?: string }> }
+    | undefined;
+  if (body === undefined) return undefined;
+  if (Array.isArray(body.data))
+    body.data = body.data.filter((entry) => visible(entry.id, ...(entry.aliases ?? [])));
+  if (Array.isArray(body.models))
+    body.models = body.models.filter((entry) =>
+      visible(entry.name, ...(entry.model === undefined ? [] : [entry.model])),
+    );
+  const headers = new Headers(c.res.headers);
+  headers.delete("content-length");
+  c.res = new Response(JSON.stringify(body), { status: 200, headers });
+  return undefined;
 }
 
 async function authenticate(c: Context, authenticator: Authenticator): Promise<AuthContext> {

@@ -112,3 +112,14 @@ describe("person names (best effort)", () => {
     expect(only("Dupont a appelé. Die Rechnung Nummer ist falsch.")).toEqual([]);
   });
 });
+
+describe("validators on their own", () => {
+  it("an IBAN needs the country's length and structure as well as mod-97", async () => {
+    const { isIban } = await import("./validators.ts");
+    expect(isIban("DE89370400440532013000")).toBe(true);
+    expect(isIban("GB82WEST12345698765432")).toBe(true);
+    // Valid mod-97 (check digits computed for it), but 20 characters where Germany has 22.
+    expect(isIban("DE863704004405320130")).toBe(false);
+    expect(isIban("XX89370400440532013000")).toBe(false);
+  });
+});

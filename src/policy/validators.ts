@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
-import { isValidIBAN } from "ibantools";
+import { isValidBBAN } from "ibantools";
 import { stdnum, type Validator } from "stdnum";
 
 /**
@@ -51,9 +51,20 @@ export function isPaymentCard(digits: string): boolean {
   return issuer && luhnValid(digits);
 }
 
-/** An IBAN in electronic format (no spaces): country structure and mod-97, by `ibantools`. */
+/** An IBAN in electronic format (no spaces): mod-97, then country structure by `ibantools`. */
 export function isIban(compact: string): boolean {
-  return ibanMod97(compact) && isValidIBAN(compact);
+  // ibantools checks the country's length, BBAN structure and national check digits; its own
+  // mod-97 (string-based) would repeat the arithmetic one just done.
+  const tens = compact.charCodeAt(2);
+  const units = compact.charCodeAt(3);
+  return (
+    tens >= 48 &&
+    tens <= 57 &&
+    units >= 48 &&
+    units <= 57 &&
+    ibanMod97(compact) &&
+    isValidBBAN(compact.slice(4), compact.slice(0, 2))
+  );
 }
 
 /** ISO 13616 mod-97 over the rearranged IBAN, digit by digit: a cheap first filter before ibantools. */

@@ -486,6 +486,21 @@ describe("routing and resilience", () => {
     expect(JSON.stringify(backends)).not.toContain("eu-secret-key");
   });
 
+  it("embeds through a route only where raw egress is allowed", async () => {
+    const before = { eu: eu.requests.length, us: us.requests.length };
+    const response = await fetch(`${server.url}/v1/embeddings`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "assistant", input: ["Écrire à paul.martin@example.fr", "bonjour"] }),
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { data: Array<{ embedding: number[] }> };
+    expect(body.data.map((item) => item.embedding[0])).toEqual([31, 7]);
+    // Personal data cannot be pseudonymised into a vector: the US candidate is skipped.
+    expect(us.requests.length).toBe(before.us);
+    expect(eu.requests.slice(before.eu).map((request) => request.path)).toEqual(["/embeddings"]);
+  });
+
   it("never reports a detected value to observers", () => {
     const text = JSON.stringify(completed);
     for (const prompt of loadPolicyCorpus())

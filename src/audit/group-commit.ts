@@ -1,3 +1,5 @@
+import type SQLite from "better-sqlite3";
+
 /**
  * Group commit: callers add items one by one and each waits for its own result, but items that
  * arrive while a write is in progress go out together in the next one. A lone item is written at
@@ -48,4 +50,50 @@ export function createGroupCommit<T, R>(
       while (running !== undefined) await running;
     },
   };
+}
+
+/** Synchronous writes to one SQLite database, batched into shared transactions. */
+export interface SqliteWriter {
+  /** Runs `job` inside the next write transaction (a savepoint of its own); resolves once that transaction committed. */
+  run<R>(job: () => R): Promise<R>;
+}
+
+const writers = new WeakMap<object, SqliteWriter>();
+
+/**
+ * One writer per SQLite database, shared by the modules that write on every request (audit
+ * records, usage rows): jobs that arrive while a transaction runs share the next one, a single
+ * `BEGIN IMMEDIATE ... COMMIT` taken while holding Kysely's connection (`hold`), so no Kysely
+ * transaction is open on it meanwhile. Each job runs in its own savepoint: one that throws is
+ * rolled back and rejected alone.
+ */
+export function sharedSqliteWriter(
+  sqlite: SQLite.Database,
+  hold: <T>(work: () => Promise<T>) => Promise<T>,
+): SqliteWriter {
+  const existing = writers.get(sqlite);
+  if (existing !== undefined) return existing;
+  type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+  const batch = sqlite.transaction((jobs: Array<() => unknown>) =>
+    jobs.map((job): Outcome => {
+      try {
+        return { ok: true, value: sqlite.transaction(job)() };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
+  const commit = createGroupCommit<() => unknown, Outcome>(
+    (jobs) => hold(async () => batch.immediate(jobs)),
+    200,
+  );
+  const writer: SqliteWriter = {
+    async run<R>(job: () => R): Promise<R> {
+      const outcome = await commit.add(job);
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value as R;
+    },
+  };
+  writers.set(sqlite, writer);
+  return writer;
 }

@@ -1,5 +1,6 @@
+import type SQLite from "better-sqlite3";
 import { type Insertable, sql } from "kysely";
-import { createGroupCommit } from "../audit/group-commit.ts";
+import { createGroupCommit, sharedSqliteWriter } from "../audit/group-commit.ts";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { Store } from "../store/database.ts";
 import type { PricedRequest } from "./meter.ts";
@@ -114,36 +115,35 @@ function toRow(record: CompletedRequest, priced: PricedRequest): Insertable<Usag
 /** The usage table: one row per request, summed by the groups a report asks for. */
 export function createUsageStore(store: Store): UsageStore {
   const { db } = store;
-  // Rows that arrive while an insert runs go out together in the next one (group commit). On
-  // SQLite, a cached prepared statement in a synchronous transaction, run while holding Kysely's
-  // connection (no Kysely transaction can be open on it meanwhile): far cheaper than a Kysely round trip.
-  let sqliteInsert: ((rows: Insertable<UsageRecordsTable>[]) => void) | undefined;
+  // SQLite: one cached prepared statement, run by the database's shared writer in the same
+  // transaction as the request's audit record. PostgreSQL: rows that arrive while an insert runs
+  // go out together in the next one (group commit).
+  const sqlite = store.sqlite;
+  const sqliteWriter =
+    sqlite === undefined ? undefined : sharedSqliteWriter(sqlite, (work) => db.connection().execute(work));
+  let sqliteInsert: SQLite.Statement | undefined;
   const writer = createGroupCommit<Insertable<UsageRecordsTable>, void>(async (rows) => {
-    const sqlite = store.sqlite;
-    if (sqlite !== undefined) {
-      if (sqliteInsert === undefined) {
-        const columns = Object.keys(rows[0]!);
-        const statement = sqlite.prepare(
-          `insert into usage_records (${columns.join(", ")}) values (${columns.map((column) => `@${column}`).join(", ")}) on conflict (id) do nothing`,
-        );
-        sqliteInsert = sqlite.transaction((batch: Insertable<UsageRecordsTable>[]) => {
-          for (const row of batch) statement.run(row);
-        });
-      }
-      const insert = sqliteInsert;
-      await db.connection().execute(async () => insert(rows));
-    } else {
-      await db
-        .insertInto("usage_records")
-        .values(rows)
-        .onConflict((conflict) => conflict.column("id").doNothing())
-        .execute();
-    }
+    await db
+      .insertInto("usage_records")
+      .values(rows)
+      .onConflict((conflict) => conflict.column("id").doNothing())
+      .execute();
     return rows.map(() => undefined);
   }, 50);
+  const insertRow = (row: Insertable<UsageRecordsTable>): Promise<void> => {
+    if (sqlite === undefined || sqliteWriter === undefined) return writer.add(row);
+    return sqliteWriter.run(() => {
+      sqliteInsert ??= sqlite.prepare(
+        `insert into usage_records (${Object.keys(row).join(", ")}) values (${Object.keys(row)
+          .map((column) => `@${column}`)
+          .join(", ")}) on conflict (id) do nothing`,
+      );
+      sqliteInsert.run(row);
+    });
+  };
   return {
     insert(record, priced) {
-      return writer.add(toRow(record, priced));
+      return insertRow(toRow(record, priced));
     },
 
     async report(query = {}) {

@@ -1,20 +1,7 @@
 import type { Command } from "commander";
 import { catalog, estimateRamBytes } from "../models/catalog.ts";
 import { formatBytes } from "../models/pull/progress.ts";
-
-/** Rows of text as a left-aligned table. */
-function table(rows: string[][]): string {
-  const widths =
-    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, column) => cell.padEnd(widths[column] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
-}
+import { formatTable } from "./table.ts";
 
 /** `bastion catalog`: the curated models, with licence, publisher and what they need. */
 export function registerCatalogCommand(program: Command): void {
@@ -57,6 +44,6 @@ export function registerCatalogCommand(program: Command): void {
           caps.join(" "),
         ]);
       }
-      process.stdout.write(`${table(rows)}\n`);
+      process.stdout.write(`${formatTable(rows)}\n`);
     });
 }

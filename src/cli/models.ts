@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { formatBytes } from "../models/pull/progress.ts";
 import { listModels, modelInfo } from "../models/store.ts";
+import { formatTable } from "./table.ts";
 
 interface ModelsOptions {
   url: string;
@@ -78,15 +79,7 @@ export function registerModelsCommand(program: Command): void {
           row.licence,
         ]),
       ];
-      const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
-      for (const line of table) {
-        process.stdout.write(
-          `${line
-            .map((cell, column) => cell.padEnd(widths[column]!))
-            .join("  ")
-            .trimEnd()}\n`,
-        );
-      }
+      process.stdout.write(`${formatTable(table)}\n`);
       if (served === undefined)
         process.stdout.write(`(no server answered at ${options.url}; LOADED unknown)\n`);
     });

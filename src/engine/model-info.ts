@@ -1,6 +1,6 @@
 import { type GgufFileInfo, readGgufFileInfo } from "node-llama-cpp";
 import type { ModelCapabilities } from "../core/backend.ts";
-import { chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
+import { type ChatTemplateFamily, chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
 
 /** What a GGUF file says about itself, read from its header without loading the weights. */
 export interface ModelFileInfo {
@@ -11,12 +11,18 @@ export interface ModelFileInfo {
   trainedContextLength: number | undefined;
   /** Length of the model's embedding vectors (its hidden size). */
   embeddingLength: number | undefined;
-  chatTemplateFamily: string;
+  chatTemplateFamily: ChatTemplateFamily;
+  /** `general.size_label` (e.g. "1.5B"), when the file has one. */
+  sizeLabel: string | undefined;
   sizeBytes: number;
   synthetic: boolean;
   capabilities: ModelCapabilities;
 }
 
+/**
+ * The one "describe this model" function: what the server's `/v1/models`, `bastion models` and
+ * the pool know about a GGUF file, from node-llama-cpp's header reader.
+ */
 export function describeGguf(fileInfo: GgufFileInfo, sizeBytes: number): ModelFileInfo {
   const metadata = fileInfo.metadata as unknown as Record<string, Record<string, unknown> | undefined>;
   const general = metadata.general ?? {};
@@ -46,6 +52,7 @@ export function describeGguf(fileInfo: GgufFileInfo, sizeBytes: number): ModelFi
     embeddingLength:
       typeof archSection.embedding_length === "number" ? archSection.embedding_length : undefined,
     chatTemplateFamily: family,
+    sizeLabel: typeof general.size_label === "string" ? general.size_label : undefined,
     sizeBytes,
     synthetic: (metadata.bastion as { synthetic?: unknown } | undefined)?.synthetic === true,
     capabilities: {

@@ -4,9 +4,8 @@ import { isAbsolute, join, resolve } from "node:path";
 import { modelsDir as defaultModelsDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
 import { type ChatTemplateFamily, chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
+import { inspectModelFile } from "../engine/model-info.ts";
 import type { CatalogLicence, CatalogPublisher } from "./catalog.ts";
-import type { GgufInfo } from "./gguf/reader.ts";
-import { readGgufInfo } from "./gguf/reader.ts";
 
 export const MANIFEST_FILE = "manifest.json";
 
@@ -196,18 +195,6 @@ export async function removeModel(id: string, options: StoreOptions = {}): Promi
   await rm(dir, { recursive: true, force: true });
 }
 
-function numberValue(info: GgufInfo, key: string): number | undefined {
-  const value = info.metadata.get(key)?.value;
-  if (typeof value === "number") return value;
-  if (typeof value === "bigint") return Number(value);
-  return undefined;
-}
-
-function stringValue(info: GgufInfo, key: string): string | undefined {
-  const value = info.metadata.get(key)?.value;
-  return typeof value === "string" ? value : undefined;
-}
-
 /** 1_543_714_304 → "1.5B", 494_032_768 → "494M". */
 export function formatParameterCount(count: number): string {
   if (count >= 1e9) return `${(count / 1e9).toFixed(count >= 1e10 ? 0 : 1)}B`;
@@ -223,28 +210,21 @@ export function formatParameterCount(count: number): string {
  */
 export async function modelInfo(id: string, options: StoreOptions = {}): Promise<ModelInfo> {
   const model = await getModel(id, options);
-  const infos: GgufInfo[] = [];
-  for (const path of model.files) infos.push(await readGgufInfo(path));
-  const head = infos[0];
-  if (head === undefined)
+  const first = model.files[0];
+  if (first === undefined)
     throw new BastionError("internal_error", `Model ${id} lists no files in its manifest.`);
-  let parameterCount = 0;
-  for (const info of infos) {
-    for (const tensor of info.tensors)
-      parameterCount += tensor.dims.reduce((product, dim) => product * dim, 1);
-  }
-  const architecture = stringValue(head, "general.architecture");
+  // node-llama-cpp reads the parts of a split model as one file.
+  const file = await inspectModelFile(first, model.sizeOnDisk);
+  const parameterCount = file.parameterCount ?? 0;
   return {
     ...model,
-    name: stringValue(head, "general.name"),
-    architecture,
+    name: file.name,
+    architecture: file.architecture,
     parameterCount,
-    parameterLabel: stringValue(head, "general.size_label") ?? formatParameterCount(parameterCount),
-    quantisation: quantisationName(numberValue(head, "general.file_type")),
-    contextLength:
-      architecture === undefined ? undefined : numberValue(head, `${architecture}.context_length`),
-    embeddingLength:
-      architecture === undefined ? undefined : numberValue(head, `${architecture}.embedding_length`),
-    chatTemplateFamily: chatTemplateFamily(stringValue(head, "tokenizer.chat_template")),
+    parameterLabel: file.sizeLabel ?? formatParameterCount(parameterCount),
+    quantisation: file.quantization,
+    contextLength: file.trainedContextLength,
+    embeddingLength: file.embeddingLength,
+    chatTemplateFamily: file.chatTemplateFamily,
   };
 }

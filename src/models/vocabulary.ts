@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { readGgufFileInfo } from "node-llama-cpp";
 import type { GgufMetadataValue } from "./gguf/constants.ts";
-import { readGgufInfo } from "./gguf/reader.ts";
 import { extractLlamaCppFile, llamaCppSourceFiles, type VocabSourceOptions } from "./vocab-source.ts";
 
 /** llama.cpp token types (`llama_token_type` / gguf-py `TokenType`). */
@@ -119,15 +119,21 @@ export async function loadVocabulary(
     extractLlamaCppFile(llamaCppSourceFiles.qwen2Vocab, options),
     extractLlamaCppFile(definition.template, options),
   ]);
-  const [info, template] = await Promise.all([readGgufInfo(vocabPath), readFile(templatePath, "utf8")]);
-  const baseTokens = info.metadata.get("tokenizer.ggml.tokens");
-  const baseTypes = info.metadata.get("tokenizer.ggml.token_type");
-  const baseMerges = info.metadata.get("tokenizer.ggml.merges");
-  if (baseTokens?.type !== "array" || baseTypes?.type !== "array" || baseMerges?.type !== "array") {
+  const [info, template] = await Promise.all([
+    readGgufFileInfo(vocabPath, { readTensorInfo: false, logWarnings: false }),
+    readFile(templatePath, "utf8"),
+  ]);
+  const ggml = info.metadata.tokenizer?.ggml as
+    | { tokens?: unknown; token_type?: unknown; merges?: unknown }
+    | undefined;
+  const baseTokens = ggml?.tokens;
+  const baseTypes = ggml?.token_type;
+  const baseMerges = ggml?.merges;
+  if (!Array.isArray(baseTokens) || !Array.isArray(baseTypes) || !Array.isArray(baseMerges)) {
     throw new Error(`${vocabPath} lacks tokenizer.ggml.tokens, token_type or merges`);
   }
-  const tokens = baseTokens.value.slice(0, FIRST_ADDED_ID).map(String);
-  const tokenTypes = baseTypes.value.slice(0, FIRST_ADDED_ID).map(Number);
+  const tokens = baseTokens.slice(0, FIRST_ADDED_ID).map(String);
+  const tokenTypes = baseTypes.slice(0, FIRST_ADDED_ID).map(Number);
   for (const added of definition.addedTokens) {
     if (added.id !== tokens.length) throw new Error(`added token ids must be contiguous (at ${added.id})`);
     tokens.push(added.text);
@@ -138,7 +144,7 @@ export async function loadVocabulary(
     tokens.push(`[PAD${id}]`);
     tokenTypes.push(TokenType.unused);
   }
-  const merges = baseMerges.value.map(String);
+  const merges = baseMerges.map(String);
   const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
   const bool = (value: boolean): GgufMetadataValue => ({ type: "bool", value });
   const metadata: [string, GgufMetadataValue][] = [

@@ -84,6 +84,30 @@ interface Kind {
   withLetter?: boolean;
 }
 
+// Shared, never mutated: a classification allocates nothing of its own.
+const DNI: Kind = { type: "national_id", subtype: "es_dni", score: 1, withLetter: true };
+const IPV4: Kind = { type: "ip_address", subtype: "ipv4", score: 0.9 };
+const CARD: Kind = { type: "payment_card", score: 1 };
+const E164: Kind = { type: "phone", subtype: "e164", score: 0.9 };
+const INTERNATIONAL: Kind = { type: "phone", subtype: "international", score: 0.85 };
+const NATIONAL: Kind = { type: "phone", subtype: "national", score: 0.8 };
+const NATIONAL_IDS = new Map<NationalIdKind, Kind>(
+  (
+    [
+      "fr_nir",
+      "es_dni",
+      "es_nie",
+      "it_codice_fiscale",
+      "de_steuer_id",
+      "nl_bsn",
+      "be_national_number",
+      "pl_pesel",
+    ] as const
+  ).map((subtype) => [subtype, { type: "national_id", subtype, score: 1 }]),
+);
+const BELGIAN: readonly NationalIdKind[] = ["be_national_number"];
+const NONE: readonly NationalIdKind[] = [];
+
 function classifyDigits(
   text: string,
   groups: Group[],
@@ -100,17 +124,14 @@ function classifyDigits(
     if (index > first) separators += group.before;
   }
   const length = digits.length;
-  if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter))
-    return { type: "national_id", subtype: "es_dni", score: 1, withLetter: true };
-  if (last - first === 3 && /^\.+$/.test(separators) && isIpv4(digits4(groups, first)))
-    return { type: "ip_address", subtype: "ipv4", score: 0.9 };
+  if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter)) return DNI;
+  if (last - first === 3 && separators === "..." && isIpv4(digits4(groups, first))) return IPV4;
   if (!plus) {
     // The Belgian layout (YY.MM.DD-SSS.CC) names its kind; an 11-digit run in it is not a PESEL by chance.
     const kinds: readonly NationalIdKind[] =
-      separators === "..-." ? ["be_national_number"] : (numericIdsByLength[length] ?? []);
-    for (const kind of kinds)
-      if (isNationalId(kind, digits)) return { type: "national_id", subtype: kind, score: 1 };
-    if (length >= 13 && isPaymentCard(digits)) return { type: "payment_card", score: 1 };
+      separators === "..-." ? BELGIAN : (numericIdsByLength[length] ?? NONE);
+    for (const kind of kinds) if (isNationalId(kind, digits)) return NATIONAL_IDS.get(kind);
+    if (length >= 13 && isPaymentCard(digits)) return CARD;
   }
   return phoneKind(text, groups, first, digits, plus);
 }
@@ -129,22 +150,18 @@ function phoneKind(
   const length = digits.length;
   if (plus) {
     // E.164: country code and subscriber number, 8 to 15 digits, never starting with 0.
-    if (length >= 8 && length <= 15 && digits[0] !== "0")
-      return { type: "phone", subtype: "e164", score: 0.9 };
+    if (length >= 8 && length <= 15 && digits[0] !== "0") return E164;
     return undefined;
   }
   if (digits.startsWith("00")) {
-    if (length >= 10 && length <= 17 && digits[2] !== "0")
-      return { type: "phone", subtype: "international", score: 0.85 };
+    if (length >= 10 && length <= 17 && digits[2] !== "0") return INTERNATIONAL;
     return undefined;
   }
   // National formats: a trunk 0 then 9 to 11 digits (FR, DE, NL, BE, AT, IT landlines); without it
   // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
-  if (digits[0] === "0" && length >= 10 && length <= 12)
-    return { type: "phone", subtype: "national", score: 0.8 };
+  if (digits[0] === "0" && length >= 10 && length <= 12) return NATIONAL;
   if (length < 9 || length > 11) return undefined;
   const at = (groups[first] as Group).start;
-  if (phoneContext.test(text.slice(Math.max(0, at - 30), at)))
-    return { type: "phone", subtype: "national", score: 0.8 };
+  if (phoneContext.test(text.slice(Math.max(0, at - 30), at))) return NATIONAL;
   return undefined;
 }

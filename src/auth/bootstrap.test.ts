@@ -8,6 +8,7 @@ import { testDatabases } from "../store/test-databases.ts";
 import { hashApiKey } from "./api-keys.ts";
 import { bootstrapAdminKey } from "./bootstrap.ts";
 import { createAuth, isLoopbackHost } from "./index.ts";
+import { chatBody, startAuthFixture } from "./test-setup.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -75,5 +76,15 @@ describe("auth off", () => {
     expect(isLoopbackHost("localhost")).toBe(true);
     expect(isLoopbackHost("127.1.2.3")).toBe(true);
     expect(isLoopbackHost("128.0.0.1")).toBe(false);
+  });
+
+  it("lets every request in as the anonymous admin when explicitly off on loopback", async () => {
+    const { store } = await setup(testDatabases()[0]!.open);
+    const fixture = await startAuthFixture({ store, config: { auth: { enabled: false } } });
+    cleanups.push(() => fixture.close());
+    expect((await fixture.request("/v1/chat/completions", { body: chatBody() })).status).toBe(200);
+    expect((await fixture.request("/admin/v1/keys")).status).toBe(200);
+    const me = await (await fixture.request("/auth/me")).json();
+    expect(me.user).toMatchObject({ tenantId: "default", roles: ["admin"] });
   });
 });

@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { AuthContext } from "../auth/authenticator.ts";
 import { type Auth, authContextOf, clientAddress, readCredential, sessionCookie } from "../auth/index.ts";
 import { BastionError } from "../core/errors.ts";
+import { anonymousPrincipal } from "../core/principal.ts";
 import { registerAdminApi } from "./admin/index.ts";
 import { readJsonBody } from "./read-json-body.ts";
 import type { ServerEnv } from "./server-env.ts";
@@ -117,6 +118,12 @@ export function registerAuthRoutes(app: Hono<ServerEnv>, auth: Auth): void {
   });
 
   app.get("/auth/me", async (c) => {
+    c.header("Cache-Control", "no-store");
+    if (!auth.enabled) {
+      // Auth off (loopback only): the web app runs as the anonymous admin, with nothing to sign in to.
+      const { tenantId, roles } = anonymousPrincipal;
+      return c.json({ user: { id: null, email: null, name: "anonymous", tenantId, roles }, csrfToken: null });
+    }
     let context = authContextOf(c);
     if (context === undefined) {
       const credential = readCredential(c);

@@ -16,7 +16,7 @@ import {
   type LimitsSettler,
   type PendingLimits,
 } from "./limited-chat-service.ts";
-import { createAuthMiddleware } from "./middleware.ts";
+import { type AuthVariables, createAuthMiddleware } from "./middleware.ts";
 import { createRateLimits, type RateLimits } from "./rate-limits.ts";
 
 export { bootstrapAdminKey, ensureDefaultTenant } from "./bootstrap.ts";
@@ -37,7 +37,7 @@ export interface Auth {
   /** Failed sign-ins per email and per IP. */
   loginFailures: { byEmail: WindowCounter; byAddress: WindowCounter };
   /** For `/v1`, `/api`, `/admin` and `/app/api`: credential, scopes, CSRF, rate limits. */
-  middleware: MiddlewareHandler;
+  middleware: MiddlewareHandler<AuthVariables>;
   /** Adds model scopes and budget reservations to a chat service. */
   wrapChatService(chat: ChatService, registry?: ModelRegistry): ChatService;
   /** Prices budgets with metering's meter (`createMeter`) instead of the backends' price tables. */
@@ -119,7 +119,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
       pending,
       limits: config.limits,
       resolveModel: (name) => registryForPrices?.get(name)?.id,
-    }) as unknown as MiddlewareHandler,
+    }),
     wrapChatService(chat, registry) {
       registryForPrices ??= registry;
       return createLimitedChatService(chat, {

@@ -28,7 +28,8 @@ export const meteredRoutes: ReadonlySet<string> = new Set([
 
 const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
 
-interface AuthVariables {
+/** What the auth middleware reads and sets on the context (a subset of the server's environment). */
+export interface AuthVariables {
   Variables: { requestId: string; logger: Logger; principal?: Principal };
 }
 

@@ -113,6 +113,13 @@ describe("openai-compatible backend", () => {
       note: "You said: note this",
     });
     expect(parts.at(-1)).toMatchObject({ type: "finish", finishReason: "tool_calls" });
+    // Streamed unbuffered as deltas too, which add up to the whole call.
+    const deltas = parts.filter((part) => part.type === "tool-call-delta");
+    expect(deltas.length).toBeGreaterThan(3);
+    expect(deltas[0]).toMatchObject({ index: 0, id: "call_1", name: "save_note" });
+    expect(deltas.map((part) => (part as { argumentsDelta: string }).argumentsDelta).join("")).toBe(
+      (call as { call: { arguments: string } }).call.arguments,
+    );
   });
 
   it("accepts a JSON completion from an upstream that ignores stream", async () => {

@@ -95,9 +95,13 @@ function parseJson(text: string): unknown {
 }
 
 interface ToolCallDraft {
+  /** 0-based, in order of first appearance: the core part's index. */
+  position: number;
   id: string;
   name: string;
   arguments: string;
+  /** Whether its `tool-call-delta` with id and name went out (after which the id is fixed). */
+  announced: boolean;
 }
 
 /** Turns upstream chunks into core parts; one per request. */
@@ -145,13 +149,43 @@ function createChunkReader(id: string) {
           const call = (raw ?? {}) as Record<string, unknown>;
           const index = typeof call.index === "number" ? call.index : position;
           const fn = (call.function ?? {}) as Record<string, unknown>;
-          const draft = tools.get(index) ?? { id: "", name: "", arguments: "" };
-          if (typeof call.id === "string" && call.id !== "") draft.id = call.id;
-          if (typeof fn.name === "string") draft.name += fn.name;
-          if (typeof fn.arguments === "string") draft.arguments += fn.arguments;
-          else if (typeof fn.arguments === "object" && fn.arguments !== null)
-            draft.arguments += JSON.stringify(fn.arguments);
+          const draft = tools.get(index) ?? {
+            position: tools.size,
+            id: "",
+            name: "",
+            arguments: "",
+            announced: false,
+          };
           tools.set(index, draft);
+          if (!draft.announced && typeof call.id === "string" && call.id !== "") draft.id = call.id;
+          if (typeof fn.name === "string" && !draft.announced) draft.name += fn.name;
+          const piece =
+            typeof fn.arguments === "string"
+              ? fn.arguments
+              : typeof fn.arguments === "object" && fn.arguments !== null
+                ? JSON.stringify(fn.arguments)
+                : "";
+          draft.arguments += piece;
+          // Streamed on as it comes (unbuffered), once the name is known; the whole call follows at the end.
+          if (!draft.announced && draft.name !== "") {
+            draft.announced = true;
+            if (draft.id === "") draft.id = `call_${draft.position}`;
+            out.push({
+              type: "tool-call-delta",
+              index: draft.position,
+              id: draft.id,
+              name: draft.name,
+              argumentsDelta: draft.arguments,
+            });
+          } else if (draft.announced && piece !== "") {
+            out.push({
+              type: "tool-call-delta",
+              index: draft.position,
+              id: draft.id,
+              name: draft.name,
+              argumentsDelta: piece,
+            });
+          }
         }
       }
       if (typeof choice.finish_reason === "string") finishReason = toFinishReason(choice.finish_reason);
@@ -160,15 +194,16 @@ function createChunkReader(id: string) {
     /** The closing parts: held-back text, assembled tool calls, then `finish`. */
     end(): ChatStreamPart[] {
       const out = fromText(splitter.flush());
-      const ordered = [...tools.entries()].sort(([a], [b]) => a - b);
-      for (const [position, [index, draft]] of ordered.entries()) {
-        if (draft.name === "") throw upstreamError(id, `tool call ${index} has no function name.`, false);
+      const ordered = [...tools.values()].sort((a, b) => a.position - b.position);
+      for (const draft of ordered) {
+        if (draft.name === "")
+          throw upstreamError(id, `tool call ${draft.position} has no function name.`, false);
         const call: ToolCall = {
-          id: draft.id === "" ? `call_${index}` : draft.id,
+          id: draft.id === "" ? `call_${draft.position}` : draft.id,
           name: draft.name,
           arguments: draft.arguments === "" ? "{}" : draft.arguments,
         };
-        out.push({ type: "tool-call", index: position, call });
+        out.push({ type: "tool-call", index: draft.position, call });
       }
       const reason = ordered.length > 0 && finishReason === "stop" ? "tool_calls" : (finishReason ?? "stop");
       out.push({

@@ -80,6 +80,7 @@ beforeAll(async () => {
       "cheap-first": { strategy: "cheapest", candidates: ["eu/echo", "us/echo"] },
       "us-only": { candidates: ["us/echo"] },
       "us-tools": { candidates: ["us/tools"] },
+      "eu-tools": { candidates: ["eu/tools"] },
       "after-500": { candidates: ["eu/status-500", "us/echo"] },
       "after-timeout": { candidates: ["eu/hang", "us/echo"] },
       "after-reset": { candidates: ["eu/reset", "us/echo"] },
@@ -384,6 +385,30 @@ describe("routing and resilience", () => {
         reasoning_content: "Let me think.",
       });
     }
+  });
+
+  it("streams a remote tool call's arguments as they come", async () => {
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "eu-tools", stream: true, messages: [{ role: "user", content: "Hi" }] }),
+    });
+    const events = parseSseData(await response.text()).slice(0, -1);
+    const calls = events
+      .map(
+        (event) =>
+          JSON.parse(event) as {
+            choices: Array<{
+              delta: { tool_calls?: Array<{ id?: string; function: { name?: string; arguments?: string } }> };
+            }>;
+          },
+      )
+      .flatMap((chunk) => chunk.choices[0]?.delta.tool_calls ?? []);
+    expect(calls.length).toBeGreaterThan(3);
+    expect(calls[0]).toMatchObject({ id: "call_1", function: { name: "save_note" } });
+    expect(JSON.parse(calls.map((call) => call.function.arguments ?? "").join(""))).toEqual({
+      note: "You said: Hi",
+    });
   });
 
   it("answers a broken upstream with an OpenAI-shaped 502", async () => {

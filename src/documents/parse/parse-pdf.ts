@@ -11,7 +11,7 @@ export async function parsePdf(content: Uint8Array): Promise<ParsedDocument> {
   let totalPages: number;
   try {
     // PDF.js detaches the buffer it is given: hand it a copy.
-    const proxy = await getDocumentProxy(new Uint8Array(content));
+    const proxy = await getDocumentProxy(new Uint8Array(content), { verbosity: 0 });
     try {
       const result = await extractText(proxy, { mergePages: false });
       pages = result.text;

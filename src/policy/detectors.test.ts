@@ -123,3 +123,23 @@ describe("validators on their own", () => {
     expect(isIban("XX89370400440532013000")).toBe(false);
   });
 });
+
+describe("hostile input", () => {
+  // Each of these would take minutes if a detector were quadratic; linear, they take milliseconds.
+  it("scans long pathological runs in linear time", { timeout: 60_000 }, () => {
+    const size = 300_000;
+    const cases: Array<[string, string[]]> = [
+      [`${"a.".repeat(size / 2)}${"@".repeat(2000)}x.fr`, []],
+      [`${"1 ".repeat(size / 2)}x`, []],
+      [`${"1:".repeat(size / 2)}`, []],
+      [`${"-----BEGIN PRIVATE KEY----- ".repeat(size / 28)}`, ["secret"]],
+      [`${"Herr ".repeat(size / 5)}`, ["person"]],
+      [`${"A".repeat(size)}1`, []],
+      [`${"9".repeat(size)}a`, []],
+    ];
+    for (const [text, types] of cases)
+      expect([...new Set(engine.inspectText(text).detections.map((d) => d.type))], text.slice(0, 12)).toEqual(
+        types,
+      );
+  });
+});

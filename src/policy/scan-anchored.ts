@@ -5,17 +5,23 @@ import { isIpv6 } from "./validators.ts";
 export function scanEmails(text: string, add: Add): void {
   let at = text.indexOf("@");
   while (at !== -1) {
+    // Bounded by the longest local part (64) and domain (253) there can be, so that a hostile text
+    // of one long run and many @ costs linear time, not quadratic.
+    const floor = Math.max(0, at - 65);
     let left = at;
-    while (left > 0 && isLocalChar(text.charCodeAt(left - 1))) left--;
+    while (left > floor && isLocalChar(text.charCodeAt(left - 1))) left--;
+    const tooLong = left === floor && left > 0 && isLocalChar(text.charCodeAt(left - 1));
     while (left < at && text.charCodeAt(left) === 46) left++;
+    const ceiling = Math.min(text.length, at + 254);
     let right = at + 1;
-    while (right < text.length && isDomainChar(text.charCodeAt(right))) right++;
+    while (right < ceiling && isDomainChar(text.charCodeAt(right))) right++;
     while (right > at + 1 && (text.charCodeAt(right - 1) === 46 || text.charCodeAt(right - 1) === 45))
       right--;
     const local = at - left;
     const domain = text.slice(at + 1, right);
     const dot = domain.lastIndexOf(".");
     if (
+      !tooLong &&
       local > 0 &&
       local <= 64 &&
       dot > 0 &&

@@ -202,6 +202,8 @@ interface Target {
 
 interface Sample {
   latenciesMs: number[];
+  /** Streams only: time to the first content chunk. */
+  firstTokenMs: number[];
   elapsedMs: number;
   errors: number;
 }
@@ -211,6 +213,7 @@ async function load(target: Target, requests: number, concurrency: number, strea
   const body = JSON.stringify({ ...prompt, model: target.model, stream });
   const headers = { "content-type": "application/json", ...target.headers };
   const latenciesMs: number[] = [];
+  const firstTokenMs: number[] = [];
   let errors = 0;
   let next = 0;
   const started = performance.now();
@@ -220,7 +223,13 @@ async function load(target: Target, requests: number, concurrency: number, strea
         next++;
         const t0 = performance.now();
         const response = await pool.request({ path: "/v1/chat/completions", method: "POST", headers, body });
-        const text = await response.body.text();
+        let text = "";
+        let first: number | undefined;
+        for await (const chunk of response.body) {
+          text += chunk.toString();
+          if (stream && first === undefined && text.includes('"content"')) first = performance.now() - t0;
+        }
+        if (first !== undefined) firstTokenMs.push(first);
         const complete = text.includes("virement") && (!stream || text.includes("[DONE]"));
         if (response.statusCode !== 200 || !complete) errors++;
         latenciesMs.push(performance.now() - t0);
@@ -229,7 +238,7 @@ async function load(target: Target, requests: number, concurrency: number, strea
   );
   const elapsedMs = performance.now() - started;
   await pool.close();
-  return { latenciesMs, elapsedMs, errors };
+  return { latenciesMs, firstTokenMs, elapsedMs, errors };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -351,6 +360,10 @@ async function main(): Promise<void> {
         requestsPerSecond: latencies.length / (elapsed / 1000),
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
+        firstTokenP50Ms: percentile(
+          samples.flatMap((sample) => sample.firstTokenMs).sort((a, b) => a - b),
+          50,
+        ),
       };
     });
     const isDirect = (row: { name: string }) => row.name === "direct (mock)";
@@ -359,8 +372,19 @@ async function main(): Promise<void> {
       ...row,
       addedP50Ms: row.p50Ms - directOf(row.mode).p50Ms,
       addedP99Ms: row.p99Ms - directOf(row.mode).p99Ms,
+      addedFirstTokenP50Ms: row.firstTokenP50Ms - directOf(row.mode).firstTokenP50Ms,
     }));
-    const header = ["target", "mode", "req/s", "p50 ms", "p99 ms", "added p50 ms", "added p99 ms", "errors"];
+    const header = [
+      "target",
+      "mode",
+      "req/s",
+      "p50 ms",
+      "p99 ms",
+      "added p50 ms",
+      "added p99 ms",
+      "added TTFT p50 ms",
+      "errors",
+    ];
     const lines = withAdded.map((row) => [
       row.name,
       row.mode,
@@ -369,6 +393,7 @@ async function main(): Promise<void> {
       fmt(row.p99Ms),
       isDirect(row) ? "-" : fmt(row.addedP50Ms),
       isDirect(row) ? "-" : fmt(row.addedP99Ms),
+      isDirect(row) || row.mode !== "stream" ? "-" : fmt(row.addedFirstTokenP50Ms),
       String(row.errors),
     ]);
     const widths = header.map((title, column) =>

@@ -4,6 +4,7 @@ import type { BastionConfig } from "../config/config.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
+import type { Principal } from "../core/principal.ts";
 import type { Store } from "../store/database.ts";
 import { type AdminService, createAdminService } from "./admin-service.ts";
 import { type Authenticator, createAuthenticator } from "./authenticator.ts";
@@ -85,7 +86,7 @@ export function createAuth(options: CreateAuthOptions): Auth {
   });
   const budgets = createBudgets(store);
   let costModel = options.costModel;
-  const pending = new Map<string, PendingLimits>();
+  const pending = new WeakMap<Principal, PendingLimits>();
   const settler = createLimitsSettler({
     rateLimits,
     costModel: {

@@ -2,12 +2,17 @@ import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatRequest, ChatStreamPart, GenerationTimings, Usage } from "../core/chat.ts";
 import type { ChatService, ChatServiceContext, ChatSession } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
+import type { Principal } from "../core/principal.ts";
 import type { CompletedRequest, RequestObserver } from "../core/request-record.ts";
 import type { BudgetReservation, Budgets } from "./budgets.ts";
 import type { CostModel } from "./cost-model.ts";
 import type { LimitScopes, RateLimits } from "./rate-limits.ts";
 
-/** What the limits middleware learnt about a request, handed to the chat service by request id. */
+/**
+ * What the limits middleware learnt about a request, handed to the chat service keyed by the
+ * request's own principal object (fresh per request). Not by request id: a client chooses its
+ * `X-Request-Id`, and two requests sharing one must not share (or skip) a budget reservation.
+ */
 export interface PendingLimits {
   scopes: LimitScopes;
   /** Adds a soft-budget warning to the response headers. */
@@ -15,10 +20,11 @@ export interface PendingLimits {
 }
 
 export interface LimitsSettler extends RequestObserver {
+  /** Registers a reservation; returns its settle function (idempotent), which `onCompleted` also reaches by request id. */
   track(
     requestId: string,
     entry: { reservation: BudgetReservation; scopes: LimitScopes; estimateEur: number },
-  ): void;
+  ): (record: CompletedRequest) => Promise<void>;
 }
 
 /**
@@ -30,22 +36,26 @@ export function createLimitsSettler(options: {
   rateLimits: RateLimits;
   costModel: CostModel;
 }): LimitsSettler {
-  const open = new Map<
-    string,
-    { reservation: BudgetReservation; scopes: LimitScopes; estimateEur: number }
-  >();
+  const open = new Map<string, (record: CompletedRequest) => Promise<void>>();
   return {
-    track: (requestId, entry) => void open.set(requestId, entry),
+    track(requestId, entry) {
+      let done = false;
+      const settle = async (record: CompletedRequest) => {
+        if (done) return;
+        done = true;
+        if (open.get(requestId) === settle) open.delete(requestId);
+        const tokens = record.usage.promptTokens + record.usage.completionTokens;
+        // Without a finish part the usage is unknown: charge the reservation rather than nothing.
+        const cost =
+          record.status === "ok" || tokens > 0 ? options.costModel.price(record).costEur : entry.estimateEur;
+        await entry.reservation.settle(cost);
+        await options.rateLimits.recordTokens(entry.scopes, tokens);
+      };
+      open.set(requestId, settle);
+      return settle;
+    },
     async onCompleted(record) {
-      const entry = open.get(record.requestId);
-      if (entry === undefined) return;
-      open.delete(record.requestId);
-      const tokens = record.usage.promptTokens + record.usage.completionTokens;
-      // Without a finish part the usage is unknown: charge the reservation rather than nothing.
-      const cost =
-        record.status === "ok" || tokens > 0 ? options.costModel.price(record).costEur : entry.estimateEur;
-      await entry.reservation.settle(cost);
-      await options.rateLimits.recordTokens(entry.scopes, tokens);
+      await open.get(record.requestId)?.(record);
     },
   };
 }
@@ -70,7 +80,7 @@ export function createLimitedChatService(
     budgets: Budgets;
     costModel: CostModel;
     settler: LimitsSettler;
-    pending: Map<string, PendingLimits>;
+    pending: WeakMap<Principal, PendingLimits>;
     assumedOutputTokens: number;
   },
 ): ChatService {
@@ -86,7 +96,7 @@ export function createLimitedChatService(
           { param: "model" },
         );
       }
-      const pending = options.pending.get(context.requestId);
+      const pending = options.pending.get(principal);
       if (pending === undefined) return inner.open(request, context);
       const estimateEur = options.costModel.estimateCostEur({
         ...(backend === undefined
@@ -106,7 +116,7 @@ export function createLimitedChatService(
         estimateEur,
       );
       if (reservation.warning !== undefined) pending.warn(reservation.warning);
-      options.settler.track(context.requestId, { reservation, scopes, estimateEur });
+      const settle = options.settler.track(context.requestId, { reservation, scopes, estimateEur });
       const started = new Date();
       let session: ChatSession;
       try {
@@ -115,7 +125,7 @@ export function createLimitedChatService(
         await reservation.settle(0);
         throw error;
       }
-      return { ...session, parts: settleOnEnd(session, request, context, started, options.settler) };
+      return { ...session, parts: settleOnEnd(session, request, context, started, settle) };
     },
   };
 }
@@ -125,7 +135,7 @@ async function* settleOnEnd(
   request: ChatRequest,
   context: ChatServiceContext,
   started: Date,
-  settler: LimitsSettler,
+  settle: (record: CompletedRequest) => Promise<void>,
 ): AsyncIterable<ChatStreamPart> {
   let usage: Usage = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 };
   let timings: GenerationTimings | undefined;
@@ -165,7 +175,7 @@ async function* settleOnEnd(
       },
       status,
     };
-    await settler.onCompleted(record);
+    await settle(record);
   }
 }
 

@@ -146,6 +146,25 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
     expect(detail.budget.spent_eur).toBeCloseTo(ledger.spent_eur, 9);
   });
 
+  it("does not let requests that share a client-chosen X-Request-Id skip the budget", async () => {
+    const hard = actualCost * 3.5;
+    const key = await createKey(fixture, { limits: { budget_hard_eur: hard } });
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, () =>
+        fixture.request("/v1/chat/completions", {
+          key: key.secret,
+          body: chatBody({ max_tokens: 5 }),
+          headers: { "x-request-id": "same-id-for-all" },
+        }),
+      ),
+    );
+    await Promise.all(responses.map((response) => response.arrayBuffer()));
+    const status = await fixture.auth.budgets.status(`key:${key.id}`);
+    expect(status.spentEur).toBeLessThanOrEqual(hard + actualCost);
+    expect(status.reservedEur).toBeCloseTo(0, 9);
+    expect(responses.filter((response) => response.status === 429).length).toBeGreaterThan(0);
+  });
+
   it("warns past the soft budget in x-bastion-budget-warning", async () => {
     const key = await createKey(fixture, { limits: { budget_soft_eur: actualCost * 1.5 } });
     const first = await fixture.request("/v1/chat/completions", {

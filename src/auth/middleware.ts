@@ -71,7 +71,7 @@ export interface AuthMiddlewareOptions {
   enabled: boolean;
   authenticator: Authenticator;
   rateLimits: RateLimits;
-  pending: Map<string, PendingLimits>;
+  pending: WeakMap<Principal, PendingLimits>;
   limits: BastionConfig["limits"];
   /** The backend id behind a model name or alias, so that a scope naming the id also allows its aliases. */
   resolveModel?: (name: string) => string | undefined;
@@ -149,15 +149,14 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
     }
     const warnings: string[] = [];
-    const requestId = c.get("requestId");
-    options.pending.set(requestId, { scopes, warn: (message) => void warnings.push(message) });
+    options.pending.set(context.principal, { scopes, warn: (message) => void warnings.push(message) });
     try {
       await next();
     } catch (error) {
       admission.release();
       throw error;
     } finally {
-      options.pending.delete(requestId);
+      options.pending.delete(context.principal);
     }
     for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));

@@ -23,6 +23,17 @@ import { createRateLimits, type RateLimits } from "./rate-limits.ts";
 export { bootstrapAdminKey, ensureDefaultTenant } from "./bootstrap.ts";
 export { authContextOf, clientAddress, readCredential, sessionCookie } from "./middleware.ts";
 
+/** Response headers of the limits, for CORS `Access-Control-Expose-Headers`. */
+export const limitHeaderNames = [
+  "x-ratelimit-limit-requests",
+  "x-ratelimit-remaining-requests",
+  "x-ratelimit-reset-requests",
+  "x-ratelimit-limit-tokens",
+  "x-ratelimit-remaining-tokens",
+  "x-ratelimit-reset-tokens",
+  "x-bastion-budget-warning",
+];
+
 /** The control plane's HTTP-facing parts, handed to `createApp({auth})`. */
 export interface Auth {
   /** False only when explicitly turned off on a loopback address. */

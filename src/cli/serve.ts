@@ -190,6 +190,7 @@ async function serve(options: ServeOptions): Promise<void> {
         }
       : false,
     models: { pool: platform.pool, hubEndpoint: hubEndpoint(effective) },
+    policies: { engine: createPolicyEngine(effective.policies), defaultPolicy: effective.policies.default },
     logger,
     maxBodyBytes: effective.server.maxBodyBytes,
     version: process.env.npm_package_version ?? "0.1.0",

@@ -30,6 +30,7 @@ import { clip } from "./resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "./server-env.ts";
 import { registerWebApp, type WebAppOptions } from "./web/index.ts";
 import { type ModelAdminOptions, registerModelAdminRoutes } from "./admin/models-route.ts";
+import { type DescribedPolicyEngine, registerPolicyRoutes } from "./admin/policies-route.ts";
 
 export interface CreateAppOptions {
   registry: ModelRegistry;
@@ -45,6 +46,8 @@ export interface CreateAppOptions {
   web?: WebAppOptions | false;
   /** `POST /admin/v1/models/pull` and `/admin/v1/models/{id}/unload`: the model pool and the hub to pull from. */
   models?: ModelAdminOptions;
+  /** `GET /admin/v1/policies` and the dry run `POST /admin/v1/policies/check`; absent = no such routes. */
+  policies?: { engine: DescribedPolicyEngine; defaultPolicy: string };
   /** Keys, sessions, limits and the admin API (src/auth/); absent = no auth, for unit tests of the wire layer. */
   auth?: Auth;
   /**
@@ -155,6 +158,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   registerAnthropicRoutes(app, deps);
   if (options.web !== false) registerWebApp(app, deps, options.web ?? {});
   registerModelAdminRoutes(app, deps, options.models ?? {});
+  if (options.policies !== undefined) registerPolicyRoutes(app, options.policies);
 
   for (const [path, allow] of Object.entries(routeMethods)) {
     app.all(path, (c) =>

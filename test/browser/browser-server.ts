@@ -8,6 +8,7 @@ import { type BastionConfig, configSchema } from "../../src/config/config.ts";
 import { anonymousPrincipal } from "../../src/core/principal.ts";
 import { createMeteringServices, type MeteringServices } from "../../src/metering/index.ts";
 import { createPlatform, type Platform } from "../../src/platform.ts";
+import { createPolicyEngine } from "../../src/policy/index.ts";
 import { createApp } from "../../src/server/app.ts";
 import { openStore, type Store } from "../../src/store/database.ts";
 import { syntheticModelPath, type TestModel } from "../support/test-server.ts";
@@ -64,6 +65,7 @@ export async function startBrowserServer(options: { models: TestModel[] }): Prom
     metering,
     web: { store, admin: auth.admin },
     models: { pool: platform.pool },
+    policies: { engine: createPolicyEngine(config.policies), defaultPolicy: config.policies.default },
   });
   const server = createAdaptorServer({ fetch: app.fetch });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

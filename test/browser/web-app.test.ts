@@ -337,6 +337,31 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await context.close();
   });
 
+  it("as admin, dry-runs a text through the policy and sees what was found highlighted", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, { apiKey: server.adminKey });
+    await page.getByRole("link", { name: "Console" }).click();
+    await page.getByRole("link", { name: "Policies" }).click();
+    await page.getByText("(default)").waitFor();
+    await page
+      .getByLabel("Text to check")
+      .fill(
+        "Merci d'écrire à jeanne.dupont@example.fr avant vendredi, IBAN FR76 3000 6000 0112 3456 7890 189.",
+      );
+    await page.getByRole("button", { name: "Check" }).click();
+    const result = page.locator("[data-dry-run-result]");
+    await result.waitFor();
+    expect(await result.locator('.highlighted mark[data-type="email"]').textContent()).toBe(
+      "jeanne.dupont@example.fr",
+    );
+    expect(await result.locator('.highlighted mark[data-type="iban"]').count()).toBe(1);
+    expect(await result.textContent()).toMatch(/pseudonymise|keep-local|block/);
+    await shoot(page, "console-policies");
+    await expectAccessible(page);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
   it("8: as auditor, runs verify chain", async () => {
     const { context, page, problems } = await openPage();
     await signIn(page, server.users.auditor);

@@ -45,23 +45,11 @@ export function PoliciesTab() {
   const decision = result?.decision;
   return html`<section aria-labelledby="policies-title">
     <h1 id="policies-title">${t("policies")}</h1>
-    <${Problem} what=${t("policies")} error=${policies.error} />
-    ${
-      list.length > 0 &&
-      html`<div class="table-wrap"><table class="data">
-      <thead><tr><th>${t("name")}</th><th>${t("policy")}</th></tr></thead>
-      <tbody>${list.map(
-        (entry) => html`<tr key=${entry.name}>
-        <td>${entry.name}${entry.name === policies.data.default ? " (default)" : ""}</td>
-        <td><pre class="json">${JSON.stringify(entry.classes ?? entry, null, 1)}</pre></td>
-      </tr>`,
-      )}</tbody></table></div>`
-    }
     <h2 id="dry-run-title">${t("dryRun")}</h2>
     <form onSubmit=${check} aria-labelledby="dry-run-title">
       <p class="muted">${t("dryRunHelp")}</p>
-      <label class="visually-hidden" for="dry-run-text">${t("dryRun")}</label>
-      <textarea id="dry-run-text" rows="6" style="width:100%" value=${text} onInput=${(e) => setText(e.currentTarget.value)} required />
+      <label class="visually-hidden" for="dry-run-text">${t("textToCheck")}</label>
+      <textarea id="dry-run-text" class="wide" rows="5" value=${text} onInput=${(e) => setText(e.currentTarget.value)} required />
       <div class="toolbar">
         <label>${t("policy")}<select value=${policy} onChange=${(e) => setPolicy(e.currentTarget.value)}>
           <option value="">default</option>
@@ -75,10 +63,28 @@ export function PoliciesTab() {
       result &&
       html`<div data-dry-run-result>
       ${result.detections?.length ? html`<${Highlighted} text=${result.text} detections=${result.detections} />` : html`<p>${t("nothingFound")}</p>`}
-      <h2>${t("decision")}</h2>
-      <p><strong>${decision?.action ?? ""}</strong> ${decision?.summary ?? ""}</p>
-      <pre class="json">${JSON.stringify(decision, null, 2)}</pre>
+      <ul class="found">${(result.detections ?? []).map(
+        (detection) =>
+          html`<li><mark data-type=${detection.type}>${detection.type}</mark> ${detection.masked}</li>`,
+      )}</ul>
+      <p class=${`decision policy-${decision?.action}`}><strong>${t("decision")}: ${decision?.action ?? ""}</strong>${" "}(${decision?.dataClass ?? ""}) ${decision?.summary ?? ""}</p>
     </div>`
+    }
+    <h2>${t("policies")}</h2>
+    <${Problem} what=${t("policies")} error=${policies.error} />
+    ${
+      list.length > 0 &&
+      html`<div class="table-wrap"><table class="data">
+      <thead><tr><th>${t("name")}</th><th>public</th><th>internal</th><th>personal</th><th>secret</th></tr></thead>
+      <tbody>${list.map(
+        (entry) => html`<tr key=${entry.name}>
+        <td>${entry.name}${entry.name === policies.data.default ? " (default)" : ""}</td>
+        ${["public", "internal", "personal", "secret"].map((name) => {
+          const rule = entry.classes?.[name];
+          return html`<td>${rule ? `${rule.action} → ${[rule.zones].flat().join(", ")}` : ""}</td>`;
+        })}
+      </tr>`,
+      )}</tbody></table></div>`
     }
   </section>`;
 }

@@ -13,7 +13,9 @@ const greeting = "Greetings in Lyon.\n\nVisitors are welcomed with bon jour at t
 const other = "Parking rules.\n\nThe garage closes at midnight.";
 
 beforeAll(async () => {
-  server = await startDocumentsTestServer();
+  server = await startDocumentsTestServer({
+    config: { assistants: [{ id: "lobby", model: "scripted", instructions: "Greet visitors." }] },
+  });
   client = new OpenAI({ baseURL: `${server.baseUrl}/v1`, apiKey: server.keys.a, maxRetries: 0 });
   const a = await client.files.create({
     file: await toFile(Buffer.from(greeting), "greeting.txt"),
@@ -187,6 +189,34 @@ describe("the Responses API with file_search", () => {
 });
 
 describe("assistants as configuration", () => {
+  it("serves config-file assistants and keeps them read-only in the admin API", async () => {
+    expect((await client.models.list()).data.map((model) => model.id)).toContain("lobby");
+    const admin = (path: string, method: string, body?: unknown) =>
+      fetch(`${server.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${server.keys.a}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const listed = (await (await admin("/admin/v1/assistants", "GET")).json()) as {
+      data: Array<{ id: string; source: string }>;
+    };
+    expect(listed.data.find((assistant) => assistant.id === "lobby")?.source).toBe("config");
+    expect((await admin("/admin/v1/assistants/lobby", "PATCH", { instructions: "x" })).status).toBe(403);
+    expect((await admin("/admin/v1/assistants/lobby", "DELETE")).status).toBe(403);
+    // A member of tenant B may not manage assistants.
+    const member = await fetch(`${server.baseUrl}/admin/v1/assistants`, {
+      headers: { authorization: `Bearer ${server.keys.b}` },
+    });
+    expect(member.status).toBe(403);
+    const bad = await admin("/admin/v1/assistants", "POST", {
+      id: "x",
+      model: "scripted",
+      vector_store_ids: ["vs_nope"],
+    });
+    expect(bad.status).toBe(404);
+    expect((await admin("/admin/v1/assistants/x", "GET")).status).toBe(404);
+  });
+
   it("creates an assistant through the admin API, lists it as a model and answers chats on its id", async () => {
     const created = await fetch(`${server.baseUrl}/admin/v1/assistants`, {
       method: "POST",

@@ -76,6 +76,12 @@ export function registerAuthRoutes(app: Hono<ServerEnv>, auth: Auth): void {
     let owner: { tenantId: string; userId?: string; keyId?: string } | undefined;
     if ("apiKey" in input) {
       context = await auth.authenticator.fromKey(input.apiKey).catch(() => undefined);
+      if (context?.via === "bootstrap") {
+        throw new BastionError(
+          "invalid_request",
+          "BASTION_ADMIN_KEY is for API calls and cannot open a web session: sign in with a user (`bastion users create <email> --role admin --password-stdin`) or a stored key.",
+        );
+      }
       if (context !== undefined && context.via === "key" && context.principal.keyId !== undefined) {
         owner = { tenantId: context.principal.tenantId, keyId: context.principal.keyId };
       } else context = undefined;

@@ -108,6 +108,13 @@ describe("person names (best effort)", () => {
     expect(only("Szanowny Panie Kowalski")).toEqual(["person/titled:Kowalski"]);
   });
 
+  it("a surname announced once is found again where it stands alone", () => {
+    expect(only("Frau Hoffmann hat angerufen. Hoffmann bittet um Rückruf; Hoffmannstraße 3.")).toEqual([
+      "person/titled:Hoffmann",
+      "person/recurrence:Hoffmann",
+    ]);
+  });
+
   it("not a bare surname or capitalised nouns", () => {
     expect(only("Dupont a appelé. Die Rechnung Nummer ist falsch.")).toEqual([]);
   });

@@ -130,6 +130,7 @@ export function createScanner(options: ScannerOptions): Scanner {
         found.push(detection);
       };
       scanMaster(text, add);
+      if (on.has("person")) addSurnameRecurrences(text, found, add);
       if (on.has("email")) scanEmails(text, add);
       if (on.has("ip_address")) scanIpv6(text, add);
       for (const matcher of custom) {
@@ -348,6 +349,30 @@ function longestIban(candidate: string): string | undefined {
     const space = value.lastIndexOf(" ");
     if (space < 0 || value.length <= 15) return undefined;
     value = value.slice(0, space);
+  }
+}
+
+/**
+ * A surname announced once ("Mme Lefèvre", "Claire Martin") is often written alone later in the
+ * same text ("Lefèvre a rappelé"): each later whole-word occurrence is a person too.
+ */
+function addSurnameRecurrences(text: string, found: Detection[], add: Add): void {
+  const surnames = new Set<string>();
+  for (const detection of found) {
+    if (detection.type !== "person") continue;
+    const surname = detection.value.slice(detection.value.lastIndexOf(" ") + 1);
+    if (surname.length >= 3) surnames.add(surname);
+  }
+  for (const surname of surnames) {
+    let at = text.indexOf(surname);
+    while (at !== -1) {
+      const end = at + surname.length;
+      const before = at > 0 ? (text[at - 1] as string) : " ";
+      const after = text[end] ?? " ";
+      // Overlaps with the announcing detection itself are dropped by resolveOverlaps.
+      if (!wordLike.test(before) && !wordLike.test(after)) add("person", at, surname, 0.5, "recurrence");
+      at = text.indexOf(surname, end);
+    }
   }
 }
 

@@ -1,20 +1,11 @@
-import {
-  type ChatWrapper,
-  type Llama,
-  LlamaChat,
-  type LlamaContext,
-  resolveChatWrapper,
-  type Token,
-} from "node-llama-cpp";
+import { type ChatWrapper, type Llama, type LlamaContext, resolveChatWrapper } from "node-llama-cpp";
 import type { ChatRequest, ChatStreamPart } from "../core/chat.ts";
-import { BastionError } from "../core/errors.ts";
 import { createEmbedder, type Embedder, type ReserveMemory } from "./embedder.ts";
-import { createForcibleChatWrapper } from "./forcible-chat-wrapper.ts";
-import { defaultGenerationDefaults, type GenerationDefaults, thoughtBudget } from "./generation/options.ts";
-import { planGeneration } from "./generation/plan.ts";
-import { type GenerationSlot, runGeneration } from "./generation/run.ts";
+import { defaultGenerationDefaults, type GenerationDefaults } from "./generation/options.ts";
+import { completionAllowance, prepareRequest } from "./generation/prompt.ts";
+import { runGeneration } from "./generation/run.ts";
+import { createGenerationSlots } from "./generation/slot.ts";
 import { createGrammarFactory } from "./grammar.ts";
-import { toLlamaHistory } from "./history.ts";
 import { describeGguf, type ModelFileInfo } from "./model-info.ts";
 import { createPartChannel } from "./part-channel.ts";
 import { createSlotPool } from "./slot-pool.ts";
@@ -58,10 +49,6 @@ export interface ModelRunner {
   dispose(): Promise<void>;
 }
 
-interface Slot extends GenerationSlot {
-  sharedPrefixLength(tokens: readonly number[]): number;
-}
-
 /**
  * One loaded model serving many requests: a single llama.cpp context with `parallel` sequences
  * that node-llama-cpp batches together (continuous batching), fronted by a bounded queue. Each
@@ -85,17 +72,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   }
   const chatWrapper: ChatWrapper = resolveChatWrapper(model);
   const grammars = createGrammarFactory(llama);
-  const slots: Slot[] = [];
-  for (let index = 0; index < options.parallel; index++) {
-    const sequence = context.getSequence();
-    const forcible = createForcibleChatWrapper(chatWrapper);
-    slots.push({
-      sequence,
-      chat: new LlamaChat({ contextSequence: sequence, chatWrapper: forcible.wrapper }),
-      forceFunctionCall: forcible.force,
-      sharedPrefixLength: (tokens) => sequence.compareContextTokens(tokens as Token[]).firstDifferentIndex,
-    });
-  }
+  const slots = createGenerationSlots(context, chatWrapper, options.parallel);
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });
   const running = new Set<Promise<unknown>>();
   const fileInfo = describeGguf(model.fileInfo, model.size);
@@ -114,32 +91,13 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     reserve: options.reserve ?? (async () => () => {}),
   });
 
-  function prepare(request: ChatRequest) {
-    const plan = planGeneration(request, info.capabilities, thoughtBudget(request, defaults));
-    const history = toLlamaHistory(request.messages);
-    const state = chatWrapper.generateContextState({
-      chatHistory: history,
-      ...(plan.functions === undefined
-        ? {}
-        : { availableFunctions: plan.functions, documentFunctionParams: true }),
-    });
-    return { plan, history, promptTokens: state.contextText.tokenize(model.tokenizer) };
-  }
-
+  const describeModel = { llama: model, chatWrapper, reasoning: info.capabilities.reasoning };
   async function* generate(
     request: ChatRequest,
     { signal }: { signal: AbortSignal },
   ): AsyncIterable<ChatStreamPart> {
-    const { plan, history, promptTokens } = prepare(request);
-    const available = context.contextSize - promptTokens.length;
-    if (available < 1 || (request.maxTokens !== undefined && request.maxTokens > available)) {
-      const asked = request.maxTokens ?? 1;
-      throw new BastionError(
-        "context_length_exceeded",
-        `This model's context is ${context.contextSize} tokens per request, but the messages take ${promptTokens.length} tokens and ${asked} more were requested for the completion (${promptTokens.length + asked} in all). Shorten the messages or lower max_tokens.`,
-        { param: "messages" },
-      );
-    }
+    const { plan, history, promptTokens } = prepareRequest(request, describeModel, defaults);
+    const maxTokens = completionAllowance(request, promptTokens.length, context.contextSize);
     const lease = await pool.acquire(promptTokens, signal);
     const abort = new AbortController();
     const onAbort = () => abort.abort(signal.reason);
@@ -151,7 +109,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       history,
       promptTokens: promptTokens.length,
       cachedPromptTokens: Math.min(lease.slot.sharedPrefixLength(promptTokens), promptTokens.length - 1),
-      maxTokens: Math.min(request.maxTokens ?? available, available),
+      maxTokens,
       slot: lease.slot,
       defaults,
       grammars,
@@ -181,7 +139,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     info,
     generate,
     embed: embedder.embed,
-    countTokens: (request) => prepare(request).promptTokens.length,
+    countTokens: (request) => prepareRequest(request, describeModel, defaults).promptTokens.length,
     async dispose() {
       await Promise.allSettled([...running]);
       await embedder.dispose();

@@ -3,7 +3,7 @@ import { readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises
 import { isAbsolute, join, resolve } from "node:path";
 import { modelsDir as defaultModelsDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
-import { type ChatTemplateFamily, chatTemplateFamily, quantisationName } from "../core/gguf-names.ts";
+import type { ChatTemplateFamily } from "../core/gguf-names.ts";
 import { inspectModelFile } from "../engine/model-info.ts";
 import type { CatalogLicence, CatalogPublisher } from "./catalog.ts";
 

@@ -1,5 +1,5 @@
-import type { ChatHistoryItem, LlamaChat } from "node-llama-cpp";
-import { type LlamaChatResponseChunk, type LlamaContextSequence, TokenMeter } from "node-llama-cpp";
+import type { ChatHistoryItem } from "node-llama-cpp";
+import { type LlamaChatResponseChunk, TokenMeter } from "node-llama-cpp";
 import type { ChatRequest, ChatStreamPart, FinishReason } from "../../core/chat.ts";
 import type { GrammarFactory } from "../grammar.ts";
 import { forcedToolStrategy } from "./forced-tool.ts";
@@ -7,6 +7,7 @@ import { jsonGrammarStrategy } from "./json-grammar.ts";
 import { type GenerationDefaults, generateOptions } from "./options.ts";
 import { plainStrategy } from "./plain.ts";
 import type { GenerationMode, GenerationPlan } from "./plan.ts";
+import type { GenerationSlot } from "./slot.ts";
 import type { GenerationStrategy, StopMetadata } from "./strategy.ts";
 import { thinkThenConstrainStrategy } from "./think-then-constrain.ts";
 import { createToolCallStream } from "./tool-stream.ts";
@@ -19,13 +20,6 @@ const strategies: Record<GenerationMode, GenerationStrategy> = {
   "forced-tool": forcedToolStrategy,
   "think-then-constrain": thinkThenConstrainStrategy,
 };
-
-/** The slot a generation runs on: a sequence, its chat, and the switch of its chat wrapper. */
-export interface GenerationSlot {
-  sequence: LlamaContextSequence;
-  chat: LlamaChat;
-  forceFunctionCall(on: boolean): void;
-}
 
 export interface RunGenerationInput {
   request: ChatRequest;

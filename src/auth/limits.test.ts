@@ -201,7 +201,7 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
     expect(statuses).toEqual([200, 200, 429, 429]);
   });
 
-  describe("two instances sharing the database" + (process.env.TEST_REDIS_URL ? " and Redis" : ""), () => {
+  describe(`two instances sharing the database${process.env.TEST_REDIS_URL ? " and Redis" : ""}`, () => {
     const redisUrl = process.env.TEST_REDIS_URL;
     const clients: Redis[] = [];
     afterEach(async () => {

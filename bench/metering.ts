@@ -58,7 +58,7 @@ const servers = {
 };
 type Name = keyof typeof servers;
 
-async function round(name: Name): Promise<{ seconds: number; latencies: number[] }> {
+async function round(name: Name): Promise<{ seconds: number; cpuMs: number; latencies: number[] }> {
   const url = `${servers[name].url}/v1/chat/completions`;
   const body = JSON.stringify({
     model: "m",
@@ -68,6 +68,7 @@ async function round(name: Name): Promise<{ seconds: number; latencies: number[]
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next++ < perRound) {
@@ -84,7 +85,12 @@ async function round(name: Name): Promise<{ seconds: number; latencies: number[]
       }
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, latencies };
+  const used = process.cpuUsage(cpu);
+  return {
+    seconds: (performance.now() - started) / 1000,
+    cpuMs: (used.user + used.system) / 1000,
+    latencies,
+  };
 }
 
 const quantile = (values: number[], q: number): number => {
@@ -95,23 +101,27 @@ const quantile = (values: number[], q: number): number => {
 // Warm-up of both paths (JIT, connection pools, SQLite pages), not counted.
 await round("off");
 await round("on");
-const totals: Record<Name, { seconds: number; latencies: number[] }> = {
-  off: { seconds: 0, latencies: [] },
-  on: { seconds: 0, latencies: [] },
+const totals: Record<Name, { seconds: number; cpuMs: number; latencies: number[] }> = {
+  off: { seconds: 0, cpuMs: 0, latencies: [] },
+  on: { seconds: 0, cpuMs: 0, latencies: [] },
 };
 for (let index = 0; index < rounds; index++) {
   for (const name of (index % 2 === 0 ? ["off", "on"] : ["on", "off"]) as Name[]) {
     const result = await round(name);
     totals[name].seconds += result.seconds;
+    totals[name].cpuMs += result.cpuMs;
     totals[name].latencies.push(...result.latencies);
   }
 }
 const verify = await metering.verifyAudit();
 const rows = (["off", "on"] as Name[]).map((name) => {
-  const { seconds, latencies } = totals[name];
+  const { seconds, cpuMs, latencies } = totals[name];
   return {
     configuration: name === "off" ? "metering+audit off" : "metering+audit+metrics on",
     requestsPerSecond: latencies.length / seconds,
+    // CPU per request (client and server together, this one process): unlike req/s, it does not
+    // move when other processes take the CPU away, so it is the steadier measure on a shared box.
+    cpuMsPerRequest: cpuMs / latencies.length,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
   };
@@ -120,10 +130,11 @@ const base = rows[0]!.requestsPerSecond;
 console.log(
   `concurrency ${concurrency}, ${rounds} rounds x ${perRound} requests, answer delay ${delayMs} ms`,
 );
-console.log("configuration                 req/s    ratio   p50 ms   p99 ms");
+const baseCpu = rows[0]!.cpuMsPerRequest;
+console.log("configuration                 req/s    ratio   p50 ms   p99 ms   CPU ms/req   CPU ratio");
 for (const row of rows)
   console.log(
-    `${row.configuration.padEnd(28)} ${row.requestsPerSecond.toFixed(0).padStart(6)}  ${(row.requestsPerSecond / base).toFixed(3).padStart(6)}  ${row.p50Ms.toFixed(2).padStart(7)}  ${row.p99Ms.toFixed(2).padStart(7)}`,
+    `${row.configuration.padEnd(28)} ${row.requestsPerSecond.toFixed(0).padStart(6)}  ${(row.requestsPerSecond / base).toFixed(3).padStart(6)}  ${row.p50Ms.toFixed(2).padStart(7)}  ${row.p99Ms.toFixed(2).padStart(7)}  ${row.cpuMsPerRequest.toFixed(3).padStart(11)}  ${(baseCpu / row.cpuMsPerRequest).toFixed(3).padStart(10)}`,
   );
 console.log(
   `audit chain after the run: ${verify.ok ? "verifies" : "BROKEN"}, ${verify.records} records, ${verify.checkpoints} checkpoints`,
@@ -136,7 +147,7 @@ const file = join(
 );
 writeFileSync(
   file,
-  `${JSON.stringify({ concurrency, rounds, perRound, delayMs, rows, ratio: rows[1]!.requestsPerSecond / base, audit: verify }, null, 2)}\n`,
+  `${JSON.stringify({ concurrency, rounds, perRound, delayMs, rows, ratio: rows[1]!.requestsPerSecond / base, cpuRatio: baseCpu / rows[1]!.cpuMsPerRequest, audit: verify }, null, 2)}\n`,
 );
 console.log(`written ${file}`);
 await Promise.all([servers.off.close(), servers.on.close()]);

@@ -56,6 +56,12 @@ export interface AuditLog {
   close(): Promise<void>;
 }
 
+/** Where an append landed in the chain. */
+interface Written {
+  seq: number;
+  hash: string;
+}
+
 /** Serialises appends across every instance on one PostgreSQL: one advisory lock per transaction. */
 const appendLockKey = 0x62617374; // "bast"
 
@@ -102,7 +108,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     });
   }
 
-  async function writePostgres(items: Array<{ kind: string; body: AuditBody }>): Promise<number[]> {
+  async function writePostgres(items: Array<{ kind: string; body: AuditBody }>): Promise<Written[]> {
     return store.db.transaction().execute(async (trx) => {
       // One chain across instances: the lock is held until this transaction ends.
       await sql`select pg_advisory_xact_lock(${appendLockKey})`.execute(trx);
@@ -114,7 +120,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         .executeTakeFirst();
       const rows = chainRows(head, head === undefined ? await newestCheckpoint(trx) : undefined, items);
       await trx.insertInto("audit_log").values(rows).execute();
-      return rows.map((row) => row.seq);
+      return rows.map((row) => ({ seq: row.seq, hash: row.hash }));
     });
   }
 
@@ -123,7 +129,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   // than Kysely round trips, and the write lock is taken before the head is read, so another
   // process (the CLI) cannot interleave.
   const sqlite = store.sqlite;
-  let sqliteAppend: ((item: { kind: string; body: AuditBody }) => number) | undefined;
+  let sqliteAppend: ((item: { kind: string; body: AuditBody }) => Written) | undefined;
   function sqliteAppender() {
     if (sqlite === undefined) throw new Error("no SQLite handle");
     if (sqliteAppend !== undefined) return sqliteAppend;
@@ -140,7 +146,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         [item],
       );
       insert.run(row!);
-      return row!.seq;
+      return { seq: row!.seq, hash: row!.hash };
     };
     return sqliteAppend;
   }
@@ -153,13 +159,14 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   const writer = createGroupCommit(writePostgres, 50);
 
   async function append(kind: string, body: AuditBody): Promise<number> {
-    const seq =
+    const written =
       sqliteWriter === undefined
         ? await writer.add({ kind, body })
         : await sqliteWriter.run(() => sqliteAppender()({ kind, body }));
     dirty = true;
-    if (++sinceCheckpoint >= options.checkpointEvery) void log.checkpoint().catch(reportCheckpointError);
-    return seq;
+    // Sign exactly this record's position, whatever has been appended since.
+    if (++sinceCheckpoint >= options.checkpointEvery) void signAt(written).catch(reportCheckpointError);
+    return written.seq;
   }
 
   const reportCheckpointError = (error: unknown): void => {
@@ -174,15 +181,26 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       : undefined;
   timer?.unref();
 
-  async function doCheckpoint(): Promise<number | undefined> {
-    dirty = false;
+  function signAt(at: Written): Promise<number | undefined> {
+    // One at a time: a second caller waits for the running one.
+    const run = (checkpointing ?? Promise.resolve(undefined))
+      .catch(() => undefined)
+      .then(() => doCheckpoint(at));
+    checkpointing = run;
+    return run;
+  }
+
+  async function doCheckpoint(at?: Written): Promise<number | undefined> {
     sinceCheckpoint = 0;
-    const head = await store.db
-      .selectFrom("audit_log")
-      .select(["seq", "hash"])
-      .orderBy("seq", "desc")
-      .limit(1)
-      .executeTakeFirst();
+    if (at === undefined) dirty = false;
+    const head =
+      at ??
+      (await store.db
+        .selectFrom("audit_log")
+        .select(["seq", "hash"])
+        .orderBy("seq", "desc")
+        .limit(1)
+        .executeTakeFirst());
     if (head === undefined) return undefined;
     const size = Number(head.seq);
     const note = signer.sign(checkpointText(options.origin, size, head.hash));
@@ -204,8 +222,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       return append("admin", await eventBody(event, pseudonyms));
     },
     checkpoint() {
-      // One at a time: a second caller waits for the running one, then signs what is new.
-      const run = (checkpointing ?? Promise.resolve(undefined)).catch(() => undefined).then(doCheckpoint);
+      // One at a time: a second caller waits for the running one, then signs the head as it is then.
+      const run = (checkpointing ?? Promise.resolve(undefined))
+        .catch(() => undefined)
+        .then(() => doCheckpoint());
       checkpointing = run;
       return run;
     },

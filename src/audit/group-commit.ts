@@ -54,7 +54,7 @@ export function createGroupCommit<T, R>(
 
 /** Synchronous writes to one SQLite database, batched into shared transactions. */
 export interface SqliteWriter {
-  /** Runs `job` inside the next write transaction (a savepoint of its own); resolves once that transaction committed. */
+  /** Runs `job` (one write statement) inside the next write transaction; resolves once that transaction committed. */
   run<R>(job: () => R): Promise<R>;
 }
 
@@ -63,9 +63,10 @@ const writers = new WeakMap<object, SqliteWriter>();
 /**
  * One writer per SQLite database, shared by the modules that write on every request (audit
  * records, usage rows): jobs that arrive while a transaction runs share the next one, a single
- * `BEGIN IMMEDIATE ... COMMIT` taken while holding Kysely's connection (`hold`), so no Kysely
- * transaction is open on it meanwhile. Each job runs in its own savepoint: one that throws is
- * rolled back and rejected alone.
+ * `BEGIN IMMEDIATE ... COMMIT`, never inside a Kysely transaction (`hold` waits for Kysely's
+ * connection when one is open). A job must make a single write statement: SQLite undoes a
+ * failed statement by itself, so a job that throws leaves nothing behind and is rejected alone,
+ * without the cost of a savepoint per job.
  */
 export function sharedSqliteWriter(
   sqlite: SQLite.Database,
@@ -77,16 +78,19 @@ export function sharedSqliteWriter(
   const batch = sqlite.transaction((jobs: Array<() => unknown>) =>
     jobs.map((job): Outcome => {
       try {
-        return { ok: true, value: sqlite.transaction(job)() };
+        return { ok: true, value: job() };
       } catch (error) {
         return { ok: false, error };
       }
     }),
   );
-  const commit = createGroupCommit<() => unknown, Outcome>(
-    (jobs) => hold(async () => batch.immediate(jobs)),
-    200,
-  );
+  const commit = createGroupCommit<() => unknown, Outcome>(async (jobs) => {
+    // The batch runs synchronously, so nothing can interleave with it; the only conflict is a
+    // Kysely transaction already open on the connection (between two of its awaits), which
+    // `inTransaction` shows. Then wait for Kysely's connection, which such a transaction holds.
+    if (!sqlite.inTransaction) return batch.immediate(jobs);
+    return hold(async () => batch.immediate(jobs));
+  }, 200);
   const writer: SqliteWriter = {
     async run<R>(job: () => R): Promise<R> {
       const outcome = await commit.add(job);

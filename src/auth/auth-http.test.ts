@@ -306,4 +306,112 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
     expect(Number(blocked.headers.get("retry-after"))).toBeGreaterThan(0);
     expect((await blocked.json()).error.message).toContain("Too many failed sign-ins");
   });
+
+  it("follows the user: demotion, disabling and deletion reach their keys and sessions at once", async () => {
+    const admin = fixture.adminKey;
+    const user = await (
+      await fixture.request("/admin/v1/users", {
+        key: admin,
+        body: { email: "lifecycle@example.com", password: "a long password", roles: ["admin", "member"] },
+      })
+    ).json();
+    const key = await (
+      await fixture.request("/admin/v1/keys", { key: admin, body: { name: "hers", user_id: user.id } })
+    ).json();
+    expect(key.roles).toEqual(["admin", "member"]);
+    expect((await fixture.request("/admin/v1/users", { key: key.secret })).status).toBe(200);
+    // A user's key cannot be given roles the user lacks.
+    const tooMuch = await fixture.request("/admin/v1/keys", {
+      key: admin,
+      body: { name: "x", user_id: user.id, roles: ["auditor"] },
+    });
+    expect(tooMuch.status).toBe(400);
+
+    await fixture.request(`/admin/v1/users/${user.id}`, {
+      method: "PATCH",
+      key: admin,
+      body: { roles: ["member"] },
+    });
+    expect((await fixture.request("/admin/v1/users", { key: key.secret })).status).toBe(403);
+    expect((await fixture.request("/v1/models", { key: key.secret })).status).toBe(200);
+
+    const login = await fixture.request("/auth/login", {
+      body: { email: "lifecycle@example.com", password: "a long password" },
+    });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await fixture.request("/auth/me", { headers: { cookie } })).status).toBe(200);
+    await fixture.request(`/admin/v1/users/${user.id}`, {
+      method: "PATCH",
+      key: admin,
+      body: { disabled: true },
+    });
+    expect((await fixture.request("/auth/me", { headers: { cookie } })).status).toBe(401);
+    const disabled = await fixture.request("/v1/models", { key: key.secret });
+    expect(disabled.status).toBe(401);
+    expect((await disabled.json()).error.message).toContain("disabled");
+    expect(
+      (
+        await fixture.request("/auth/login", {
+          body: { email: "lifecycle@example.com", password: "a long password" },
+        })
+      ).status,
+    ).toBe(401);
+
+    expect(
+      (await fixture.request(`/admin/v1/users/${user.id}`, { method: "DELETE", key: admin })).status,
+    ).toBe(200);
+    expect((await fixture.request(`/admin/v1/keys/${key.id}`, { key: admin })).status).toBe(404);
+    expect((await fixture.request(`/admin/v1/users/${user.id}`, { key: admin })).status).toBe(404);
+  });
+
+  it("ends a session when it expires", async () => {
+    const key = await (
+      await fixture.request("/admin/v1/keys", { key: fixture.adminKey, body: { name: "short session" } })
+    ).json();
+    const login = await fixture.request("/auth/login", { body: { apiKey: key.secret } });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    expect((await fixture.request("/auth/me", { headers: { cookie } })).status).toBe(200);
+    await store.db
+      .updateTable("sessions")
+      .set({ expires_at: new Date(Date.now() - 1000).toISOString() })
+      .where("key_id", "=", key.id)
+      .execute();
+    const ended = await fixture.request("/auth/me", { headers: { cookie } });
+    expect(ended.status).toBe(401);
+    expect((await ended.json()).error.message).toContain("session has ended");
+  });
+
+  it("keeps tenants' own admins from raising their limits, and deletes a tenant with everything in it", async () => {
+    const admin = fixture.adminKey;
+    await fixture.request("/admin/v1/tenants", {
+      key: admin,
+      body: { id: "doomed", name: "Doomed", limits: { rpm: 10 } },
+    });
+    const own = await (
+      await fixture.request("/admin/v1/keys", {
+        key: admin,
+        body: { name: "own admin", tenant_id: "doomed", roles: ["admin"] },
+      })
+    ).json();
+    const raise = await fixture.request("/admin/v1/tenants/doomed", {
+      method: "PATCH",
+      key: own.secret,
+      body: { limits: {} },
+    });
+    expect(raise.status).toBe(403);
+    expect((await fixture.request("/admin/v1/tenants/doomed", { key: own.secret })).status).toBe(200);
+    expect(
+      (await fixture.request("/admin/v1/tenants", { key: own.secret, body: { id: "x", name: "x" } })).status,
+    ).toBe(403);
+    expect(
+      (await fixture.request("/admin/v1/tenants/default", { method: "DELETE", key: admin })).status,
+    ).toBe(400);
+    expect((await fixture.request("/admin/v1/tenants/doomed", { method: "DELETE", key: admin })).status).toBe(
+      200,
+    );
+    expect((await fixture.request("/v1/models", { key: own.secret })).status).toBe(401);
+    expect(
+      await store.db.selectFrom("api_keys").select("id").where("tenant_id", "=", "doomed").execute(),
+    ).toEqual([]);
+  });
 });

@@ -51,8 +51,18 @@ describe("quantized vectors", () => {
 
   it("searches only the files a filter allows", () => {
     const query = rows[0]!.vector;
-    const hits = index.search(query, 10, (file) => index.files[file] === "file-3");
+    const hits = index.search(query, 10, (file) => file === "file-3");
     expect(hits.length).toBe(10);
     for (const hit of hits) expect(rows[hit.id - 1]!.fileId).toBe("file-3");
+  });
+
+  it("takes rows added later and forgets a removed file", () => {
+    const small = quantizeVectors(rows.slice(0, 10), dimensions);
+    const late = { id: 9999, fileId: "file-late", vector: rows[500]!.vector };
+    small.add([late]);
+    expect(small.search(late.vector, 1)[0]?.id).toBe(9999);
+    small.removeFile("file-late");
+    expect(small.size).toBe(10);
+    expect(small.search(late.vector, 20).some((hit) => hit.id === 9999)).toBe(false);
   });
 });

@@ -48,6 +48,8 @@ export function createSqliteChunkIndex(
   let chunkCount: number | undefined;
   let dataVersion = -1;
   let vocabularyReady = false;
+  const documentFrequencies = new Map<string, number>();
+  let documentFrequencyBase = 0;
 
   function checkExternalWrites(): void {
     const version = sqlite.pragma("data_version", { simple: true }) as number;
@@ -62,6 +64,12 @@ export function createSqliteChunkIndex(
     for (const key of [...vectorCaches.keys()])
       if (key.endsWith(`:${vectorStoreId}`)) vectorCaches.delete(key);
     chunkCount = undefined;
+  }
+
+  function cachesOf(vectorStoreId: string): QuantizedVectors[] {
+    return [...vectorCaches.entries()]
+      .filter(([key]) => key.endsWith(`:${vectorStoreId}`))
+      .map(([, cache]) => cache);
   }
 
   function cachedVectors(dimensions: number, vectorStoreId: string): QuantizedVectors {
@@ -110,11 +118,23 @@ export function createSqliteChunkIndex(
       );
       vocabularyReady = true;
     }
+    // Counting a term's documents walks its posting list: counts are remembered until the index
+    // has grown or shrunk by a tenth, which is all the precision a cut at 10 % needs.
+    if (Math.abs(chunkCount - documentFrequencyBase) > chunkCount / 10) {
+      documentFrequencies.clear();
+      documentFrequencyBase = chunkCount;
+    }
     const lookup = sqlite.prepare("select doc from document_chunks_vocab where term = ?");
-    const counted = terms.map((term) => ({
-      term,
-      df: (lookup.get(term) as { doc: number } | undefined)?.doc ?? 0,
-    }));
+    const counted = terms.map((term) => {
+      let df = documentFrequencies.get(term);
+      if (df === undefined) {
+        df = (lookup.get(term) as { doc: number } | undefined)?.doc ?? 0;
+        if (documentFrequencies.size > 50_000) documentFrequencies.clear();
+        // A term not indexed yet may arrive with the next file: only counts above zero are kept.
+        if (df > 0) documentFrequencies.set(term, df);
+      }
+      return { term, df };
+    });
     const limit = chunkCount / 10;
     const kept = counted.filter((entry) => entry.df > 0 && entry.df <= limit).map((entry) => entry.term);
     if (kept.length > 0) return kept;
@@ -156,8 +176,12 @@ export function createSqliteChunkIndex(
 
   return {
     async insert(trx, rows, chunks, vectors) {
-      forgetStore(rows.vectorStoreId);
       const dimensions = vectors[0]?.length;
+      // The in-memory copy takes the new rows as they are written (a rolled-back row it keeps is
+      // harmless: its chunk id resolves to nothing and is skipped).
+      const cache =
+        dimensions === undefined ? undefined : vectorCaches.get(`${dimensions}:${rows.vectorStoreId}`);
+      if (chunkCount !== undefined) chunkCount += chunks.length;
       if (dimensions !== undefined) ensureVectorTable(dimensions);
       for (const [index, chunk] of chunks.entries()) {
         const inserted = await trx
@@ -177,6 +201,7 @@ export function createSqliteChunkIndex(
           .returning("id")
           .executeTakeFirstOrThrow();
         const vector = vectors[index];
+        if (vector !== undefined) cache?.add([{ id: Number(inserted.id), vector, fileId: rows.fileId }]);
         if (vector !== undefined && dimensions !== undefined) {
           await sql`insert into ${sql.table(vectorTable(dimensions))} (rowid, vector_store_id, embedding) values (cast(${inserted.id} as integer), ${rows.vectorStoreId}, ${vectorBytes(vector)})`.execute(
             trx,
@@ -185,7 +210,8 @@ export function createSqliteChunkIndex(
       }
     },
     async removeFile(trx, vectorStoreId, fileId) {
-      forgetStore(vectorStoreId);
+      for (const cache of cachesOf(vectorStoreId)) cache.removeFile(fileId);
+      chunkCount = undefined;
       await trx
         .deleteFrom("document_chunks")
         .where("vector_store_id", "=", vectorStoreId)
@@ -244,9 +270,9 @@ export function createSqliteChunkIndex(
         const hits: IndexHit[] = [];
         for (const vectorStoreId of scope.vectorStoreIds) {
           const cached = cachedVectors(vector.length, vectorStoreId);
-          const filter =
-            allowed === undefined ? undefined : (file: number) => allowed.has(cached.files[file] ?? "");
-          hits.push(...cached.search(vector, limit, filter));
+          hits.push(
+            ...cached.search(vector, limit, allowed === undefined ? undefined : (file) => allowed.has(file)),
+          );
         }
         return hits.sort((a, b) => b.score - a.score || a.id - b.id).slice(0, limit);
       }

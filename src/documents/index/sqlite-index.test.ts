@@ -1,0 +1,55 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openStore, type Store } from "../../store/database.ts";
+import type { Chunk } from "../chunker.ts";
+import { createSqliteChunkIndex } from "./sqlite-index.ts";
+
+describe("SQLite chunk index at size", () => {
+  let store: Store;
+  beforeEach(async () => {
+    store = await openStore({ sqlitePath: ":memory:" });
+  });
+  afterEach(async () => {
+    await store.destroy();
+  });
+
+  it("leaves terms found in most chunks out of a large keyword query without losing the match", async () => {
+    const index = createSqliteChunkIndex(store.sqlite!);
+    const chunks: Chunk[] = Array.from({ length: 2500 }, (_, seq) => {
+      const text = seq === 1234 ? "common words and the zebracode" : `common words number ${seq}`;
+      return { seq, text, start: 0, end: text.length, page: null, tokens: 5 };
+    });
+    await store.db.transaction().execute(async (trx) => {
+      await index.insert(trx, { tenantId: "t", vectorStoreId: "vs", fileId: "f" }, chunks, []);
+    });
+    const scope = { vectorStoreIds: ["vs"] };
+    const hits = await index.keyword(scope, "common words zebracode", 5);
+    expect(hits.length).toBe(1);
+    const [row] = await store.db
+      .selectFrom("document_chunks")
+      .select("text")
+      .where("id", "=", hits[0]!.id)
+      .execute();
+    expect(row?.text).toContain("zebracode");
+    // Only common terms: the rarest ones still run, so there are results.
+    expect((await index.keyword(scope, "common words", 5)).length).toBe(5);
+    // A term that arrives later is found at once (no stale zero count).
+    await index.keyword(scope, "common lateword", 5);
+    const late = "common words and the lateword";
+    await store.db.transaction().execute(async (trx) => {
+      await index.insert(
+        trx,
+        { tenantId: "t", vectorStoreId: "vs", fileId: "g" },
+        [{ seq: 0, text: late, start: 0, end: late.length, page: null, tokens: 5 }],
+        [],
+      );
+    });
+    const after = await index.keyword(scope, "common lateword", 5);
+    expect(after.length).toBe(1);
+    const [found] = await store.db
+      .selectFrom("document_chunks")
+      .select("text")
+      .where("id", "=", after[0]!.id)
+      .execute();
+    expect(found?.text).toBe(late);
+  });
+});

@@ -46,6 +46,12 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
     expect(statuses).toEqual([200, 200, 200, 429]);
     expect(last!.headers.get("x-ratelimit-remaining-requests")).toBe("0");
     expect(Number(last!.headers.get("retry-after"))).toBeGreaterThan(0);
+    // Browsers on another origin may read the limit headers.
+    const cors = await fixture.request("/v1/models", {
+      key: key.secret,
+      headers: { origin: "https://app.example" },
+    });
+    expect(cors.headers.get("access-control-expose-headers")).toContain("x-ratelimit-remaining-requests");
     const refused = await fixture.request("/api/chat", { key: key.secret, body: chatBody() });
     expect(refused.status).toBe(429);
     expect(await refused.json()).toEqual({ error: expect.stringContaining("requests per minute") });

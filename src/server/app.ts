@@ -4,7 +4,7 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Logger, pino } from "pino";
-import type { Auth } from "../auth/index.ts";
+import { type Auth, limitHeaderNames } from "../auth/index.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
@@ -114,7 +114,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     cors({
       origin: "*",
       allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", ...evidenceHeaderNames],
+      exposeHeaders: ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames],
       maxAge: 600,
     }),
   );
@@ -127,7 +127,10 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   const jsonBodyLimit = bodyLimit({
     maxSize: maxBodyBytes,
     onError: () => {
-      throw new BastionError("payload_too_large", `The request body exceeds the limit of ${maxBodyBytes} bytes.`);
+      throw new BastionError(
+        "payload_too_large",
+        `The request body exceeds the limit of ${maxBodyBytes} bytes.`,
+      );
     },
   });
   app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));

@@ -61,6 +61,19 @@ const edits = [
   },
 ];
 
+// The patch was written and measured against one release: package.json pins it exactly, and any
+// other version (a lockfile refresh, a manual upgrade) must be looked at before it is patched.
+const { version: installed } = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+const ours = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+const pinned = ours.dependencies?.["node-llama-cpp"];
+if (installed !== pinned) {
+  console.error(
+    `scripts/patch-node-llama-cpp.mjs: node-llama-cpp ${installed} is installed, but the patch is for ${pinned} (package.json).\n` +
+      "Install the pinned version (npm ci), or check the patch against the new version and update the pin.",
+  );
+  process.exit(1);
+}
+
 let source = readFileSync(file, "utf8");
 if (source.includes(marker)) process.exit(0);
 for (const edit of edits) {

@@ -9,6 +9,7 @@ import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } fr
 import type { ChatService } from "./core/chat-service.ts";
 import { BastionError } from "./core/errors.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
+import { checkBatchingPatch } from "./engine/llama-patch.ts";
 import { inspectModelFile } from "./engine/model-info.ts";
 import {
   createModelPool,
@@ -34,6 +35,8 @@ export interface Platform {
   pool: ModelPool;
   threads: number;
   memoryBudgetBytes: number;
+  /** Problems with the inference engine the operator should fix (logged at start-up). */
+  engineWarnings: string[];
   /** Persistent state: SQLite in the data directory, PostgreSQL when `DATABASE_URL` is set. */
   store: Store;
   /** Keys, sessions, limits, budgets and the admin service (src/auth/); give it to `createApp({auth})`. */
@@ -81,6 +84,7 @@ export async function createPlatform(
       ? defaultThreadCount(undefined, await measureBusyCores())
       : config.engine.threads;
   const llama = await getLlamaRuntime({ gpu: config.engine.gpu });
+  const batchingPatch = checkBatchingPatch();
   const memoryBudgetBytes =
     config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;
 
@@ -129,6 +133,7 @@ export async function createPlatform(
     const entry = config.models.entries[index]!;
     const file = statSync(spec.path);
     const backend = createLocalBackend({
+      ...(batchingPatch.warning === undefined ? {} : { engineWarning: batchingPatch.warning }),
       id: spec.id,
       aliases: entry.aliases,
       pool,
@@ -182,6 +187,7 @@ export async function createPlatform(
   });
 
   return {
+    engineWarnings: batchingPatch.warning === undefined ? [] : [batchingPatch.warning],
     config,
     registry: gateway.registry,
     chat: gateway,

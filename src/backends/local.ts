@@ -25,6 +25,8 @@ export interface LocalBackendOptions {
   /** Tokens per sequence the model is configured for. */
   contextSize: number;
   provenance?: ModelProvenance;
+  /** A problem with the engine that serves this model (the node-llama-cpp patch missing). */
+  engineWarning?: string;
 }
 
 /** A model served in-process by llama.cpp, loaded on demand through the model pool. */
@@ -47,6 +49,12 @@ export function createLocalBackend(options: LocalBackendOptions): ModelBackend {
     pricing: options.pricing ?? { inputPerMillion: 0, outputPerMillion: 0 },
     describe(): ModelDescriptor {
       const file = info ?? options.fileInfo;
+      const warnings = [
+        ...(file.synthetic
+          ? ["Synthetic model: random weights, its text is gibberish. For tests and benchmarks only."]
+          : []),
+        ...(options.engineWarning === undefined ? [] : [options.engineWarning]),
+      ];
       return {
         id: options.id,
         aliases: [...options.aliases],
@@ -68,12 +76,7 @@ export function createLocalBackend(options: LocalBackendOptions): ModelBackend {
         chatTemplate: file.chatTemplateFamily,
         sizeBytes: file.sizeBytes,
         synthetic: file.synthetic,
-        ...(file.synthetic
-          ? {
-              warning:
-                "Synthetic model: random weights, its text is gibberish. For tests and benchmarks only.",
-            }
-          : {}),
+        ...(warnings.length === 0 ? {} : { warning: warnings.join(" ") }),
         ...(options.provenance === undefined ? {} : { provenance: options.provenance }),
       };
     },

@@ -143,6 +143,7 @@ async function serve(options: ServeOptions): Promise<void> {
     store,
     dataDir: dataDir(),
     models: platform.registry,
+    backends: platform.backends,
     logger,
   });
   const metricsApart =
@@ -223,6 +224,7 @@ async function serve(options: ServeOptions): Promise<void> {
     },
     "Bastion is listening",
   );
+  for (const warning of platform.engineWarnings) logger.warn(warning);
   for (const model of models) {
     if (model.synthetic) {
       logger.warn(

@@ -170,7 +170,10 @@ describe("files and vector stores through the official openai client", () => {
     expect(scanned.status).toBe("error");
     expect(scanned.status_details).toMatch(/no text layer/);
     // An encrypted DOCX is an OLE container, not a ZIP.
-    const ole = Buffer.concat([Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]), Buffer.alloc(512)]);
+    const ole = Buffer.concat([
+      Buffer.from([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1]),
+      Buffer.alloc(512),
+    ]);
     const encrypted = await upload(clientA, "locked.docx", ole);
     expect(encrypted.status).toBe("error");
     expect(encrypted.status_details).toMatch(/encrypted/);

@@ -229,3 +229,45 @@ function loadConfigFrom(raw: unknown) {
     rmSync(directory, { recursive: true, force: true });
   }
 }
+
+describe("custom keyword lists", () => {
+  const withKeywords = () =>
+    createPolicyEngine(
+      policies({
+        definitions: { k: { custom: [{ name: "codename", keywords: ["Orion", "Kestrel-9", "Ärger"] }] } },
+      }),
+    );
+
+  it("match whole words in any case, also after a letter that lower-cases to two characters", () => {
+    const engine = withKeywords();
+    const values = (text: string) =>
+      engine.inspectText(text, { policy: "k" }).detections.map((d) => [d.start, d.value]);
+    expect(values("ORION, kestrel-9 and ärger; not Orionids or xorion")).toEqual([
+      [0, "ORION"],
+      [7, "kestrel-9"],
+      [21, "ärger"],
+    ]);
+    // "İ" lower-cases to two code units: offsets must still point at the original text.
+    expect(values("İİ orion")).toEqual([[3, "orion"]]);
+  });
+
+  it("case-sensitive lists match only as written, beside case-insensitive ones", () => {
+    const engine = createPolicyEngine(
+      policies({
+        definitions: {
+          k: {
+            custom: [
+              { name: "exact", keywords: ["Orion"], caseSensitive: true },
+              { name: "loose", keywords: ["Bluefin"] },
+            ],
+          },
+        },
+      }),
+    );
+    const found = engine.inspectText("orion Orion BLUEFIN", { policy: "k" }).detections;
+    expect(found.map((d) => [d.subtype, d.start])).toEqual([
+      ["exact", 6],
+      ["loose", 12],
+    ]);
+  });
+});

@@ -206,6 +206,12 @@ function compilePolicy(
       name: rule.name,
       regex: compileCustom(rule, `policies.definitions.${name}.custom[${index}]`),
       wordBoundary: rule.keywords !== undefined,
+      ...(rule.keywords === undefined
+        ? {}
+        : {
+            keywords: rule.keywords.map((word) => (rule.caseSensitive ? word : word.toLowerCase())),
+            caseSensitive: rule.caseSensitive,
+          }),
     });
   });
   return {

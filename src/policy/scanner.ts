@@ -31,6 +31,9 @@ export interface CustomMatcher {
   regex: RegExp;
   /** Whether a match must not follow a letter or digit (keyword lists). */
   wordBoundary?: boolean;
+  /** A keyword list (lower-cased unless `caseSensitive`), searched by `indexOf` when possible. */
+  keywords?: readonly string[];
+  caseSensitive?: boolean;
 }
 
 export interface ScannerOptions {
@@ -133,7 +136,18 @@ export function createScanner(options: ScannerOptions): Scanner {
       if (on.has("person")) addSurnameRecurrences(text, found, add);
       if (on.has("email")) scanEmails(text, add);
       if (on.has("ip_address")) scanIpv6(text, add);
+      let lower: string | undefined;
       for (const matcher of custom) {
+        if (matcher.keywords !== undefined) {
+          // Keywords by indexOf (vectorised in the engine) over a lower-cased copy made once, which
+          // is several times faster than a case-insensitive alternation; only when lower-casing
+          // keeps every offset (it does except for a few letters such as "İ").
+          const haystack = matcher.caseSensitive ? text : (lower ??= text.toLowerCase());
+          if (haystack.length === text.length) {
+            for (const keyword of matcher.keywords) findKeyword(text, haystack, keyword, matcher.name, add);
+            continue;
+          }
+        }
         matcher.regex.lastIndex = 0;
         for (const match of text.matchAll(matcher.regex)) {
           if (match[0].length === 0) continue;
@@ -154,6 +168,18 @@ export function createScanner(options: ScannerOptions): Scanner {
 }
 
 const wordLike = /[\p{L}\p{N}_]/u;
+
+/** Each whole-word occurrence of `keyword` (already in the haystack's case) in `text`. */
+function findKeyword(text: string, haystack: string, keyword: string, name: string, add: Add): void {
+  let at = haystack.indexOf(keyword);
+  while (at !== -1) {
+    const end = at + keyword.length;
+    const before = at > 0 ? (text[at - 1] as string) : " ";
+    const after = text[end] ?? " ";
+    if (!wordLike.test(before) && !wordLike.test(after)) add("custom", at, text.slice(at, end), 1, name);
+    at = haystack.indexOf(keyword, end);
+  }
+}
 
 const OTHER = 0;
 const LOWER = 1;

@@ -15,7 +15,7 @@
  * generator here does not share an event loop with what it measures.
  */
 import { type ChildProcess, fork, spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { availableParallelism, cpus, totalmem } from "node:os";
@@ -198,10 +198,29 @@ interface Target {
   origin: string;
   headers: Record<string, string>;
   model: string;
+  /** The process that serves it, whose CPU time is charged to it. */
+  pid: number;
+}
+
+/**
+ * CPU milliseconds (user + system) a process has used, from /proc (Linux). On a busy machine this
+ * is far steadier than throughput or latency, which depend on what else the cores run.
+ */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // Fields 14 and 15 of stat (utime, stime) in clock ticks, usually 100 per second.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 interface Sample {
   latenciesMs: number[];
+  /** CPU time the serving process used during the sample. */
+  cpuMs: number;
   /** Streams only: time to the first content chunk. */
   firstTokenMs: number[];
   elapsedMs: number;
@@ -217,6 +236,7 @@ async function load(target: Target, requests: number, concurrency: number, strea
   let errors = 0;
   let next = 0;
   const started = performance.now();
+  const cpuBefore = cpuMsOf(target.pid);
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < requests) {
@@ -238,7 +258,8 @@ async function load(target: Target, requests: number, concurrency: number, strea
   );
   const elapsedMs = performance.now() - started;
   await pool.close();
-  return { latenciesMs, firstTokenMs, elapsedMs, errors };
+  const cpuMs = cpuMsOf(target.pid) - cpuBefore;
+  return { latenciesMs, firstTokenMs, cpuMs, elapsedMs, errors };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -265,7 +286,9 @@ async function main(): Promise<void> {
     const mock = await startChild(["--role=mock"]);
     children.push(mock.child);
     const mockOrigin = `http://127.0.0.1:${mock.port}`;
-    const targets: Target[] = [{ name: "direct (mock)", origin: mockOrigin, headers: {}, model: "bench" }];
+    const targets: Target[] = [
+      { name: "direct (mock)", origin: mockOrigin, headers: {}, model: "bench", pid: mock.child.pid! },
+    ];
     const bastions = new Map<string, ChildProcess>();
     for (const variant of variants) {
       const bastion = await startChild([
@@ -280,6 +303,7 @@ async function main(): Promise<void> {
         origin: `http://127.0.0.1:${bastion.port}`,
         headers: {},
         model: "bench",
+        pid: bastion.child.pid!,
       });
     }
     if (!flags.soak) {
@@ -294,6 +318,7 @@ async function main(): Promise<void> {
           authorization: "Bearer unused",
         },
         model: "bench",
+        pid: portkey.child.pid!,
       });
     }
 
@@ -360,6 +385,7 @@ async function main(): Promise<void> {
         requestsPerSecond: latencies.length / (elapsed / 1000),
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
+        cpuMsPerRequest: samples.reduce((sum, sample) => sum + sample.cpuMs, 0) / latencies.length,
         firstTokenP50Ms: percentile(
           samples.flatMap((sample) => sample.firstTokenMs).sort((a, b) => a - b),
           50,
@@ -383,6 +409,7 @@ async function main(): Promise<void> {
       "added p50 ms",
       "added p99 ms",
       "added TTFT p50 ms",
+      "CPU ms/req",
       "errors",
     ];
     const lines = withAdded.map((row) => [
@@ -394,6 +421,7 @@ async function main(): Promise<void> {
       isDirect(row) ? "-" : fmt(row.addedP50Ms),
       isDirect(row) ? "-" : fmt(row.addedP99Ms),
       isDirect(row) || row.mode !== "stream" ? "-" : fmt(row.addedFirstTokenP50Ms),
+      fmt(row.cpuMsPerRequest, 3),
       String(row.errors),
     ]);
     const widths = header.map((title, column) =>
@@ -413,6 +441,7 @@ async function main(): Promise<void> {
           // fetched Response) on Node 20 and 24: its failed requests make a ratio meaningless.
           portkeyFailed: portkey.errors > 0,
           throughputOverPortkey: row.requestsPerSecond / portkey.requestsPerSecond,
+          cpuPerRequestOverPortkey: row.cpuMsPerRequest / portkey.cpuMsPerRequest,
           addedP50OverPortkey: row.addedP50Ms / portkey.addedP50Ms,
         };
       });
@@ -429,7 +458,7 @@ async function main(): Promise<void> {
         continue;
       }
       console.log(
-        `\n${summary.variant} (${summary.mode}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5)`,
+        `\n${summary.variant} (${summary.mode}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5), CPU per request ${fmt(summary.cpuPerRequestOverPortkey)}x Portkey's`,
       );
     }
     write(

@@ -303,6 +303,13 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     const { context, page, problems } = await openPage();
     await signIn(page, { apiKey: server.adminKey });
     await page.getByRole("link", { name: "Console" }).click();
+    // The bootstrap admin creates a user, who then appears in the list.
+    await page.getByRole("link", { name: "Users" }).click();
+    const userForm = page.getByRole("form", { name: "Create: User" });
+    await userForm.getByLabel("Email").fill("new.hire@example.eu");
+    await userForm.getByLabel("Password").fill("a long enough password");
+    await userForm.getByRole("button", { name: "Create" }).click();
+    await page.locator("table.data td", { hasText: "new.hire@example.eu" }).waitFor();
     await page.getByRole("link", { name: "Keys" }).click();
     const form = page.getByRole("form", { name: "Create: Keys" });
     await form.getByLabel("Name").fill("ci pipeline");
@@ -358,6 +365,101 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     expect(await result.textContent()).toMatch(/pseudonymise|keep-local|block/);
     await shoot(page, "console-policies");
     await expectAccessible(page);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("regenerates and edits-and-resends as branches you can flip through", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await chooseModel(page, "scripted");
+    await page.getByLabel("Message").fill("Première question");
+    await page.getByLabel("Message").press("Enter");
+    const passports = page.locator('article[data-role="assistant"] .passport-line');
+    await passports.first().waitFor({ timeout: 60_000 });
+    await page.getByRole("button", { name: "Regenerate" }).click();
+    const answerBranches = page.locator('article[data-role="assistant"] .branches');
+    await answerBranches.waitFor({ timeout: 60_000 });
+    await expect.poll(() => answerBranches.textContent()).toContain("2/2");
+    await page.locator('article[data-role="assistant"] .passport-line').waitFor({ timeout: 60_000 });
+    await page.getByRole("button", { name: "Previous branch" }).click();
+    await expect.poll(() => answerBranches.textContent()).toContain("1/2");
+
+    const question = page.locator('article[data-role="user"]');
+    await question.getByRole("button", { name: "Edit" }).click();
+    await question.getByRole("textbox").fill("Deuxième question");
+    await question.getByRole("button", { name: "Save and send" }).click();
+    await expect.poll(() => question.locator(".bubble").textContent()).toBe("Deuxième question");
+    await expect.poll(() => question.locator(".branches").textContent()).toContain("2/2");
+    await page.locator('article[data-role="assistant"] .passport-line').waitFor({ timeout: 60_000 });
+    // Back on the first question, its own answers (two of them) are still there.
+    await question.getByRole("button", { name: "Previous branch" }).click();
+    await expect.poll(() => question.locator(".bubble").textContent()).toBe("Première question");
+    await expect.poll(() => answerBranches.textContent()).toContain("/2");
+    // The tree is stored: after a reload the same branch is shown.
+    await page.reload();
+    await expect
+      .poll(() => page.locator('article[data-role="user"] .bubble').textContent())
+      .toBe("Première question");
+    await shoot(page, "branches");
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("renders answers as sanitised Markdown with highlighted code, a working copy button and KaTeX", async () => {
+    const { context, page, problems } = await openPage();
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.baseUrl });
+    await signIn(page, server.users.member);
+    // The app's own renderer, fed a hostile answer as a model could write it.
+    const markdownUrl = await page.evaluate(
+      () =>
+        new URL("markdown.js", (document.querySelector('script[type="module"]') as HTMLScriptElement).src)
+          .href,
+    );
+    const answer = [
+      "# Title",
+      '<script>window.pwned = 1</script><img src="x" onerror="window.pwned = 2"> [link](javascript:alert(1))',
+      "Inline maths $e^{i\\pi} + 1 = 0$ and a block:",
+      "$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$",
+      "```python\ndef hello():\n    return 42\n```",
+    ].join("\n\n");
+    // A string, not a function: the test runner would rewrite a dynamic import() inside a function.
+    await page.evaluate(`(async () => {
+      const { renderMarkdown, typesetMaths } = await import(${JSON.stringify(markdownUrl)});
+      const box = document.createElement("div");
+      box.id = "rendered";
+      box.className = "markdown";
+      box.innerHTML = renderMarkdown(${JSON.stringify(answer)});
+      document.querySelector(".messages").append(box);
+      await typesetMaths(box);
+    })()`);
+    const rendered = page.locator("#rendered");
+    expect(await rendered.locator("h1").textContent()).toBe("Title");
+    expect(await rendered.locator("script").count()).toBe(0);
+    expect(await rendered.locator("[onerror]").count()).toBe(0);
+    expect(await rendered.locator('a[href^="javascript"]').count()).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBeUndefined();
+    expect(await rendered.locator(".hljs-keyword").first().textContent()).toBe("def");
+    await rendered.locator(".katex").first().waitFor();
+    expect(await rendered.locator(".katex-display").count()).toBe(1);
+    await rendered.getByRole("button", { name: "Copy" }).click();
+    await rendered.getByRole("button", { name: "Copied" }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("def hello():\n    return 42");
+    await shoot(page, "markdown");
+    // The hostile image fails to load and its handler is refused by the CSP: both are logged, as they should be.
+    expect(problems.filter((line) => !/inline event handler|\/x\)$/.test(line))).toEqual([]);
+    await context.close();
+  });
+
+  it("switches to the dark theme and stays readable", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await page.getByRole("button", { name: "Theme: Dark" }).click();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe("dark");
+    await page.reload();
+    await page.getByRole("button", { name: "Theme: Light" }).waitFor();
+    await expectAccessible(page);
+    await shoot(page, "dark");
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -530,6 +530,7 @@ export function Chat({ session, conversationId }) {
       <${ModelInfo} model=${selected} />
       ${notice && html`<p class="notice" role="status">${notice} <button type="button" class="ghost small" onClick=${() => setNotice("")}>${t("close")}</button></p>`}
       <section class="messages" ref=${scroller} aria-live="polite" aria-label=${t("conversations")}>
+        ${branch.length === 0 && html`<div class="empty"><p>${t("emptyChat")}</p></div>`}
         ${branch.map((message) => {
           const siblings = messages.filter(
             (entry) => entry.parent_id === message.parent_id && entry.role === message.role,

@@ -12,6 +12,8 @@ const dictionaries = {
     chat: "Chat",
     console: "Console",
     newChat: "New chat",
+    emptyChat:
+      "Ask a question. Under each answer, its data passport says where it was computed, what the policy did and what it cost.",
     search: "Search conversations",
     noConversations: "No conversations yet.",
     rename: "Rename",
@@ -132,6 +134,8 @@ const dictionaries = {
     chat: "Discussion",
     console: "Console",
     newChat: "Nouvelle discussion",
+    emptyChat:
+      "Posez une question. Sous chaque réponse, son passeport dit où elle a été calculée, ce qu’a fait la politique et ce qu’elle a coûté.",
     search: "Rechercher dans les discussions",
     noConversations: "Aucune discussion pour l’instant.",
     rename: "Renommer",

@@ -28,6 +28,9 @@ export const meteredRoutes: ReadonlySet<string> = new Set([
 
 const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
 
+/** Largest body read to check a model-scoped key's `model` (the routes' own limits are lower by default). */
+const maxPeekBytes = 64 * 1024 * 1024;
+
 /** What the auth middleware reads and sets on the context (a subset of the server's environment). */
 export interface AuthVariables {
   Variables: { requestId: string; logger: Logger; principal?: Principal };
@@ -113,6 +116,17 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       tenant: { ...options.limits.tenant, ...context.tenantLimits },
     };
     if (context.principal.models !== undefined) {
+      // The body is read here, before the routes' own size limit: only with a bounded length.
+      const length = Number(c.req.header("content-length"));
+      if (!Number.isFinite(length) || length > maxPeekBytes) {
+        return dialectErrorResponse(
+          c,
+          new BastionError(
+            "payload_too_large",
+            `A key limited to some models must send a Content-Length of at most ${maxPeekBytes} bytes.`,
+          ),
+        );
+      }
       const model = await requestedModel(c);
       const resolved = model === undefined ? undefined : options.resolveModel?.(model);
       const names = model === undefined ? [] : [model, ...(resolved === undefined ? [] : [resolved])];

@@ -137,6 +137,26 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
     expect(boats[0]?.filename).toBe("boats.txt");
   });
 
+  it("marks a store expired after its expires_after days of inactivity and refuses to search it", async () => {
+    const documents = service(wordEmbedder("words"));
+    const vs = await documents.createVectorStore("t1", {
+      expiresAfter: { anchor: "last_active_at", days: 1 },
+    });
+    expect(vs.status).toBe("completed");
+    expect(vs.expires_at).toBe(vs.last_active_at + 86400);
+    await store.db
+      .updateTable("vector_stores")
+      .set({ last_active_at: vs.last_active_at - 2 * 86400 })
+      .execute();
+    expect((await documents.getVectorStore("t1", vs.id)).status).toBe("expired");
+    await expect(documents.search("t1", [vs.id], { query: "anything" })).rejects.toThrow(/has expired/);
+    // Extending it brings it back.
+    const extended = await documents.updateVectorStore("t1", vs.id, {
+      expiresAfter: { anchor: "last_active_at", days: 7 },
+    });
+    expect(extended.status).toBe("completed");
+  });
+
   it("records personal data found at ingestion, counts only", async () => {
     const documents = service(wordEmbedder("words"));
     const vs = await documents.createVectorStore("t1", {});

@@ -22,6 +22,7 @@ import { createRetriever, type Retriever, type SearchHit, type SearchOptions } f
 import type { VectorStoreFileTable, VectorStoreTable } from "./tables.ts";
 import {
   countStatuses,
+  isExpired,
   toBatchObject,
   toFileObject,
   toVectorStoreFileObject,
@@ -958,7 +959,16 @@ export function createDocumentService(options: DocumentServiceOptions): Document
 
     async search(tenantId, vectorStoreIds, searchOptions) {
       const rows: VectorStoreTable[] = [];
-      for (const id of vectorStoreIds) rows.push(await storeRow(tenantId, id));
+      for (const id of vectorStoreIds) {
+        const row = await storeRow(tenantId, id);
+        if (isExpired(row))
+          throw new BastionError(
+            "invalid_request",
+            `Vector store ${id} has expired (expires_after ${row.expires_after}); create a new one or extend it with an update.`,
+            { param: "vector_store_ids" },
+          );
+        rows.push(row);
+      }
       await db
         .updateTable("vector_stores")
         .set({ last_active_at: nowSeconds() })

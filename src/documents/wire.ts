@@ -49,6 +49,15 @@ export function countStatuses(statuses: string[]): FileCounts {
   return counts;
 }
 
+/** Whether a store's `expires_after` (days after its last activity) has passed. */
+export function isExpired(
+  row: Pick<VectorStoreTable, "expires_after" | "last_active_at">,
+  now = Date.now() / 1000,
+): boolean {
+  const expiresAfter = parseJson<{ days: number } | null>(row.expires_after, null);
+  return expiresAfter !== null && Number(row.last_active_at) + expiresAfter.days * 86400 <= now;
+}
+
 export function toVectorStoreObject(
   row: Row<VectorStoreTable>,
   counts: FileCounts,
@@ -63,7 +72,11 @@ export function toVectorStoreObject(
     name: row.name,
     usage_bytes: usageBytes,
     file_counts: counts,
-    status: counts.in_progress > 0 ? ("in_progress" as const) : ("completed" as const),
+    status: isExpired(row)
+      ? ("expired" as const)
+      : counts.in_progress > 0
+        ? ("in_progress" as const)
+        : ("completed" as const),
     expires_after: expiresAfter,
     expires_at: expiresAfter === null ? null : Number(row.last_active_at) + expiresAfter.days * 86400,
     last_active_at: Number(row.last_active_at),

@@ -206,12 +206,6 @@ function compilePolicy(
       name: rule.name,
       regex: compileCustom(rule, `policies.definitions.${name}.custom[${index}]`),
       wordBoundary: rule.keywords !== undefined,
-      ...(rule.keywords === undefined
-        ? {}
-        : {
-            keywords: rule.keywords.map((word) => (rule.caseSensitive ? word : word.toLowerCase())),
-            caseSensitive: rule.caseSensitive,
-          }),
     });
   });
   return {

@@ -31,9 +31,6 @@ export interface CustomMatcher {
   regex: RegExp;
   /** Whether a match must not follow a letter or digit (keyword lists). */
   wordBoundary?: boolean;
-  /** A keyword list (lower-cased unless `caseSensitive`), searched by `indexOf` when possible. */
-  keywords?: readonly string[];
-  caseSensitive?: boolean;
 }
 
 export interface ScannerOptions {
@@ -136,18 +133,7 @@ export function createScanner(options: ScannerOptions): Scanner {
       if (on.has("person")) addSurnameRecurrences(text, found, add);
       if (on.has("email")) scanEmails(text, add);
       if (on.has("ip_address")) scanIpv6(text, add);
-      let lower: string | undefined;
       for (const matcher of custom) {
-        if (matcher.keywords !== undefined) {
-          // Keywords by indexOf (vectorised in the engine) over a lower-cased copy made once, which
-          // is several times faster than a case-insensitive alternation; only when lower-casing
-          // keeps every offset (it does except for a few letters such as "İ").
-          const haystack = matcher.caseSensitive ? text : (lower ??= text.toLowerCase());
-          if (haystack.length === text.length) {
-            for (const keyword of matcher.keywords) findKeyword(text, haystack, keyword, matcher.name, add);
-            continue;
-          }
-        }
         matcher.regex.lastIndex = 0;
         for (const match of text.matchAll(matcher.regex)) {
           if (match[0].length === 0) continue;
@@ -168,18 +154,6 @@ export function createScanner(options: ScannerOptions): Scanner {
 }
 
 const wordLike = /[\p{L}\p{N}_]/u;
-
-/** Each whole-word occurrence of `keyword` (already in the haystack's case) in `text`. */
-function findKeyword(text: string, haystack: string, keyword: string, name: string, add: Add): void {
-  let at = haystack.indexOf(keyword);
-  while (at !== -1) {
-    const end = at + keyword.length;
-    const before = at > 0 ? (text[at - 1] as string) : " ";
-    const after = text[end] ?? " ";
-    if (!wordLike.test(before) && !wordLike.test(after)) add("custom", at, text.slice(at, end), 1, name);
-    at = haystack.indexOf(keyword, end);
-  }
-}
 
 const OTHER = 0;
 const LOWER = 1;
@@ -389,16 +363,19 @@ function addSurnameRecurrences(text: string, found: Detection[], add: Add): void
     const surname = detection.value.slice(detection.value.lastIndexOf(" ") + 1);
     if (surname.length >= 3) surnames.add(surname);
   }
-  for (const surname of surnames) {
-    let at = text.indexOf(surname);
-    while (at !== -1) {
-      const end = at + surname.length;
-      const before = at > 0 ? (text[at - 1] as string) : " ";
-      const after = text[end] ?? " ";
-      // Overlaps with the announcing detection itself are dropped by resolveOverlaps.
-      if (!wordLike.test(before) && !wordLike.test(after)) add("person", at, surname, 0.5, "recurrence");
-      at = text.indexOf(surname, end);
-    }
+  if (surnames.size === 0) return;
+  // One pass for all of them (a long document names many people), word edges checked here.
+  const pattern = new RegExp(
+    [...surnames].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"),
+    "g",
+  );
+  for (const match of text.matchAll(pattern)) {
+    const end = match.index + match[0].length;
+    const before = match.index > 0 ? (text[match.index - 1] as string) : " ";
+    const after = text[end] ?? " ";
+    // Overlaps with the announcing detection itself are dropped by resolveOverlaps.
+    if (!wordLike.test(before) && !wordLike.test(after))
+      add("person", match.index, match[0], 0.5, "recurrence");
   }
 }
 

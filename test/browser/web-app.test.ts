@@ -173,6 +173,25 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await context.close();
   });
 
+  it("goes back to sign-in when the session ends elsewhere", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await page
+      .getByText("No conversations yet.")
+      .or(page.locator(".conversation-list li a").first())
+      .waitFor();
+    // The session is closed behind the page's back (another tab signed out, or it expired).
+    const me = (await (await page.request.get(`${server.baseUrl}/auth/me`)).json()) as { csrfToken: string };
+    const out = await page.request.post(`${server.baseUrl}/auth/logout`, {
+      headers: { "x-csrf-token": me.csrfToken },
+    });
+    expect(out.status()).toBeLessThan(300);
+    await page.getByLabel("Search conversations").fill("anything");
+    await page.getByRole("button", { name: "Sign in" }).waitFor();
+    expect(problems.filter((line) => !/status of 401.*\/app\/api\/conversations/.test(line))).toEqual([]);
+    await context.close();
+  });
+
   it("2 and 3: streams an answer token by token, and Esc stops it", async () => {
     const { context, page, problems } = await openPage();
     await signIn(page, server.users.member);

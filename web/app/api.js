@@ -50,7 +50,11 @@ export async function request(method, path, body, options = {}) {
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: options.signal,
   });
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    // A session that expired or was revoked: the app goes back to the sign-in page.
+    if (response.status === 401 && !path.startsWith("/auth/")) dispatchEvent(new Event("bastion:signed-out"));
+    throw await errorFrom(response);
+  }
   if (options.raw) return response;
   if (response.status === 204) return undefined;
   const type = response.headers.get("content-type") ?? "";

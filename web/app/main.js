@@ -109,6 +109,12 @@ function App() {
   };
   useEffect(() => {
     loadSession();
+    const signedOut = () => {
+      setCsrfToken("");
+      setSession((current) => (current?.authOff ? current : null));
+    };
+    addEventListener("bastion:signed-out", signedOut);
+    return () => removeEventListener("bastion:signed-out", signedOut);
   }, []);
 
   const signOut = async () => {

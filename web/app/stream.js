@@ -14,7 +14,10 @@ export async function streamChat({ model, messages, signal, on }) {
     body: JSON.stringify({ model, messages, stream: true, stream_options: { include_usage: true } }),
     signal,
   });
-  if (!response.ok) throw await errorFrom(response);
+  if (!response.ok) {
+    if (response.status === 401) dispatchEvent(new Event("bastion:signed-out"));
+    throw await errorFrom(response);
+  }
   const passport = {
     backend: response.headers.get("x-bastion-backend") ?? undefined,
     jurisdictionHeader: response.headers.get("x-bastion-jurisdiction") ?? undefined,

@@ -177,7 +177,7 @@ describe("fail closed", () => {
         {
           name: "broken",
           detect() {
-            throw new Error("model crashed");
+            throw new Error("model crashed on secret.person@example.fr");
           },
         },
       ],

@@ -88,10 +88,11 @@ export function createPolicyEngine(
         for (const detection of policy.scanner.scan(text, path)) detections.push(detection);
       return decide(policy, detections, declared);
     } catch (error) {
-      // Fail closed: whatever broke, the request is denied rather than sent unchecked.
+      // Fail closed: whatever broke, the request is denied rather than sent unchecked. The cause's
+      // message stays out of the answer: a detector's error may quote the text it choked on.
       throw new PolicyDeniedError(
         "policy_error",
-        `The data policy could not be evaluated, so the request was not sent anywhere: ${(error as Error).message}`,
+        `The data policy could not be evaluated (${error instanceof Error ? error.name : "error"} in ${policy.name}), so the request was not sent anywhere`,
         { cause: error },
       );
     }

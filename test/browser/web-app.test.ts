@@ -126,10 +126,13 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
       if (request.url().includes("/assets/"))
         cached.push((await response?.headerValue("cache-control")) ?? "");
     });
-    const started = Date.now();
     const response = await page.goto(server.baseUrl);
     await page.getByLabel("Email").waitFor();
-    const usableMs = Date.now() - started;
+    // Time from navigation start to the sign-in form in the page, as the page measures it.
+    const usableMs = Math.round(
+      await page.evaluate(() => performance.getEntriesByName("bastion:usable")[0]?.startTime ?? Number.NaN),
+    );
+    expect(usableMs).toBeGreaterThan(0);
     await page.waitForLoadState("networkidle");
     const csp = (await response!.headerValue("content-security-policy")) ?? "";
     expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'(;|$)/);

@@ -127,6 +127,12 @@ function App() {
     }
   };
 
+  // "Usable": the first screen that takes input (sign-in or chat) is on the page.
+  useEffect(() => {
+    if (session !== undefined && performance.getEntriesByName("bastion:usable").length === 0)
+      performance.mark("bastion:usable");
+  }, [session]);
+
   if (problem) return html`<main class="centered"><p class="error" role="alert">${problem}</p></main>`;
   if (session === undefined)
     return html`<main class="centered"><p class="muted" aria-busy="true">${title}…</p></main>`;

@@ -316,6 +316,47 @@ describe("residency with the policy corpus", () => {
     expect(JSON.stringify(record)).not.toContain("AKIAIOSFODNN7EXAMPLE");
   });
 
+  it("fails closed: a detector that throws denies the request and nothing leaves", async () => {
+    const failing = createGatewayFromConfig({
+      config: configSchema.parse({
+        backends: {
+          us: { baseUrl: us.baseUrl, jurisdiction: { country: "US", zone: "other", operator: "Fake US AI" } },
+        },
+        routes: { chat: { candidates: ["us/echo"] } },
+        gateway: { healthIntervalSeconds: 0 },
+      }),
+      local: remoteBastion.platform.registry,
+      policy: createPolicyEngine(policies, {
+        detectors: [
+          {
+            name: "broken",
+            detect: () => {
+              throw new Error("detector bug");
+            },
+          },
+        ],
+      }),
+    });
+    const failingServer = await startServer(
+      createApp({ registry: failing.registry, chat: failing, web: false }),
+    );
+    try {
+      const before = us.requests.length;
+      const response = await fetch(`${failingServer.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "chat", messages: [{ role: "user", content: "Hello" }] }),
+      });
+      expect(response.status).toBe(403);
+      const body = (await response.json()) as Answer["body"];
+      expect(body.error?.message).toMatch(/reason: policy_error/);
+      expect(us.requests.length).toBe(before);
+    } finally {
+      await failingServer.close();
+      await failing.dispose();
+    }
+  });
+
   it("keeps secret-class data on the local engine when the route offers it (real llama.cpp)", async () => {
     const answer = await chat(
       "us-or-local",

@@ -194,6 +194,24 @@ describe("fail closed", () => {
     expect((caught as Error).message).not.toContain("secret.person");
   });
 
+  it("a request whose texts cannot be read is denied, not passed through", () => {
+    const broken = {
+      model: "m",
+      sampling: {},
+      messages: [
+        {
+          role: "user",
+          get content(): string {
+            throw new TypeError("not a string");
+          },
+        },
+      ],
+    } as unknown as ChatRequest;
+    expect(() => engine.inspect(broken)).toThrow(
+      expect.objectContaining({ status: 403, reason: "policy_error" }),
+    );
+  });
+
   it("an unknown policy name denies; an inspection with an unknown action is denied egress", () => {
     expect(() => engine.inspectText("hi", { policy: "missing" })).toThrow(PolicyDeniedError);
     const inspection = engine.inspectText("hi");

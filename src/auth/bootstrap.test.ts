@@ -57,6 +57,9 @@ describe.each(testDatabases())("first start on $name", ({ open }) => {
     await expect(auth.authenticator.fromKey("an operator's own secret, long enougH")).rejects.toThrow(
       /Invalid API key/,
     );
+    expect(() =>
+      createAuth({ store, config: configSchema.parse({}), env: { BASTION_ADMIN_KEY: "admin" } }),
+    ).toThrow(/too short/);
   });
 });
 

@@ -86,6 +86,13 @@ export function createAuth(options: CreateAuthOptions): Auth {
       `Auth can be turned off only when listening on loopback (127.0.0.1, ::1, localhost), not ${config.server.host}. Remove auth.enabled: false / --no-auth, or listen on 127.0.0.1.`,
     );
   }
+  const adminKey = env.BASTION_ADMIN_KEY;
+  if (adminKey !== undefined && adminKey !== "" && adminKey.length < 24) {
+    throw new BastionError(
+      "invalid_request",
+      "BASTION_ADMIN_KEY is too short to be a safe admin key: use at least 24 random characters (e.g. `openssl rand -base64 32`).",
+    );
+  }
   const redis = options.redis === undefined ? {} : { redis: options.redis };
   const authenticator = createAuthenticator({
     store,

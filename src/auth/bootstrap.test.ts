@@ -1,10 +1,13 @@
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { configSchema } from "../config/config.ts";
 import type { Store } from "../store/database.ts";
 import { testDatabases } from "../store/test-databases.ts";
+import { announceAuth } from "./announce.ts";
 import { hashApiKey } from "./api-keys.ts";
 import { bootstrapAdminKey } from "./bootstrap.ts";
 import { createAuth, isLoopbackHost } from "./index.ts";
@@ -89,5 +92,37 @@ describe("auth off", () => {
     expect((await fixture.request("/admin/v1/keys")).status).toBe(200);
     const me = await (await fixture.request("/auth/me")).json();
     expect(me.user).toMatchObject({ tenantId: "default", roles: ["admin"] });
+  });
+
+  it("is announced loudly at start; a created key goes to stderr only", async () => {
+    const { store, dataDir } = await setup(testDatabases()[0]!.open);
+    const capture = () => {
+      let text = "";
+      const stream = new Writable({
+        write(chunk, _encoding, done) {
+          text += chunk.toString();
+          done();
+        },
+      });
+      return { stream, text: () => text };
+    };
+    const offLog = capture();
+    const off = createAuth({
+      store,
+      config: configSchema.parse({ auth: { enabled: false } }),
+      env: {},
+    });
+    await announceAuth({ auth: off, dataDir, logger: pino(offLog.stream), env: {} });
+    expect(offLog.text()).toContain("AUTH IS OFF");
+    expect(await store.db.selectFrom("api_keys").selectAll().execute()).toHaveLength(0);
+
+    const log = capture();
+    const stderr = capture();
+    const on = createAuth({ store, config: configSchema.parse({}), env: {} });
+    await announceAuth({ auth: on, dataDir, logger: pino(log.stream), env: {}, stderr: stderr.stream });
+    const secret = (await readFile(join(dataDir, "admin-key"), "utf8")).trim();
+    expect(stderr.text()).toContain(secret);
+    expect(log.text()).toContain("created the first admin key");
+    expect(log.text()).not.toContain(secret);
   });
 });

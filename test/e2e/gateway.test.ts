@@ -89,6 +89,7 @@ beforeAll(async () => {
       "reasoning-field": { candidates: ["eu/reasoning-field"] },
       "wrong-type": { candidates: ["eu/wrong-type"] },
       "mid-stream": { candidates: ["eu/mid-stream-reset"] },
+      slow: { candidates: ["eu/slow"] },
       "remote-tiny": { candidates: ["bastion-b/small"] },
       "us-or-local": { candidates: ["us/echo", "local/tiny"] },
     },
@@ -450,6 +451,27 @@ describe("routing and resilience", () => {
     expect(JSON.parse(calls.map((call) => call.function.arguments ?? "").join(""))).toEqual({
       note: "You said: Hi",
     });
+  });
+
+  it("cancels the upstream request when the client goes away", async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "slow", stream: true, messages: [{ role: "user", content: "Hi" }] }),
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    const upstreamRequest = eu.requests.at(-1)!;
+    expect(upstreamRequest.json).toMatchObject({ model: "slow" });
+    controller.abort();
+    const deadline = Date.now() + 5_000;
+    while (upstreamRequest.abandoned !== true && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(upstreamRequest.abandoned).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(completed.at(-1)).toMatchObject({ backend: "eu", model: "slow", status: "cancelled" });
   });
 
   it("answers a broken upstream with an OpenAI-shaped 502", async () => {

@@ -13,7 +13,8 @@ import type { AddressInfo, Socket } from "node:net";
  *   json                ignores `stream` and answers one JSON completion;
  *   status-500 | hang | reset | non-json | truncated | wrong-type | error-inside | bad-json-body
  *                       broken upstreams;
- *   flaky-N             HTTP 500 for the first N calls, then echo.
+ *   flaky-N             HTTP 500 for the first N calls, then echo;
+ *   slow                a piece every 50 ms for 10 s (marks the request `abandoned` if cut).
  * `healthy = false` makes `GET /models` answer 503; `down = true` makes every request reset.
  */
 
@@ -23,6 +24,8 @@ export interface RecordedRequest {
   /** The raw body text: what left Bastion, byte for byte. */
   body: string;
   json: Record<string, unknown> | undefined;
+  /** Set when the client closed the connection before the answer ended. */
+  abandoned?: boolean;
 }
 
 export interface FakeUpstream {
@@ -252,6 +255,25 @@ export async function startFakeUpstream(options: { name?: string } = {}): Promis
         );
         response.end();
         return;
+      case "slow": {
+        // One piece every 50 ms for 10 s: long enough for a client to walk away.
+        sse();
+        const record = requests.at(-1)!;
+        let sent = 0;
+        const timer = setInterval(() => {
+          response.write(chunk(model, { content: `piece ${sent++} ` }));
+          if (sent === 200) {
+            clearInterval(timer);
+            response.write(chunk(model, {}, "stop", true));
+            response.end("data: [DONE]\n\n");
+          }
+        }, 50);
+        response.on("close", () => {
+          clearInterval(timer);
+          if (!response.writableEnded) record.abandoned = true;
+        });
+        return;
+      }
       case "mid-stream-reset":
         sse();
         response.write(chunk(model, { content: "Partial" }));

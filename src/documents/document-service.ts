@@ -20,6 +20,7 @@ import { detectFormat, mimeTypes, parseDocument } from "./parse/parse-document.t
 import type { ParsedDocument } from "./parse/parsed-document.ts";
 import { createRetriever, type Retriever, type SearchHit, type SearchOptions } from "./retrieval.ts";
 import type { VectorStoreFileTable, VectorStoreTable } from "./tables.ts";
+import { approximateTokenizer } from "./tokenizer.ts";
 import {
   countStatuses,
   isExpired,
@@ -352,11 +353,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
         ({ chunks, vectors } = reused);
       } else {
         const document = JSON.parse(file.parsed) as ParsedDocument;
-        chunks = chunkDocument(
-          document,
-          chunking,
-          resolved?.tokenizer ?? (await import("./tokenizer.ts")).approximateTokenizer,
-        );
+        chunks = chunkDocument(document, chunking, resolved?.tokenizer ?? approximateTokenizer);
         emit({
           type: "started",
           vectorStoreId: job.vectorStoreId,

@@ -63,8 +63,21 @@ const isUniqueViolation = (error: unknown): boolean =>
  * admin sees only that tenant (anything else is a 404, never a 403, so ids do not leak); admins of
  * the default tenant manage all tenants. Both the admin API and the CLI go through here.
  */
-export function createAdminService(store: Store): AdminService {
+export function createAdminService(
+  store: Store,
+  options: { policyNames?: readonly string[] } = {},
+): AdminService {
   const { db } = store;
+  /** A tenant's or key's policy must exist, or every request it makes would fail. */
+  const checkPolicy = (policy: string | null | undefined): void => {
+    const known = options.policyNames;
+    if (policy === null || policy === undefined || known === undefined || known.includes(policy)) return;
+    throw new BastionError(
+      "invalid_request",
+      `No policy named '${policy.slice(0, 100)}'; known policies: ${known.join(", ")}.`,
+      { param: "policy" },
+    );
+  };
   const erasureHooks: ErasureHook[] = [];
   const admin = (actor: Principal) => requireRoles(actor, ["admin"]);
 
@@ -110,6 +123,7 @@ export function createAdminService(store: Store): AdminService {
       if (!isSuperAdmin(actor))
         throw new BastionError("forbidden", "Only admins of the default tenant can create tenants.");
       const input = tenantCreateSchema.parse(body);
+      checkPolicy(input.policy);
       const now = nowIso();
       const row = {
         id: input.id ?? `ten_${randomUUID().replaceAll("-", "").slice(0, 16)}`,
@@ -135,6 +149,7 @@ export function createAdminService(store: Store): AdminService {
       if (!isSuperAdmin(actor))
         throw new BastionError("forbidden", "Only admins of the default tenant can change a tenant.");
       const input = tenantUpdateSchema.parse(body);
+      checkPolicy(input.policy);
       const updated = {
         ...row,
         ...(input.name === undefined ? {} : { name: input.name }),
@@ -252,6 +267,7 @@ export function createAdminService(store: Store): AdminService {
     async createKey(actor, body) {
       admin(actor);
       const input = keyCreateSchema.parse(body);
+      checkPolicy(input.policy);
       const tenantId = targetTenant(actor, input.tenant_id);
       await tenantRow(actor, tenantId);
       let roles: Role[] = input.roles ?? ["member"];
@@ -295,6 +311,7 @@ export function createAdminService(store: Store): AdminService {
       admin(actor);
       const row = await keyRow(actor, id);
       const input = keyUpdateSchema.parse(body);
+      checkPolicy(input.policy);
       const updated = {
         ...row,
         ...(input.name === undefined ? {} : { name: input.name }),

@@ -110,6 +110,21 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
       headers: { "x-bastion-policy": "eu-strict" },
     });
     expect(allowed.status).toBe(200);
+    // A key's own policy must exist.
+    const unknownPolicy = await fixture.request("/admin/v1/keys", {
+      key: fixture.adminKey,
+      body: { name: "typo", policy: "eu-stritc" },
+    });
+    expect(unknownPolicy.status).toBe(400);
+    expect((await unknownPolicy.json()).error).toMatchObject({
+      param: "policy",
+      message: expect.stringContaining("eu-strict"),
+    });
+    const withPolicy = await fixture.request("/admin/v1/keys", {
+      key: fixture.adminKey,
+      body: { name: "open", policy: "eu-open" },
+    });
+    expect(withPolicy.status).toBe(201);
     // It sees only its models.
     const listed = await (await fixture.request("/v1/models", { key: scoped.secret })).json();
     expect(listed.data.map((model: { id: string }) => model.id)).toEqual(["chat-model"]);

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import type { BastionConfig } from "../config/config.ts";
+import { builtInPolicies } from "../config/policies-config.ts";
 import { openStore, type Store } from "../store/database.ts";
 import { type Auth, createAuth } from "./index.ts";
 
@@ -11,6 +12,11 @@ export interface ControlPlane {
   /** Present when `REDIS_URL` (or `redis.url`) is set: rate limits shared by every instance. */
   redis?: Redis;
   dispose(): Promise<void>;
+}
+
+/** The policies a tenant or key may name: the built-in ones and those in the config. */
+export function policyNames(config: Readonly<Pick<BastionConfig, "policies">>): string[] {
+  return [...new Set([...Object.keys(builtInPolicies), ...Object.keys(config.policies.definitions)])];
 }
 
 /** `DATABASE_URL`, else `database.url`; undefined = SQLite. */

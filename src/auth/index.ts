@@ -64,6 +64,8 @@ export interface CreateAuthOptions {
   redis?: Redis;
   /** metering's meter, when the platform has one; else the backends' price tables. */
   costModel?: CostModel;
+  /** Policies that exist (built-in and configured); a tenant or key naming another is refused. */
+  policyNames?: readonly string[];
 }
 
 /** Whether an address is loopback-only (the one case where auth may be turned off). */
@@ -123,7 +125,10 @@ export function createAuth(options: CreateAuthOptions): Auth {
     settings: { auth: config.auth, limits: config.limits },
     store,
     authenticator,
-    admin: createAdminService(store),
+    admin: createAdminService(
+      store,
+      options.policyNames === undefined ? {} : { policyNames: options.policyNames },
+    ),
     rateLimits,
     budgets,
     settler,

@@ -12,6 +12,7 @@ import {
 import { type RunningServer, startServer } from "../server/testing/start-server.ts";
 import type { Store } from "../store/database.ts";
 import { ensureDefaultTenant } from "./bootstrap.ts";
+import { policyNames } from "./control-plane.ts";
 import { type Auth, createAuth } from "./index.ts";
 
 /*
@@ -59,6 +60,7 @@ export async function startAuthFixture(options: {
     store: options.store,
     config,
     env: {},
+    policyNames: policyNames(config),
     ...(options.redis === undefined ? {} : { redis: options.redis }),
   });
   await ensureDefaultTenant(options.store);

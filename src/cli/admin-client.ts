@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { pino } from "pino";
-import { openConfiguredStore } from "../auth/control-plane.ts";
+import { openConfiguredStore, policyNames } from "../auth/control-plane.ts";
 import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
 import { loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
@@ -78,7 +78,11 @@ async function openLocalClient(options: AdminConnectionOptions): Promise<AdminCl
   const store = await openConfiguredStore(config, { dataDir: dataDir() });
   try {
     await ensureDefaultTenant(store);
-    const auth = createAuth({ store, config: { ...config, auth: { ...config.auth, enabled: true } } });
+    const auth = createAuth({
+      store,
+      config: { ...config, auth: { ...config.auth, enabled: true } },
+      policyNames: policyNames(config),
+    });
     // Erasure reaches usage and audit too, as on the server; their services open only when needed.
     auth.admin.onErase(async (user, actor) => {
       const metering = createMeteringServices({ config, store, dataDir: dataDir() });

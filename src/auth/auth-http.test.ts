@@ -101,13 +101,13 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
     const policy = await fixture.request("/v1/chat/completions", {
       key: scoped.secret,
       body: chatBody(),
-      headers: { "x-bastion-policy": "allow-all" },
+      headers: { "x-bastion-use-policy": "allow-all" },
     });
     expect(policy.status).toBe(403);
     const allowed = await fixture.request("/v1/chat/completions", {
       key: scoped.secret,
       body: chatBody(),
-      headers: { "x-bastion-policy": "eu-strict" },
+      headers: { "x-bastion-use-policy": "eu-strict" },
     });
     expect(allowed.status).toBe(200);
     // A key's own policy must exist.

@@ -267,12 +267,12 @@ async function authenticate(c: Context, authenticator: Authenticator): Promise<A
       );
     }
   }
-  const chosen = c.req.header("x-bastion-policy");
+  const chosen = c.req.header("x-bastion-use-policy");
   if (chosen !== undefined && chosen !== "") {
     if (scopes.policies === undefined || !allowedByScope(scopes.policies, chosen)) {
       throw new BastionError(
         "forbidden",
-        `This credential may not choose policy '${chosen.slice(0, 100)}' (x-bastion-policy); its policy is ${context.principal.policy ?? "the default"}.`,
+        `This credential may not choose policy '${chosen.slice(0, 100)}' (x-bastion-use-policy); its policy is ${context.principal.policy ?? "the default"}.`,
       );
     }
     context.principal = { ...context.principal, policy: chosen };

@@ -63,7 +63,7 @@ function withKeyOptions(command: Command): Command {
   return withLimitOptions(withConnectionOptions(command))
     .option("--models <ids>", "models the key may use (comma-separated; `prefix*` allowed)", collect)
     .option("--endpoints <paths>", "endpoints the key may call, e.g. /v1/chat/* (comma-separated)", collect)
-    .option("--policies <names>", "policies the key may choose with x-bastion-policy", collect)
+    .option("--policies <names>", "policies the key may choose with x-bastion-use-policy", collect)
     .option("--policy <name>", "the key's policy (default: the tenant's)")
     .option("--expires <when>", "30d, 12h, 90m, an ISO date, or never", (value: string) => value);
 }

@@ -228,6 +228,9 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     const { context, page, problems } = await openPage();
     await signIn(page, server.users.member);
     await chooseModel(page, "scripted");
+    // The picker says where the model runs, under which licence, at what price.
+    await expect.poll(() => page.locator("#model-info").textContent()).toContain("self-hosted");
+    expect(await page.locator("#model-info .badge").textContent()).toMatch(/local/);
     await page.getByLabel("Message").fill("Bonjour ?");
     await page.getByRole("button", { name: "Send" }).click();
     const answer = page.locator('article[data-role="assistant"]').last();

@@ -1,6 +1,6 @@
 import { html } from "htm/preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { api, download, features } from "./api.js";
+import { api, download } from "./api.js";
 import { formatEur, t } from "./i18n.js";
 import { languagesReady, renderMarkdown, typesetMaths } from "./markdown.js";
 import { Passport, placeLabel } from "./passport.js";
@@ -53,22 +53,18 @@ function ModelInfo({ model }) {
   if (!model) return null;
   const price = model.pricing;
   const place = model.jurisdiction;
-  // Models without a jurisdiction tag are the engine's own: they run on this server.
-  const remote =
-    model.backendKind !== undefined
-      ? model.backendKind !== "local"
-      : place
-        ? place.zone !== "local" && place.country !== "local"
-        : false;
+  // Without place information the model is the engine's own: it runs on this server.
+  const remote = model.local === undefined ? false : !model.local;
+  const input = price?.input_per_million_eur ?? 0;
+  const output = price?.output_per_million_eur ?? 0;
+  let priceText = t("unknown");
+  if (price && (input > 0 || output > 0)) priceText = `${formatEur(input)} in / ${formatEur(output)} out`;
+  else if (!remote) priceText = t("selfHosted");
   return html`<p class="model-info" id="model-info">
-    ${place && html`<span class="badge">${placeLabel(place)}</span>`}
-    <span>${remote ? t("remote") : t("local")}</span>
+    ${place ? html`<span class="badge">${placeLabel(place)}</span>` : html`<span class="badge">${t("local")}</span>`}
+    ${remote && html`<span>${t("remote")}</span>`}
     <span>${t("licence")}: ${model.licence?.id ?? t("unknown")}</span>
-    <span>${t("price")}: ${
-      price
-        ? `${formatEur(price.input_per_million_eur ?? price.inputPerMillion ?? 0)} / ${formatEur(price.output_per_million_eur ?? price.outputPerMillion ?? 0)}`
-        : t("unknown")
-    }</span>
+    <span>${t("price")}: ${priceText}</span>
     ${model.synthetic && html`<span class="warn">${t("synthetic")}</span>`}
   </p>`;
 }
@@ -180,33 +176,25 @@ function Sidebar({
   </aside>`;
 }
 
-/** Model list from `/v1/models`, with jurisdiction and price from `/admin/v1/backends` when the caller may see them. */
-async function loadModels(session) {
-  const { data } = await api.get("/v1/models");
-  const models = data.filter((model) => model.capabilities?.chat !== false);
-  const roles = session.user?.roles ?? [];
-  if (features.has("backends") && (roles.includes("admin") || roles.includes("auditor"))) {
-    try {
-      const backends = await api.get("/admin/v1/backends");
-      for (const model of models) {
-        const backend = (backends.data ?? []).find(
-          (entry) => entry.id === model.id || (entry.models ?? []).includes(model.id),
-        );
-        if (backend) {
-          model.jurisdiction ??= backend.jurisdiction;
-          model.pricing ??= backend.pricing;
-          model.backendKind ??= backend.kind;
-        }
-      }
-    } catch {
-      // Backends are an admin view the server may not offer; the picker shows what /v1/models says.
-    }
-  }
-  return models;
+/** Model list from `/v1/models`, with where each runs and its price from `/app/api/models`. */
+async function loadModels() {
+  const [{ data }, places] = await Promise.all([
+    api.get("/v1/models"),
+    api.get("/app/api/models").catch(() => ({ data: [] })),
+  ]);
+  const byId = new Map(places.data.map((entry) => [entry.id, entry]));
+  return data
+    .filter((model) => model.capabilities?.chat !== false)
+    .map((model) => {
+      const place = byId.get(model.id);
+      return place
+        ? { ...model, jurisdiction: place.jurisdiction, pricing: place.pricing, local: place.local }
+        : model;
+    });
 }
 
 /** The chat: conversation list, messages of the shown branch, and the composer. */
-export function Chat({ session, conversationId }) {
+export function Chat({ conversationId }) {
   const [conversations, setConversations] = useState([]);
   const [query, setQuery] = useState("");
   const [conversation, setConversation] = useState();
@@ -232,7 +220,7 @@ export function Chat({ session, conversationId }) {
   };
 
   useEffect(() => {
-    loadModels(session).then(
+    loadModels().then(
       (list) => {
         setModels(list);
         setModel((current) => (list.some((entry) => entry.id === current) ? current : (list[0]?.id ?? "")));

@@ -6,6 +6,7 @@ import { createConversationStore } from "../../webapp/conversation-store.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
 import { registerConversationRoutes } from "./conversations-route.ts";
 import { createIndexPage } from "./index-page.ts";
+import { registerModelInfoRoute } from "./models-info-route.ts";
 import { type Asset, createAssetCatalog, toAsset } from "./static-assets.ts";
 
 export interface WebAppOptions {
@@ -69,7 +70,7 @@ function sendAsset(c: Context<ServerEnv>, asset: Asset, cacheControl: string): R
  */
 export function registerWebApp(
   app: Hono<ServerEnv>,
-  _deps: ServerDependencies,
+  deps: ServerDependencies,
   options: WebAppOptions = {},
 ): void {
   const catalog = createAssetCatalog();
@@ -132,4 +133,5 @@ export function registerWebApp(
     });
   }
   registerConversationRoutes(app, conversations);
+  registerModelInfoRoute(app, deps);
 }

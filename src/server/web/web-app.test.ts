@@ -151,8 +151,26 @@ describe.each(testDatabases())("conversations API on $name", ({ open }) => {
     });
 
   it("requires a credential", async () => {
-    const response = await fetch(`${server.url}/app/api/conversations`);
-    expect(response.status).toBe(401);
+    for (const path of ["/app/api/conversations", "/app/api/models"]) {
+      const response = await fetch(`${server.url}${path}`);
+      expect(response.status, path).toBe(401);
+    }
+  });
+
+  it("tells any signed-in user where each model runs and what it costs", async () => {
+    const response = await call(bob, "GET", "/app/api/models");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({
+      object: "list",
+      data: [
+        {
+          id: "chat-model",
+          jurisdiction: { country: "FR", zone: "EU", operator: "test" },
+          local: false,
+          pricing: { input_per_million_eur: 0, output_per_million_eur: 0 },
+        },
+      ],
+    });
   });
 
   it("keeps each user's conversations to themselves, and exports them as Markdown and JSON", async () => {

@@ -150,3 +150,52 @@ describe("hostile input", () => {
       );
   });
 });
+
+describe("the arithmetic pre-checks agree with stdnum", () => {
+  // isNationalId runs a plain-arithmetic checksum before stdnum; it must never refuse a number
+  // stdnum accepts (that would lose recall), so compare on many random candidates with every
+  // possible check suffix, a few valid ones among them.
+  it("on random candidates of each kind", async () => {
+    const { stdnum } = await import("stdnum");
+    const { isNationalId } = await import("./validators.ts");
+    let seed = 42;
+    const random = (limit: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % limit;
+    };
+    const digits = (count: number) => Array.from({ length: count }, () => random(10)).join("");
+    const letters = "TRWAGMYFPDXBNJZSQVHLCKE";
+    const pad2 = (value: number) => String(value).padStart(2, "0");
+    const kinds = [
+      ["fr_nir", "FR", "nir", () => `${1 + random(2)}${digits(12)}`, () => pad2(random(100))],
+      ["es_dni", "ES", "dni", () => digits(8), () => letters[random(23)] as string],
+      ["es_nie", "ES", "nie", () => `${"XYZ"[random(3)]}${digits(7)}`, () => letters[random(23)] as string],
+      ["de_steuer_id", "DE", "idnr", () => `${1 + random(9)}${digits(9)}`, () => digits(1)],
+      ["nl_bsn", "NL", "bsn", () => digits(8), () => digits(1)],
+      [
+        "be_national_number",
+        "BE",
+        "nn",
+        () => `${digits(2)}${pad2(random(13))}${pad2(random(32))}${digits(3)}`,
+        () => pad2(random(100)),
+      ],
+      [
+        "pl_pesel",
+        "PL",
+        "pesel",
+        () => `${digits(2)}${pad2(random(93))}${pad2(random(32))}${digits(4)}`,
+        () => digits(1),
+      ],
+    ] as const;
+    for (const [kind, country, name, body, suffix] of kinds) {
+      let valid = 0;
+      for (let index = 0; index < 3000; index++) {
+        const candidate = body() + suffix();
+        const expected = stdnum[country]?.[name]?.validate(candidate).isValid ?? false;
+        if (expected) valid++;
+        expect(isNationalId(kind, candidate), `${kind} ${candidate}`).toBe(expected);
+      }
+      expect(valid, kind).toBeGreaterThan(0);
+    }
+  });
+});

@@ -122,7 +122,12 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
   let disposed = false;
   const probeController = new AbortController();
 
-  const message = (error: unknown) => (error instanceof Error ? error.message : String(error)).slice(0, 300);
+  // What the admin API shows: the failure's kind, not the upstream's own words after it, which
+  // may quote the request (and so personal data).
+  const message = (error: unknown) =>
+    (error instanceof Error ? error.message : String(error))
+      .replace(/(HTTP \d+|error inside the stream|error event):.*$/s, "$1")
+      .slice(0, 300);
 
   breaker.onFailure(({ reason }) => {
     if ("error" in reason) lastError = message(toGuardError(options.id, reason.error, options.firstByteMs));

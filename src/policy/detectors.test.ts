@@ -106,6 +106,12 @@ describe("person names (best effort)", () => {
     expect(only("Ich heiße Jürgen Schäfer.")).toEqual(["person/introduced:Jürgen Schäfer"]);
     expect(only("Hallo Anna Schmidt, danke.")).toEqual(["person/first_name:Anna Schmidt"]);
     expect(only("Szanowny Panie Kowalski")).toEqual(["person/titled:Kowalski"]);
+    expect(only("Gentile Ing. Ferri, l'Avv. Galli e mgr inż. Zając")).toEqual([
+      "person/titled:Ferri",
+      "person/titled:Galli",
+      "person/titled:Zając",
+    ]);
+    expect(only("Me Garnier représente dhr. Smit")).toEqual(["person/titled:Garnier", "person/titled:Smit"]);
   });
 
   it("a surname announced once is found again where it stands alone", () => {

@@ -63,6 +63,16 @@ export const titles = [
   "pan",
   "pani",
   "panie",
+  // Professional titles of business letters: Maître (FR), ingegnere and avvocato (IT), magister,
+  // engineer and doctor (PL), mevrouw and de heer abbreviated (NL).
+  "Me",
+  "Ing\\.",
+  "Avv\\.",
+  "mgr",
+  "inż\\.",
+  "dr",
+  "mw\\.",
+  "dhr\\.",
 ];
 
 /** A second title after the first ("Herr Dr. Weber"), skipped rather than taken for the name. */
@@ -112,6 +122,5 @@ Valérie Vincent Wim Wojciech Wolfgang Xavier Yannick Zofia`.split(/\s+/),
 export const nameTriggerWords =
   `M MM Mme Mlle Monsieur Madame Mademoiselle Maître Herr Herrn Frau Dr Prof Sig Signora Signor Dott
 Sr Sra Señora Señor Don Doña Dhr Mevr Mevrouw Meneer Pan Pani Panie Mr Mrs Ms monsieur madame signora signor dott señora
-señor mevrouw meneer heer pan pani panie je Je ich Ich mein Mein mi Mi me Me mijn Mijn ik Ik nazywam Nazywam my My`.split(
-    /\s+/,
-  );
+señor mevrouw meneer heer pan pani panie je Je ich Ich mein Mein mi Mi me Me mijn Mijn ik Ik nazywam Nazywam my My
+Ing Avv mgr inż dr mw dhr`.split(/\s+/);

@@ -47,7 +47,7 @@ export function registerServeCommand(program: Command): void {
     )
     .option("-p, --port <n>", "TCP port (default 8080, or BASTION_PORT)", integerOption("--port", 0, 65535))
     .option("--host <address>", "address to listen on (default 127.0.0.1, or BASTION_HOST)")
-    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .option("-c, --config <file>", "JSON or YAML config file (or BASTION_CONFIG)")
     .option("--parallel <n>", "parallel sequences per model (default 4)", integerOption("--parallel", 1, 64))
     .option(
       "--ctx-size <n>",

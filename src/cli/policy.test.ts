@@ -75,6 +75,23 @@ describe("bastion policy check", () => {
     expect(text.stdout).toMatch(/policy acme: class internal, action block \(internal_detected\)/);
   });
 
+  it("reads a YAML config as well", async () => {
+    await writeFile(
+      join(directory, "config.yaml"),
+      "policies:\n  default: strict\n  definitions:\n    strict:\n      classes:\n        personal: { action: block }\n",
+    );
+    const { code, stdout } = await bastion(
+      ["policy", "check", "--json", "-c", join(directory, "config.yaml"), "-"],
+      "mail claire@example.fr",
+    );
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout).decision).toMatchObject({
+      policy: "strict",
+      action: "block",
+      reason: "personal_detected",
+    });
+  });
+
   it("names the policies it knows when given an unknown one", async () => {
     const { code, stderr } = await bastion([
       "policy",

@@ -41,7 +41,7 @@ export function registerPolicyCommand(program: Command): void {
     .option("--json", "print {detections: [{type, subtype, start, end, masked, score}], decision}")
     .option("--policy <name>", "policy to apply (default: the config's policies.default)")
     .option("--data-class <class>", "declared data class, as the x-bastion-data-class header would")
-    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .option("-c, --config <file>", "JSON or YAML config file (or BASTION_CONFIG)")
     .action(async (file: string | undefined, options: CheckOptions) => {
       const engine = engineFrom(options.config);
       const text = await readInput(file);
@@ -72,7 +72,7 @@ export function registerPolicyCommand(program: Command): void {
     .command("list")
     .description("List the policies (built-in and configured) and their rules per data class.")
     .option("--json", "print JSON")
-    .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
+    .option("-c, --config <file>", "JSON or YAML config file (or BASTION_CONFIG)")
     .action((options: { json?: boolean; config?: string }) => {
       const engine = engineFrom(options.config);
       const policies = engine.describe();

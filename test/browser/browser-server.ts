@@ -33,7 +33,11 @@ export interface BrowserServer {
  * a fresh SQLite store, auth with sessions, metering and audit, the web app at `/`, on
  * 127.0.0.1 and an ephemeral port. One admin key and two password users are created.
  */
-export async function startBrowserServer(options: { models: TestModel[] }): Promise<BrowserServer> {
+export async function startBrowserServer(options: {
+  models: TestModel[];
+  /** A (fake) Hugging Face endpoint for the console's pulls, into a temporary model store. */
+  hubEndpoint?: string;
+}): Promise<BrowserServer> {
   const entries: BastionConfig["models"]["entries"] = [];
   for (const model of options.models) {
     entries.push({
@@ -64,7 +68,11 @@ export async function startBrowserServer(options: { models: TestModel[] }): Prom
     auth,
     metering,
     web: { store, admin: auth.admin },
-    models: { pool: platform.pool },
+    models: {
+      pool: platform.pool,
+      modelsDir: join(dataDir, "models"),
+      ...(options.hubEndpoint === undefined ? {} : { hubEndpoint: options.hubEndpoint }),
+    },
     policies: { engine: createPolicyEngine(config.policies), defaultPolicy: config.policies.default },
   });
   const server = createAdaptorServer({ fetch: app.fetch });

@@ -3,6 +3,8 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { makeGguf } from "../fake-hf/gguf-fixture.ts";
+import { type FakeHf, startFakeHf } from "../fake-hf/server.ts";
 import { type BrowserServer, startBrowserServer } from "./browser-server.ts";
 
 /*
@@ -22,6 +24,7 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/
 
 let server: BrowserServer;
 let browser: Browser;
+let hub: FakeHf;
 
 /** A fresh context per test, in English, with console errors and page errors collected. */
 async function openPage(options: { viewport?: { width: number; height: number }; locale?: string } = {}) {
@@ -92,7 +95,30 @@ async function shoot(page: Page, name: string, options: { readme?: boolean } = {
 
 describe.skipIf(!hasChromium)("web app in chromium", () => {
   beforeAll(async () => {
+    hub = await startFakeHf({
+      repos: [
+        {
+          id: "acme/Pulled-GGUF",
+          license: "apache-2.0",
+          files: [
+            {
+              path: "Pulled-Q8_0.gguf",
+              content: makeGguf({
+                metadata: {
+                  "general.architecture": "qwen2",
+                  "general.name": "Pulled",
+                  "qwen2.context_length": 4096,
+                },
+                tensors: [{ name: "token_embd.weight", dims: [16, 8] }],
+                padBytes: 2_000_000,
+              }),
+            },
+          ],
+        },
+      ],
+    });
     server = await startBrowserServer({
+      hubEndpoint: hub.url,
       models: [
         { id: "tiny", preset: "tiny" },
         { id: "scripted", preset: "scripted" },
@@ -113,6 +139,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await server?.close();
+    await hub?.close();
   });
 
   it("loads the chat in at most 300 KB gzipped, with caching headers and a CSP", async () => {
@@ -485,6 +512,29 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await page.getByRole("button", { name: "Theme: Light" }).waitFor();
     await expectAccessible(page);
     await shoot(page, "dark");
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("as admin, pulls a model with live progress and unloads a loaded one", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, { apiKey: server.adminKey });
+    await page.getByRole("link", { name: "Console" }).click();
+    await page.getByRole("link", { name: "Models" }).click();
+    const tiny = page.locator("table.data tr", { hasText: "tiny" });
+    await tiny.waitFor();
+    // Earlier tests used it, so it is loaded: unload frees it.
+    await tiny.getByRole("button", { name: "Unload" }).click();
+    await expect.poll(() => tiny.textContent()).toContain("not loaded");
+    expect(server.platform.pool.isLoaded("tiny")).toBe(false);
+
+    await page
+      .getByLabel("Model reference (catalog id or Hugging Face repo)")
+      .fill("hf:acme/Pulled-GGUF:q8_0");
+    await page.getByRole("button", { name: "Pull" }).click();
+    await page.getByText("restart Bastion to serve it").waitFor({ timeout: 60_000 });
+    await shoot(page, "console-models");
+    await expectAccessible(page);
     expect(problems).toEqual([]);
     await context.close();
   });

@@ -65,7 +65,7 @@ export function ModelsTab() {
         if (name === "progress") setProgress(data);
         else if (name === "done") {
           setProgress(undefined);
-          setMessage(data.message ?? `${t("done")}: ${data.id}`);
+          setMessage(t(data.served ? "pulledServed" : "pulledRestart", { id: data.id }));
           models.reload();
         } else if (name === "error") {
           setProgress(undefined);

@@ -7,20 +7,19 @@ import { BastionError } from "../core/errors.ts";
 import type { Ranker } from "../engine/ranker.ts";
 import type { PolicyEngine } from "../policy/types.ts";
 import type { Store } from "../store/database.ts";
-import { type Chunk, chunkDocument } from "./chunker.ts";
-import { createEmbedder, type Embedder, type ResolvedEmbedder } from "./embedder.ts";
+import { createEmbedder, type Embedder } from "./embedder.ts";
 import { DocumentError } from "./errors.ts";
 import { type Attributes, attributesSchema, type Filter } from "./filters.ts";
 import { newId, nowSeconds, parseJson } from "./ids.ts";
 import type { ChunkIndex } from "./index/chunk-index.ts";
 import { createPostgresChunkIndex } from "./index/postgres-index.ts";
 import { createSqliteChunkIndex } from "./index/sqlite-index.ts";
+import { type ChunkingStrategy, createIngestionQueue, type IngestionEvent } from "./ingestion.ts";
 import { type ListPage, type ListParams, paginate } from "./pagination.ts";
 import { detectFormat, mimeTypes, parseDocument } from "./parse/parse-document.ts";
 import type { ParsedDocument } from "./parse/parsed-document.ts";
 import { createRetriever, type Retriever, type SearchHit, type SearchOptions } from "./retrieval.ts";
 import type { VectorStoreFileTable, VectorStoreTable } from "./tables.ts";
-import { approximateTokenizer } from "./tokenizer.ts";
 import {
   countStatuses,
   isExpired,
@@ -35,18 +34,7 @@ export type VectorStoreObject = ReturnType<typeof toVectorStoreObject>;
 export type VectorStoreFileObject = ReturnType<typeof toVectorStoreFileObject>;
 export type BatchObject = ReturnType<typeof toBatchObject>;
 
-export interface ChunkingStrategy {
-  maxTokens: number;
-  overlapTokens: number;
-}
-
-/** Ingestion progress, for the CLI and logs. */
-export type IngestionEvent =
-  | { type: "started"; vectorStoreId: string; fileId: string; chunks: number }
-  | { type: "embedded"; vectorStoreId: string; fileId: string; done: number; total: number }
-  | { type: "completed"; vectorStoreId: string; fileId: string; reused: boolean }
-  | { type: "failed"; vectorStoreId: string; fileId: string; message: string }
-  | { type: "cancelled"; vectorStoreId: string; fileId: string };
+export type { ChunkingStrategy, IngestionEvent };
 
 export interface DocumentServiceOptions {
   store: Store;
@@ -57,15 +45,6 @@ export interface DocumentServiceOptions {
   ranker?: () => Promise<Ranker | undefined>;
   logger?: Logger;
   onEvent?: (event: IngestionEvent) => void;
-}
-
-interface Job {
-  tenantId: string;
-  vectorStoreId: string;
-  fileId: string;
-  controller: AbortController;
-  /** Re-embed even when the content and model are unchanged. */
-  force: boolean;
 }
 
 /**
@@ -203,19 +182,15 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     overlapTokens: Math.min(config.chunkOverlapTokens, Math.floor(config.chunkTokens / 2)),
   };
 
-  const queue: Job[] = [];
-  const running = new Map<string, Job>();
-  let worker: Promise<void> | undefined;
-  let idleWaiters: Array<() => void> = [];
-  let disposed = false;
-  const emit = (event: IngestionEvent) => {
-    try {
-      options.onEvent?.(event);
-    } catch {
-      // A progress listener never breaks ingestion.
-    }
-  };
-  const jobKey = (vectorStoreId: string, fileId: string) => `${vectorStoreId}/${fileId}`;
+  const ingestion = createIngestionQueue({
+    db,
+    index,
+    embedder,
+    config,
+    logger,
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+  });
+  const enqueue = ingestion.enqueue;
 
   async function fileRow(tenantId: string, fileId: string) {
     const row = await db
@@ -266,228 +241,6 @@ export function createDocumentService(options: DocumentServiceOptions): Document
       .executeTakeFirst();
     if (row === undefined) throw notFound("file", fileId);
     return row;
-  }
-
-  function enqueue(job: Omit<Job, "controller">): void {
-    if (disposed) return;
-    const key = jobKey(job.vectorStoreId, job.fileId);
-    running.get(key)?.controller.abort();
-    const existing = queue.findIndex((queued) => jobKey(queued.vectorStoreId, queued.fileId) === key);
-    if (existing >= 0) queue.splice(existing, 1);
-    queue.push({ ...job, controller: new AbortController() });
-    worker ??= runWorker().finally(() => {
-      worker = undefined;
-      if (queue.length > 0) enqueue(queue.shift()!);
-      else {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const resolve of waiters) resolve();
-      }
-    });
-  }
-
-  async function runWorker(): Promise<void> {
-    while (queue.length > 0 && !disposed) {
-      const job = queue.shift()!;
-      const key = jobKey(job.vectorStoreId, job.fileId);
-      running.set(key, job);
-      try {
-        await ingest(job);
-      } catch (error) {
-        logger.error({ err: error, fileId: job.fileId }, "ingestion failed unexpectedly");
-      } finally {
-        if (running.get(key) === job) running.delete(key);
-      }
-    }
-  }
-
-  async function setStatus(job: Job, status: string, lastError: { code: string; message: string } | null) {
-    await db
-      .updateTable("vector_store_files")
-      .set({ status, last_error: lastError === null ? null : JSON.stringify(lastError) })
-      .where("vector_store_id", "=", job.vectorStoreId)
-      .where("file_id", "=", job.fileId)
-      .where("status", "=", "in_progress")
-      .execute();
-  }
-
-  /** Indexes one file into one store: chunks, embeddings and both indexes, committed together. */
-  async function ingest(job: Job): Promise<void> {
-    const { signal } = job.controller;
-    const vsFile = await db
-      .selectFrom("vector_store_files")
-      .selectAll()
-      .where("vector_store_id", "=", job.vectorStoreId)
-      .where("file_id", "=", job.fileId)
-      .executeTakeFirst();
-    if (vsFile === undefined || vsFile.status !== "in_progress") return;
-    try {
-      const file = await fileRow(job.tenantId, job.fileId);
-      if (file.parsed === null)
-        throw new DocumentError("invalid_file", file.status_details ?? "The file could not be parsed.");
-      const vectorStore = await storeRow(job.tenantId, job.vectorStoreId);
-      const resolved = await embedder.resolve();
-      const model = resolved?.model ?? null;
-      if (vectorStore.embedding_model !== null && model !== null && vectorStore.embedding_model !== model) {
-        throw new DocumentError(
-          "invalid_file",
-          `Vector store ${vectorStore.id} holds embeddings of '${vectorStore.embedding_model}' (${vectorStore.embedding_dimensions} dimensions) but the embedding model is now '${model}'. Run \`bastion documents reindex ${vectorStore.id}\` to re-embed the store.`,
-        );
-      }
-      const chunking = { maxTokens: vsFile.chunk_tokens, overlapTokens: vsFile.chunk_overlap };
-      if (
-        !job.force &&
-        vsFile.indexed_hash === file.content_hash &&
-        vsFile.indexed_model === (model ?? "none")
-      ) {
-        await setStatus(job, "completed", null);
-        emit({ type: "completed", vectorStoreId: job.vectorStoreId, fileId: job.fileId, reused: true });
-        return;
-      }
-      const reused = job.force
-        ? undefined
-        : await reusableChunks(job, file.content_hash, model ?? "none", chunking);
-      let chunks: Chunk[];
-      let vectors: Float32Array[];
-      if (reused !== undefined) {
-        ({ chunks, vectors } = reused);
-      } else {
-        const document = JSON.parse(file.parsed) as ParsedDocument;
-        chunks = chunkDocument(document, chunking, resolved?.tokenizer ?? approximateTokenizer);
-        emit({
-          type: "started",
-          vectorStoreId: job.vectorStoreId,
-          fileId: job.fileId,
-          chunks: chunks.length,
-        });
-        vectors = resolved === undefined ? [] : await embedAll(resolved, chunks, job, signal);
-      }
-      if (signal.aborted) throw signal.reason ?? new Error("cancelled");
-      const dimensions = vectors[0]?.length ?? null;
-      const usageBytes = chunks.reduce((sum, chunk) => sum + Buffer.byteLength(chunk.text), 0);
-      const committed = await db.transaction().execute(async (trx) => {
-        // The file or the store may have been deleted, or the job cancelled, while we embedded.
-        const still = await trx
-          .selectFrom("vector_store_files")
-          .select("status")
-          .where("vector_store_id", "=", job.vectorStoreId)
-          .where("file_id", "=", job.fileId)
-          .executeTakeFirst();
-        if (still?.status !== "in_progress" || signal.aborted) return false;
-        await index.removeFile(trx, job.vectorStoreId, job.fileId);
-        await index.insert(
-          trx,
-          { tenantId: job.tenantId, vectorStoreId: job.vectorStoreId, fileId: job.fileId },
-          chunks,
-          vectors,
-        );
-        await trx
-          .updateTable("vector_store_files")
-          .set({
-            status: "completed",
-            last_error: null,
-            usage_bytes: usageBytes,
-            indexed_hash: file.content_hash,
-            indexed_model: model ?? "none",
-          })
-          .where("vector_store_id", "=", job.vectorStoreId)
-          .where("file_id", "=", job.fileId)
-          .execute();
-        if (model !== null && dimensions !== null) {
-          await trx
-            .updateTable("vector_stores")
-            .set({ embedding_model: model, embedding_dimensions: dimensions, last_active_at: nowSeconds() })
-            .where("id", "=", job.vectorStoreId)
-            .where("embedding_model", "is", null)
-            .execute();
-        }
-        return true;
-      });
-      if (committed)
-        emit({
-          type: "completed",
-          vectorStoreId: job.vectorStoreId,
-          fileId: job.fileId,
-          reused: reused !== undefined,
-        });
-      else if (signal.aborted)
-        emit({ type: "cancelled", vectorStoreId: job.vectorStoreId, fileId: job.fileId });
-    } catch (error) {
-      if (signal.aborted) {
-        emit({ type: "cancelled", vectorStoreId: job.vectorStoreId, fileId: job.fileId });
-        return;
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      const code = error instanceof DocumentError ? error.openaiCode : "server_error";
-      if (!(error instanceof BastionError))
-        logger.error({ err: error, fileId: job.fileId }, "ingestion error");
-      await setStatus(job, "failed", { code, message });
-      emit({ type: "failed", vectorStoreId: job.vectorStoreId, fileId: job.fileId, message });
-    }
-  }
-
-  async function embedAll(resolved: ResolvedEmbedder, chunks: Chunk[], job: Job, signal: AbortSignal) {
-    const vectors: Float32Array[] = [];
-    for (let at = 0; at < chunks.length; at += config.embedBatch) {
-      if (signal.aborted) throw signal.reason ?? new Error("cancelled");
-      const batch = chunks.slice(at, at + config.embedBatch).map((chunk) => chunk.text);
-      vectors.push(...(await resolved.embed(batch, signal)));
-      emit({
-        type: "embedded",
-        vectorStoreId: job.vectorStoreId,
-        fileId: job.fileId,
-        done: vectors.length,
-        total: chunks.length,
-      });
-    }
-    return vectors;
-  }
-
-  /**
-   * Chunks already built from the same content with the same model and chunking (the same
-   * document uploaded again, or added to a second store): copied, not re-embedded.
-   */
-  async function reusableChunks(job: Job, hash: string, model: string, chunking: ChunkingStrategy) {
-    const source = await db
-      .selectFrom("vector_store_files")
-      .select(["vector_store_id", "file_id"])
-      .where("tenant_id", "=", job.tenantId)
-      .where("indexed_hash", "=", hash)
-      .where("indexed_model", "=", model)
-      .where("status", "=", "completed")
-      .where("chunk_tokens", "=", chunking.maxTokens)
-      .where("chunk_overlap", "=", chunking.overlapTokens)
-      .executeTakeFirst();
-    if (source === undefined) return undefined;
-    const rows = await db
-      .selectFrom("document_chunks")
-      .selectAll()
-      .where("vector_store_id", "=", source.vector_store_id)
-      .where("file_id", "=", source.file_id)
-      .orderBy("seq")
-      .execute();
-    if (rows.length === 0) return undefined;
-    const stored =
-      model === "none"
-        ? new Map<number, Float32Array>()
-        : await index.readVectors(rows.map((row) => Number(row.id)));
-    const vectors: Float32Array[] = [];
-    if (model !== "none") {
-      for (const row of rows) {
-        const vector = stored.get(Number(row.id));
-        if (vector === undefined) return undefined;
-        vectors.push(vector);
-      }
-    }
-    const chunks: Chunk[] = rows.map((row) => ({
-      seq: row.seq,
-      text: row.text,
-      start: row.start_char,
-      end: row.end_char,
-      page: row.page,
-      tokens: row.token_count,
-    }));
-    return { chunks, vectors };
   }
 
   function chunkingOf(input: ChunkingStrategy | undefined): ChunkingStrategy {
@@ -585,12 +338,8 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     return toBatchObject(batch, countStatuses(rows.map((row) => row.status)));
   }
 
-  async function eraseFromStores(fileId: string, vectorStoreIds: string[]): Promise<void> {
-    for (const vectorStoreId of vectorStoreIds) {
-      running.get(jobKey(vectorStoreId, fileId))?.controller.abort();
-      const queued = queue.findIndex((job) => job.fileId === fileId && job.vectorStoreId === vectorStoreId);
-      if (queued >= 0) queue.splice(queued, 1);
-    }
+  function eraseFromStores(fileId: string, vectorStoreIds: string[]): void {
+    for (const vectorStoreId of vectorStoreIds) ingestion.cancel(vectorStoreId, fileId);
   }
 
   const service: DocumentService = {
@@ -726,7 +475,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
         .where("tenant_id", "=", tenantId)
         .execute();
       const storeIds = memberships.map((row) => row.vector_store_id);
-      await eraseFromStores(fileId, storeIds);
+      eraseFromStores(fileId, storeIds);
       await db.transaction().execute(async (trx) => {
         for (const vectorStoreId of storeIds) await index.removeFile(trx, vectorStoreId, fileId);
         await trx
@@ -806,7 +555,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
         .select("file_id")
         .where("vector_store_id", "=", id)
         .execute();
-      for (const file of files) await eraseFromStores(file.file_id, [id]);
+      for (const file of files) eraseFromStores(file.file_id, [id]);
       await db.transaction().execute(async (trx) => {
         await index.removeStore(trx, id);
         await trx.deleteFrom("vector_store_files").where("vector_store_id", "=", id).execute();
@@ -866,7 +615,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     async removeVectorStoreFile(tenantId, vectorStoreId, fileId) {
       await storeRow(tenantId, vectorStoreId);
       await vsFileRow(tenantId, vectorStoreId, fileId);
-      await eraseFromStores(fileId, [vectorStoreId]);
+      eraseFromStores(fileId, [vectorStoreId]);
       await db.transaction().execute(async (trx) => {
         await index.removeFile(trx, vectorStoreId, fileId);
         await trx
@@ -931,12 +680,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
         .where("id", "=", batchId)
         .executeTakeFirstOrThrow();
       const ids = parseJson<string[]>(row.file_ids, []);
-      for (const fileId of ids) {
-        const key = jobKey(vectorStoreId, fileId);
-        running.get(key)?.controller.abort();
-        const queued = queue.findIndex((job) => jobKey(job.vectorStoreId, job.fileId) === key);
-        if (queued >= 0) queue.splice(queued, 1);
-      }
+      for (const fileId of ids) ingestion.cancel(vectorStoreId, fileId);
       if (ids.length > 0) {
         await db
           .updateTable("vector_store_files")
@@ -1022,10 +766,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
       return { files: files.length, reembedded, failed };
     },
 
-    idle() {
-      if (worker === undefined && queue.length === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idleWaiters.push(resolve));
-    },
+    idle: () => ingestion.idle(),
 
     async resume() {
       const pending = await db
@@ -1044,10 +785,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     },
 
     async dispose() {
-      disposed = true;
-      queue.length = 0;
-      for (const job of running.values()) job.controller.abort();
-      await worker?.catch(() => undefined);
+      await ingestion.dispose();
       await embedder.dispose();
     },
   };

@@ -517,13 +517,14 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
   });
 
   it("as admin, pulls a model with live progress and unloads a loaded one", async () => {
+    // Make sure "tiny" is loaded, whichever tests ran before.
+    (await server.platform.pool.acquire("tiny")).release();
     const { context, page, problems } = await openPage();
     await signIn(page, { apiKey: server.adminKey });
     await page.getByRole("link", { name: "Console" }).click();
     await page.getByRole("link", { name: "Models" }).click();
     const tiny = page.locator("table.data tr", { hasText: "tiny" });
     await tiny.waitFor();
-    // Earlier tests used it, so it is loaded: unload frees it.
     await tiny.getByRole("button", { name: "Unload" }).click();
     await expect.poll(() => tiny.textContent()).toContain("not loaded");
     expect(server.platform.pool.isLoaded("tiny")).toBe(false);

@@ -59,6 +59,17 @@ async function signIn(page: Page, credentials: { email: string; password: string
   await page.getByRole("button", { name: "Sign out" }).waitFor();
 }
 
+/** One answered request through the API, so that usage and audit have something to show. */
+async function chatOnce() {
+  const response = await fetch(`${server.baseUrl}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${server.adminKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model: "scripted", messages: [{ role: "user", content: "Salut" }] }),
+  });
+  expect(response.status).toBe(200);
+  await response.json();
+}
+
 async function chooseModel(page: Page, id: string) {
   await page.locator("#model-select").selectOption(id);
 }
@@ -352,6 +363,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
   });
 
   it("7: as admin, creates and revokes a key, then sees usage in a chart", async () => {
+    await chatOnce();
     const { context, page, problems } = await openPage();
     await signIn(page, { apiKey: server.adminKey });
     await page.getByRole("link", { name: "Console" }).click();
@@ -541,6 +553,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
   });
 
   it("8: as auditor, runs verify chain", async () => {
+    await chatOnce();
     const { context, page, problems } = await openPage();
     await signIn(page, server.users.auditor);
     await page.getByRole("link", { name: "Console" }).click();

@@ -165,7 +165,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         : await sqliteWriter.run(() => sqliteAppender()({ kind, body }));
     dirty = true;
     // Sign exactly this record's position, whatever has been appended since.
-    if (++sinceCheckpoint >= options.checkpointEvery) void signAt(written).catch(reportCheckpointError);
+    if (++sinceCheckpoint >= options.checkpointEvery) {
+      sinceCheckpoint = 0;
+      void signAt(written).catch(reportCheckpointError);
+    }
     return written.seq;
   }
 
@@ -191,8 +194,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   }
 
   async function doCheckpoint(at?: Written): Promise<number | undefined> {
-    sinceCheckpoint = 0;
-    if (at === undefined) dirty = false;
+    if (at === undefined) {
+      dirty = false;
+      sinceCheckpoint = 0;
+    }
     const head =
       at ??
       (await store.db

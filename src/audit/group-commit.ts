@@ -2,9 +2,10 @@ import type SQLite from "better-sqlite3";
 
 /**
  * Group commit: callers add items one by one and each waits for its own result, but items that
- * arrive while a write is in progress go out together in the next one. A lone item is written at
- * once (no timer, no added latency); under load, one transaction carries many items, which is what
- * keeps a per-request audit record and usage row cheap.
+ * arrive in the same turn of the event loop, or while a write is in progress, go out together in
+ * the next one. A lone item waits only for the end of the current turn (`setImmediate`, no timer);
+ * under load, one transaction carries many items, which is what keeps a per-request audit record
+ * and usage row cheap.
  */
 export interface GroupCommit<T, R> {
   add(item: T): Promise<R>;
@@ -43,7 +44,9 @@ export function createGroupCommit<T, R>(
     add(item) {
       return new Promise<R>((resolve, reject) => {
         queue.push({ item, resolve, reject });
-        running ??= run();
+        // Start on the next turn of the event loop, so that what else arrives in this one (the
+        // usage row and audit record of one request, other requests finishing now) shares it.
+        running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(run);
       });
     },
     async drain() {

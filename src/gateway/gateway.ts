@@ -412,9 +412,15 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   // Routes appear in `/v1/models` and resolve for embeddings, always through the policy.
   const routeBackends = new Map<string, ModelBackend>();
+  /**
+   * A route, or a direct `backend/model`, as a registry entry: its price and jurisdiction are the
+   * first candidate's (metering prices remote answers by the evidence's `backend/model`), and its
+   * `chat` and `embed` go through the policy like any request.
+   */
   function routeBackend(name: string): ModelBackend | undefined {
     const resolved = router.lookup(name);
-    if (resolved?.route === undefined) return undefined;
+    if (resolved === undefined) return undefined;
+    if (resolved.route === undefined && resolved.candidates[0]?.kind !== "remote") return undefined;
     const first = resolved.candidates[0]!;
     const backend: ModelBackend = {
       id: name,
@@ -467,7 +473,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         .map((backend) => backend.describe());
       return [...local, ...routes];
     },
-    get: (name) => routeBackends.get(name) ?? options.local.get(name),
+    get: (name) => routeBackends.get(name) ?? options.local.get(name) ?? routeBackend(name),
     readiness() {
       const local = options.local.readiness();
       if (local.ready || routeBackends.size === 0) return local;

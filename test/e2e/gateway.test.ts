@@ -572,6 +572,9 @@ describe("routing and resilience", () => {
       health: { state: "closed", healthy: true },
     });
     expect(JSON.stringify(backends)).not.toContain("eu-secret-key");
+    // The evidence's backend/model resolves in the registry with its price, for metering.
+    expect(gateway.registry.get("us/echo")?.pricing).toEqual({ inputPerMillion: 0.1, outputPerMillion: 0.2 });
+    expect(gateway.registry.get("nowhere/echo")).toBeUndefined();
   });
 
   it("embeds through a route only where raw egress is allowed", async () => {

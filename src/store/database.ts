@@ -4,6 +4,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import { Migrator } from "kysely/migration";
 import pg from "pg";
+import * as sqliteVec from "sqlite-vec";
 import { BastionError } from "../core/errors.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
@@ -51,6 +52,9 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     const path = options.sqlitePath ?? join(options.dataDir ?? ".", "bastion.db");
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const sqlite = new SQLite(path);
+    // Documents keep vectors in sqlite-vec virtual tables: without the extension, any schema
+    // introspection (the migrator's included) fails on them with "no such module: vec0".
+    sqliteVec.load(sqlite);
     sqlite.pragma("journal_mode = WAL");
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openStore, type Store } from "../../store/database.ts";
 import type { Chunk } from "../chunker.ts";
@@ -51,5 +54,31 @@ describe("SQLite chunk index at size", () => {
       .where("id", "=", after[0]!.id)
       .execute();
     expect(found?.text).toBe(late);
+  });
+});
+
+describe("a SQLite database that holds sqlite-vec tables", () => {
+  it("reopens and migrates (regression: 'no such module: vec0' on the migrator's introspection)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "bastion-vec-"));
+    try {
+      const first = await openStore({ sqlitePath: join(dir, "bastion.db") });
+      const index = createSqliteChunkIndex(first.sqlite!);
+      await first.db.transaction().execute(async (trx) => {
+        await index.insert(
+          trx,
+          { tenantId: "t", vectorStoreId: "vs", fileId: "f" },
+          [{ seq: 0, text: "hello", start: 0, end: 5, page: null, tokens: 1 }],
+          [Float32Array.from([1, 0, 0, 0])],
+        );
+      });
+      await first.destroy();
+      const second = await openStore({ sqlitePath: join(dir, "bastion.db") });
+      const rows = await second.db.selectFrom("document_chunks").select("text").execute();
+      expect(rows).toEqual([{ text: "hello" }]);
+      await second.db.deleteFrom("document_chunks").execute();
+      await second.destroy();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

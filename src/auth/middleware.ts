@@ -163,14 +163,14 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
     }
     const warnings: string[] = [];
+    // Not removed after the handler: a streamed answer may open further chats (Responses API tool
+    // turns) and each must reserve its budget too; the WeakMap lets go with the request.
     options.pending.set(context.principal, { scopes, warn: (message) => void warnings.push(message) });
     try {
       await next();
     } catch (error) {
       admission.release();
       throw error;
-    } finally {
-      options.pending.delete(context.principal);
     }
     for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));

@@ -68,6 +68,17 @@ describe("contact data", () => {
     expect(only("llame al 0034 612 345 678")).toEqual(["phone/international:0034 612 345 678"]);
     expect(only("teléfono 612 34 56 78")).toEqual(["phone/national:612 34 56 78"]);
     expect(only("Bestellung 612345678 versandt")).toEqual([]);
+    // Written in the national grouping, without a trunk 0 or a context word.
+    expect(only("llámame al 612 345 678 o al 91 123 45 67")).toEqual([
+      "phone/national:612 345 678",
+      "phone/national:91 123 45 67",
+    ]);
+    expect(only("proszę dzwonić 600 700 800, chiamami al 347 123 4567")).toEqual([
+      "phone/national:600 700 800",
+      "phone/national:347 123 4567",
+    ]);
+    // Amounts and other groupings are not phones.
+    expect(only("Le budget est de 1 250 000 euros, soit 212 000 000 ou 500 000 000 au total")).toEqual([]);
     expect(only("le 12/03/2024 à 14:30, 12 500 euros")).toEqual([]);
   });
 

@@ -91,6 +91,7 @@ const CARD: Kind = { type: "payment_card", score: 1 };
 const E164: Kind = { type: "phone", subtype: "e164", score: 0.9 };
 const INTERNATIONAL: Kind = { type: "phone", subtype: "international", score: 0.85 };
 const NATIONAL: Kind = { type: "phone", subtype: "national", score: 0.8 };
+const NATIONAL_BY_SHAPE: Kind = { type: "phone", subtype: "national", score: 0.6 };
 const NATIONAL_IDS = new Map<NationalIdKind, Kind>(
   (
     [
@@ -133,17 +134,44 @@ function classifyDigits(
     for (const kind of kinds) if (isNationalId(kind, digits)) return NATIONAL_IDS.get(kind);
     if (length >= 13 && isPaymentCard(digits)) return CARD;
   }
-  return phoneKind(text, groups, first, digits, plus);
+  return phoneKind(text, groups, first, last, digits, plus);
 }
 
 function digits4(groups: Group[], first: number): string {
   return [0, 1, 2, 3].map((offset) => (groups[first + offset] as Group).digits).join(".");
 }
 
+/**
+ * Groupings in which Spanish, Polish and Italian numbers are written without a trunk 0: ES
+ * 612 345 678 / 612 34 56 78 / 91 123 45 67, PL 600 700 800 / 22 123 45 67, IT mobile
+ * 347 123 4567 / 347 1234567. Digit-group lengths, with the first digits they may start with.
+ */
+const nationalShapes: ReadonlyArray<{ shape: string; first: RegExp }> = [
+  { shape: "3-3-3", first: /^[4-9]/ },
+  { shape: "3-2-2-2", first: /^[6-9]/ },
+  { shape: "2-3-2-2", first: /^[1-9]/ },
+  { shape: "3-3-4", first: /^3/ },
+  { shape: "3-7", first: /^3/ },
+];
+
+/** Group lengths ("3-3-3") when the groups are separated by single spaces or single dots only. */
+function shapeOf(groups: Group[], first: number, last: number): string {
+  const separator = last > first ? (groups[first + 1] as Group).before : "";
+  if (separator !== " " && separator !== ".") return "";
+  const lengths: number[] = [];
+  for (let index = first; index <= last; index++) {
+    const group = groups[index] as Group;
+    if (index > first && group.before !== separator) return "";
+    lengths.push(group.digits.length);
+  }
+  return lengths.join("-");
+}
+
 function phoneKind(
   text: string,
   groups: Group[],
   first: number,
+  last: number,
   digits: string,
   plus: boolean,
 ): Kind | undefined {
@@ -163,5 +191,13 @@ function phoneKind(
   if (length < 9 || length > 11) return undefined;
   const at = (groups[first] as Group).start;
   if (phoneContext.test(text.slice(Math.max(0, at - 30), at))) return NATIONAL;
+  const shape = shapeOf(groups, first, last);
+  // A round number ("500 000 000") is an amount, not a phone.
+  if (
+    shape !== "" &&
+    !digits.endsWith("000") &&
+    nationalShapes.some((entry) => entry.shape === shape && entry.first.test(digits))
+  )
+    return NATIONAL_BY_SHAPE;
   return undefined;
 }

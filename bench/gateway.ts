@@ -137,6 +137,31 @@ export const bastionVariants: Record<
     const gateway = createGatewayFromConfig({ config, local });
     return createApp({ registry: gateway.registry, chat: gateway, web: false });
   },
+  /**
+   * Diagnostic: the same HTTP app answering from a scripted in-process backend (no policy, no
+   * upstream), i.e. what Bastion's HTTP layer costs by itself.
+   */
+  async "wire-only"() {
+    const { createApp } = await import("../src/server/app.ts");
+    const { createScriptedBackend, createStaticRegistry } = await import(
+      "../src/server/testing/scripted-backend.ts"
+    );
+    const backend = createScriptedBackend({
+      id: "bench",
+      script: async function* () {
+        yield {
+          type: "text-delta",
+          text: "Bien reçu : le virement est confirmé et les frais 2025 sont de 2 € par mois.",
+        };
+        yield {
+          type: "finish",
+          finishReason: "stop",
+          usage: { promptTokens: 64, completionTokens: 20, reasoningTokens: 0, cachedPromptTokens: 0 },
+        };
+      },
+    });
+    return createApp({ registry: createStaticRegistry([backend]), web: false });
+  },
 };
 
 async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {

@@ -237,8 +237,15 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     const { context, page, problems } = await openPage();
     await signIn(page, server.users.member);
     await chooseModel(page, "tiny");
-    await page.getByLabel("Message").fill("Write a long story about Lyon.");
-    await page.getByLabel("Message").press("Enter");
+    // Shift+Enter adds a line; Enter sends.
+    const composer = page.getByLabel("Message");
+    await composer.fill("Write a long story");
+    await composer.press("Shift+Enter");
+    await composer.pressSequentially("about Lyon.");
+    expect(await composer.inputValue()).toBe("Write a long story\nabout Lyon.");
+    expect(await page.locator('article[data-role="user"]').count()).toBe(0);
+    await composer.press("Enter");
+    await page.locator('article[data-role="user"]', { hasText: "about Lyon." }).waitFor();
     const answer = page.locator('article[data-role="assistant"]').last();
     await answer.locator(".markdown").waitFor();
     // Several growing snapshots while the answer is still streaming: tokens arrive one by one.

@@ -68,7 +68,7 @@ export function Passport({ passport }) {
       <dt>${t("detections")}</dt><dd>${detections.length === 0 ? "0" : detections.map(([type, count]) => `${type} × ${count}`).join(", ")}</dd>
       <dt>${t("tokens")}</dt><dd>${
         typeof tokens === "number"
-          ? `${formatNumber(usage.prompt_tokens ?? 0)} in + ${formatNumber(usage.completion_tokens ?? 0)} out${usage.completion_tokens_details?.reasoning_tokens ? ` (${formatNumber(usage.completion_tokens_details.reasoning_tokens)} reasoning)` : ""}`
+          ? `${t("tokensInOut", { input: formatNumber(usage.prompt_tokens ?? 0), output: formatNumber(usage.completion_tokens ?? 0) })}${usage.completion_tokens_details?.reasoning_tokens ? ` (${formatNumber(usage.completion_tokens_details.reasoning_tokens)} ${t("reasoning")})` : ""}`
           : t("unknown")
       }</dd>
       <dt>${t("cost")}</dt><dd>${metered(meter.cost_eur, formatEur)}</dd>

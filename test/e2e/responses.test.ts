@@ -171,6 +171,42 @@ describe("the Responses API with file_search", () => {
     expect(followUp.status).toBe("completed");
   });
 
+  it("streams function call arguments as deltas that add up to the final arguments", async () => {
+    const stream = await client.responses.create({
+      model: "tiny",
+      input: "Weather in Berlin?",
+      max_output_tokens: 64,
+      stream: true,
+      tools: [
+        {
+          type: "function",
+          name: "get_weather",
+          strict: true,
+          parameters: {
+            type: "object",
+            properties: { city: { type: "string", enum: ["Paris", "Berlin"] } },
+            required: ["city"],
+            additionalProperties: false,
+          },
+        },
+      ],
+      tool_choice: { type: "function", name: "get_weather" },
+    });
+    let joined = "";
+    let done: string | undefined;
+    const types = new Set<string>();
+    for await (const event of stream) {
+      types.add(event.type);
+      if (event.type === "response.function_call_arguments.delta") joined += event.delta;
+      if (event.type === "response.function_call_arguments.done") done = event.arguments;
+    }
+    expect(types.has("response.output_item.added")).toBe(true);
+    expect(types.has("response.completed")).toBe(true);
+    expect(done).toBeDefined();
+    expect(joined).toBe(done);
+    expect(JSON.parse(done!)).toHaveProperty("city");
+  });
+
   it("rejects bad requests with OpenAI errors", async () => {
     await expect(client.responses.create({ model: "nope", input: "hi" })).rejects.toMatchObject({
       status: 404,

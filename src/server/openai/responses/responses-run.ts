@@ -280,6 +280,7 @@ async function* streamEvents(
   const citations = createCitationFilter(sources);
   const annotations: FileCitation[] = [];
   const toolCalls: Array<{ call_id: string; name: string; arguments: string }> = [];
+  const calls = new Map<number, { item: Record<string, unknown>; index: number; streamed: boolean }>();
   let usage: Usage | undefined;
   let finishReason: string | undefined;
 
@@ -378,26 +379,45 @@ async function* streamEvents(
       } else if (part.type === "text-delta") {
         yield* closeReasoning();
         yield* emitText(citations.push(part.text));
-      } else if (part.type === "tool-call") {
+      } else if (part.type === "tool-call-delta" || part.type === "tool-call") {
         yield* closeReasoning();
-        const callId = part.call.id;
-        const item: Record<string, unknown> = {
-          id: newId("fc"),
-          type: "function_call",
-          status: "in_progress",
-          call_id: callId,
-          name: part.call.name,
-          arguments: "",
-        };
-        const index = output.length;
-        output.push(item);
-        yield { type: "response.output_item.added", output_index: index, item: structuredClone(item) };
-        yield {
-          type: "response.function_call_arguments.delta",
-          item_id: item.id,
-          output_index: index,
-          delta: part.call.arguments,
-        };
+        let open = calls.get(part.index);
+        if (open === undefined) {
+          const id = part.type === "tool-call" ? part.call.id : part.id;
+          const name = part.type === "tool-call" ? part.call.name : part.name;
+          const item: Record<string, unknown> = {
+            id: newId("fc"),
+            type: "function_call",
+            status: "in_progress",
+            call_id: id,
+            name,
+            arguments: "",
+          };
+          open = { item, index: output.length, streamed: false };
+          calls.set(part.index, open);
+          output.push(item);
+          yield { type: "response.output_item.added", output_index: open.index, item: structuredClone(item) };
+        }
+        const { item, index } = open;
+        if (part.type === "tool-call-delta") {
+          open.streamed = true;
+          if (part.argumentsDelta !== "")
+            yield {
+              type: "response.function_call_arguments.delta",
+              item_id: item.id,
+              output_index: index,
+              delta: part.argumentsDelta,
+            };
+          continue;
+        }
+        // The whole call: its arguments are the deltas joined (sent at once if none streamed).
+        if (!open.streamed && part.call.arguments !== "")
+          yield {
+            type: "response.function_call_arguments.delta",
+            item_id: item.id,
+            output_index: index,
+            delta: part.call.arguments,
+          };
         yield {
           type: "response.function_call_arguments.done",
           item_id: item.id,
@@ -407,7 +427,7 @@ async function* streamEvents(
         };
         item.arguments = part.call.arguments;
         item.status = "completed";
-        toolCalls.push({ call_id: callId, name: part.call.name, arguments: part.call.arguments });
+        toolCalls.push({ call_id: part.call.id, name: part.call.name, arguments: part.call.arguments });
         yield { type: "response.output_item.done", output_index: index, item: structuredClone(item) };
       } else if (part.type === "finish") {
         usage = part.usage;

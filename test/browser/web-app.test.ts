@@ -599,6 +599,7 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     // The conversation list is a drawer behind the menu button.
     await page.getByRole("button", { name: "Discussions", exact: true }).click();
     await page.locator(".sidebar.open").waitFor();
+    await page.waitForTimeout(400); // the drawer slides in over 0.15 s
     await shoot(page, "phone-drawer");
     await page.getByRole("button", { name: "Fermer" }).click();
     await shoot(page, "phone-chat");

@@ -245,6 +245,13 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
     expect(user).toMatchObject({ email: "ada@example.com", has_password: true });
     expect(JSON.stringify(user)).not.toContain("argon2");
 
+    const form = await fetch(`${fixture.server.url}/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "text/plain" },
+      body: JSON.stringify({ email: "ada@example.com", password: "correct horse battery" }),
+    });
+    expect(form.status).toBe(415);
+    expect(form.headers.get("set-cookie")).toBeNull();
     const wrong = await fixture.request("/auth/login", {
       body: { email: "ada@example.com", password: "nope nope" },
     });

@@ -51,6 +51,15 @@ export function registerAuthRoutes(app: Hono<ServerEnv>, auth: Auth): void {
         "invalid_request",
         "Auth is turned off on this server; there is nothing to sign in to.",
       );
+    // JSON only: a cross-site form cannot send it without a CORS preflight, which keeps
+    // login CSRF (signing a victim into the attacker's account) out.
+    const mime = (c.req.header("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+    if (mime !== "application/json") {
+      throw new BastionError(
+        "unsupported_media_type",
+        "Send the sign-in as JSON (Content-Type: application/json).",
+      );
+    }
     const input = loginSchema.parse(await readJsonBody(c));
     const address = clientAddress(c, settings.trustProxy);
     const email = "email" in input ? input.email.toLowerCase() : undefined;

@@ -202,6 +202,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         ...(context.declaredDataClass === undefined ? {} : { declaredDataClass: context.declaredDataClass }),
       });
     } catch (error) {
+      // A request the policy refuses to read (a bad x-bastion-data-class) is the client's to fix.
+      if (isBastionError(error) && error.code === "invalid_request") throw error;
       // Fail closed: a policy that cannot decide lets nothing through.
       const denied =
         error instanceof PolicyDeniedError

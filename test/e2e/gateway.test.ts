@@ -358,6 +358,14 @@ describe("residency with the policy corpus", () => {
     }
   });
 
+  it("answers a bad x-bastion-data-class with a 400 naming the header", async () => {
+    const answer = await chat("us-only", "Hello", {}, { "x-bastion-data-class": "top-secret" });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.message).toMatch(
+      /x-bastion-data-class must be one of public, internal, personal, secret/,
+    );
+  });
+
   it("keeps secret-class data on the local engine when the route offers it (real llama.cpp)", async () => {
     const answer = await chat(
       "us-or-local",

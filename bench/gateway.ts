@@ -162,6 +162,75 @@ export const bastionVariants: Record<
     });
     return createApp({ registry: createStaticRegistry([backend]), web: false });
   },
+  /**
+   * The same gateway as `bastion serve` runs it with the control plane on: every request
+   * authenticated (a key looked up in SQLite), limited (requests/min, tokens/min, concurrency and a
+   * monthly hard budget reserved and settled in SQLite, all set high enough never to refuse), metered
+   * (usage row), audited (hash-chained record, signed checkpoints) and counted in the metrics.
+   */
+  async "control-plane"(mockBaseUrl) {
+    const { mkdtempSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { configSchema } = await import("../src/config/config.ts");
+    const { createGatewayFromConfig } = await import("../src/gateway/create-from-config.ts");
+    const { createApp } = await import("../src/server/app.ts");
+    const { openStore } = await import("../src/store/database.ts");
+    const { createAuth } = await import("../src/auth/index.ts");
+    const { ensureDefaultTenant } = await import("../src/auth/bootstrap.ts");
+    const { createMeteringServices } = await import("../src/metering/services.ts");
+    const high = {
+      rpm: 10_000_000,
+      tpm: 1_000_000_000_000,
+      concurrency: 1000,
+      budget_hard_eur: 1_000_000_000,
+    };
+    const config = configSchema.parse({
+      backends: {
+        mock: {
+          baseUrl: mockBaseUrl,
+          jurisdiction: { country: "US", zone: "other", operator: "Mock AI Inc.", extraterritorial: true },
+          maxConcurrent: 64,
+          pricing: { inputPerMillion: 2.5, outputPerMillion: 10 },
+        },
+      },
+      routes: { bench: { candidates: ["mock/bench"] } },
+      gateway: { healthIntervalSeconds: 0 },
+      limits: { key: high, tenant: high },
+    });
+    const local = {
+      list: async () => [],
+      get: () => undefined,
+      readiness: () => ({ ready: false, reason: "no local model" }),
+    };
+    const gateway = createGatewayFromConfig({ config, local });
+    const dataDir = mkdtempSync(join(tmpdir(), "bastion-bench-control-"));
+    const store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
+    const auth = createAuth({ store, config, env: { BASTION_ADMIN_KEY: controlPlaneKey } });
+    await ensureDefaultTenant(store);
+    const metering = createMeteringServices({
+      config,
+      store,
+      dataDir,
+      models: gateway.registry,
+      backends: gateway,
+    });
+    auth.useCostModel(metering.meter);
+    metering.attachAdmin(auth.admin);
+    return createApp({
+      registry: gateway.registry,
+      chat: metering.observe(gateway),
+      auth,
+      metering,
+      web: false,
+    });
+  },
+};
+
+/** The key the load generator sends to the `control-plane` variant (its bootstrap admin key). */
+const controlPlaneKey = "bench-control-plane-admin-key-0123456789";
+/** Headers a variant needs on every request. */
+const variantHeaders: Record<string, Record<string, string>> = {
+  "control-plane": { authorization: `Bearer ${controlPlaneKey}` },
 };
 
 async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {
@@ -326,7 +395,7 @@ async function main(): Promise<void> {
       targets.push({
         name: `bastion ${variant}`,
         origin: `http://127.0.0.1:${bastion.port}`,
-        headers: {},
+        headers: variantHeaders[variant] ?? {},
         model: "bench",
         pid: bastion.child.pid!,
       });

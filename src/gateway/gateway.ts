@@ -257,8 +257,19 @@ export function createGateway(options: GatewayOptions): Gateway {
     let masked: ChatRequest | undefined;
     const outbound = (choice: Choice): ChatRequest => {
       if (choice.egress !== "pseudonymised") return { ...request, model: choice.model };
-      pseudonymiser ??= createPseudonymiser(inspection);
-      masked ??= pseudonymiser.mask(request);
+      try {
+        pseudonymiser ??= createPseudonymiser(inspection);
+        masked ??= pseudonymiser.mask(request);
+      } catch (error) {
+        // Fail closed: what could not be masked is not sent, to this or any other candidate.
+        throw new PolicyDeniedError(
+          "policy_error",
+          "The request could not be pseudonymised, so nothing was sent",
+          {
+            cause: error,
+          },
+        );
+      }
       return { ...masked, model: choice.model };
     };
 

@@ -145,6 +145,11 @@ export interface DocumentService {
   idle(): Promise<void>;
   /** Requeues files left `in_progress` by a previous process (called at start). */
   resume(): Promise<number>;
+  /**
+   * Builds the in-memory vector search copies of large stores now (at start), so that no request
+   * waits for one; returns the vectors loaded.
+   */
+  warm(): Promise<number>;
   dispose(): Promise<void>;
 }
 
@@ -767,6 +772,8 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     },
 
     idle: () => ingestion.idle(),
+
+    warm: async () => (await index.warm?.()) ?? 0,
 
     async resume() {
       const pending = await db

@@ -61,7 +61,16 @@ export async function createDocuments(options: CreateDocumentsOptions): Promise<
   });
   const assistants = createAssistants(options.store, (id) => options.registry.get(id) !== undefined);
   await assistants.syncFromConfig(config.assistants);
-  if (options.resume !== false) await service.resume();
+  if (options.resume !== false) {
+    await service.resume();
+    const started = performance.now();
+    const vectors = await service.warm();
+    if (vectors > 0)
+      options.logger?.info(
+        { vectors, ms: Math.round(performance.now() - started) },
+        "vector search copies built",
+      );
+  }
   return {
     service,
     assistants,

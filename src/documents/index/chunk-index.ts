@@ -30,6 +30,8 @@ export interface ChunkIndex {
   removeStore(trx: Kysely<Database>, vectorStoreId: string): Promise<void>;
   /** Stored vectors of chunks (for reuse when the same content is indexed again), by chunk id. */
   readVectors(ids: number[]): Promise<Map<number, Float32Array>>;
+  /** Prepares in-memory search structures ahead of the first query; returns the vectors loaded. */
+  warm?(): Promise<number>;
   keyword(scope: IndexScope, query: string, limit: number): Promise<IndexHit[]>;
   vector(scope: IndexScope, vector: Float32Array, limit: number): Promise<IndexHit[]>;
 }

@@ -122,16 +122,25 @@ export function quantizeVectors(
       }
       const candidates = Math.max(limit * 8, 400);
       let cutoff = 0;
-      for (let seen = 0; cutoff < dimensions; cutoff++) {
-        seen += buckets[cutoff]!;
-        if (seen >= candidates) break;
+      let below = 0;
+      for (; cutoff < dimensions; cutoff++) {
+        if (below + buckets[cutoff]! >= candidates) break;
+        below += buckets[cutoff]!;
       }
+      // Rows at the cutoff distance fill the candidate list up to its size, no further: with
+      // clustered vectors one distance can hold thousands of rows.
+      let atCutoff = candidates - below;
       let queryNorm = 0;
       for (const value of query) queryNorm += value * value;
       queryNorm = Math.sqrt(queryNorm);
       const scored: Array<{ id: number; score: number }> = [];
       for (let row = 0; row < count; row++) {
-        if (distance[row]! > cutoff) continue;
+        const rowDistance = distance[row]!;
+        if (rowDistance > cutoff) continue;
+        if (rowDistance === cutoff) {
+          if (atCutoff <= 0) continue;
+          atCutoff--;
+        }
         let dot = 0;
         const offset = row * dimensions;
         for (let at = 0; at < dimensions; at++) dot += bytes[offset + at]! * query[at]!;

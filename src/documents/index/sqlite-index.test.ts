@@ -73,6 +73,8 @@ describe("a SQLite database that holds sqlite-vec tables", () => {
       });
       await first.destroy();
       const second = await openStore({ sqlitePath: join(dir, "bastion.db") });
+      // A large index (here: any) builds its quantized copies up front.
+      expect(await createSqliteChunkIndex(second.sqlite!, { quantizeAbove: 0 }).warm?.()).toBe(1);
       const rows = await second.db.selectFrom("document_chunks").select("text").execute();
       expect(rows).toEqual([{ text: "hello" }]);
       await second.db.deleteFrom("document_chunks").execute();

@@ -222,6 +222,18 @@ export function createSqliteChunkIndex(
       forgetStore(vectorStoreId);
       await trx.deleteFrom("document_chunks").where("vector_store_id", "=", vectorStoreId).execute();
     },
+    async warm() {
+      chunkCount ??= (sqlite.prepare("select count(*) as n from document_chunks").get() as { n: number }).n;
+      if (chunkCount < quantizeAbove) return 0;
+      let loaded = 0;
+      for (const dimensions of existingDimensions()) {
+        const stores = sqlite
+          .prepare("select distinct vector_store_id as id from document_chunks")
+          .all() as Array<{ id: string }>;
+        for (const { id } of stores) loaded += cachedVectors(dimensions, id).size;
+      }
+      return loaded;
+    },
     async readVectors(ids) {
       const out = new Map<number, Float32Array>();
       for (const dimensions of existingDimensions()) {

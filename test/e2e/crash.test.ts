@@ -186,6 +186,19 @@ describe("a server killed with SIGKILL under load", () => {
     const rows = (JSON.parse(usage.stdout) as { data: Array<{ model: string; requests: number }> }).data;
     expect(rows.find((row) => row.model === "tiny")?.requests).toBeGreaterThanOrEqual(answered.length + 1);
 
+    // An edit made behind Bastion's back: verify now fails, naming the record.
+    const { default: SQLite } = await import("better-sqlite3");
+    const database = new SQLite(join(dataDir, "bastion.db"));
+    database
+      .prepare(
+        'update audit_log set body = replace(body, \'"status":"ok"\', \'"status":"error"\') where seq = 5',
+      )
+      .run();
+    database.close();
+    const tampered = await cli(dataDir, ["audit", "verify"]);
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toMatch(/FAILED at record 5: record 5 was altered/);
+
     // Neither server's logs nor the audit export hold the prompt, a value in it, or the key.
     for (const text of [first.output(), second.output(), exported.stdout]) {
       for (const planted of [

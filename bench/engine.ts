@@ -3,6 +3,8 @@
  * one run, on a shape-true synthetic DeepSeek-R1-Distill-Qwen-1.5B (Q8_0). Prints a table and
  * writes JSON to bench/results/. Options: --threads N (default: Bastion's measured default),
  * --threads-sweep (also compare 1 and 2 threads), --quick (fewer tokens, for a smoke run).
+ * --speculative: prompt lookup on against off, on the scripted 1.5B that writes a known passage
+ * (a request that copies it from the prompt, one with half of it, one with nothing to copy).
  *
  * This program imports node-llama-cpp itself on purpose: it is the reference Bastion is measured against.
  */
@@ -18,7 +20,12 @@ import {
   type LlamaContext,
   LlamaLogLevel,
 } from "node-llama-cpp";
+import { formatTable } from "../src/cli/table.ts";
+import type { Usage } from "../src/core/chat.ts";
+import { getLlamaRuntime } from "../src/engine/llama.ts";
+import { loadModelRunner, type ModelRunner } from "../src/engine/model-runner.ts";
 import { defaultThreadCount } from "../src/engine/threads.ts";
+import { scriptedPassageText } from "../src/models/scripted-passage.ts";
 import { ensureSyntheticModel } from "../src/models/synth.ts";
 
 const { values: flags } = parseArgs({
@@ -28,6 +35,7 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     preset: { type: "string", default: "deepseek-r1-distill-qwen-1.5b" },
     type: { type: "string", default: "q8_0" },
+    speculative: { type: "boolean", default: false },
   },
 });
 
@@ -365,4 +373,96 @@ async function main() {
   console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
 }
 
-await main();
+/** Decode speed of one engine request, from the engine's own timings (tokens after the first / time). */
+async function engineDecode(runner: ModelRunner, user: string, maxTokens: number) {
+  let usage: Usage | undefined;
+  let generationMs = 0;
+  let text = "";
+  for await (const part of runner.generate(
+    {
+      model: runner.id,
+      messages: [{ role: "user", content: user }],
+      sampling: { temperature: 0 },
+      maxTokens,
+    },
+    { signal: new AbortController().signal },
+  )) {
+    if (part.type === "text-delta") text += part.text;
+    if (part.type === "finish") {
+      usage = part.usage;
+      generationMs = part.timings?.generationMs ?? 0;
+    }
+  }
+  const tokens = usage?.completionTokens ?? 0;
+  return { tokens, text, tokensPerSecond: (tokens - 1) / (generationMs / 1000) };
+}
+
+async function speculativeMain() {
+  const started = performance.now();
+  const { path } = await ensureSyntheticModel({
+    preset: "scripted-r1-1.5b",
+    dir: join(root, ".cache", "bench-models"),
+  });
+  const threads = flags.threads === undefined ? defaultThreadCount() : Number(flags.threads);
+  const llama = await getLlamaRuntime({ gpu: false });
+  const words = scriptedPassageText.split(" ");
+  const cases = {
+    "copy: the passage is in the prompt": `Repeat this passage word for word: ${scriptedPassageText}`,
+    "half: half of the passage is in the prompt": `Continue this: ${words.slice(0, words.length / 2).join(" ")}`,
+    "nothing to copy": "Write a long text about rivers.",
+  };
+  const maxTokens = flags.quick ? 64 : 200;
+  const rounds = flags.quick ? 1 : 3;
+  const results: Record<string, Record<string, number[]>> = {};
+  for (const speculative of ["off", "prompt-lookup"] as const) {
+    const runner = await loadModelRunner({
+      llama,
+      id: "bench",
+      path,
+      parallel: 1,
+      contextSize: 2048,
+      threads,
+      maxQueue: 0,
+      speculative,
+    });
+    try {
+      await engineDecode(runner, "Warm up.", 8);
+      for (const [name, prompt] of Object.entries(cases)) {
+        for (let round = 0; round < rounds; round++) {
+          const run = await engineDecode(runner, `${prompt} (${round})`, maxTokens);
+          ((results[name] ??= {})[speculative] ??= []).push(run.tokensPerSecond);
+          process.stderr.write(
+            `  ${speculative} ${name}: ${run.tokensPerSecond.toFixed(2)} tok/s, ${run.tokens} tokens\n`,
+          );
+        }
+      }
+    } finally {
+      await runner.dispose();
+    }
+  }
+  const rows = [["request", "off (tok/s)", "prompt lookup (tok/s)", "ratio"]];
+  const summary: Record<string, number> = {};
+  for (const [name, sides] of Object.entries(results)) {
+    const off = median(sides.off ?? []);
+    const on = median(sides["prompt-lookup"] ?? []);
+    summary[name] = on / off;
+    rows.push([name, fmt(off, 2), fmt(on, 2), fmt(on / off, 2)]);
+  }
+  const table = formatTable(rows);
+  const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
+  console.log(
+    `\nscripted-r1-1.5b Q8_0, ${threads} threads, ${maxTokens} tokens, median of ${rounds}, ${machine}\n\n${table}`,
+  );
+  console.log("\ntargets: copy >= 1.8, nothing to copy >= 0.97");
+  const resultsDir = join(root, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `engine-speculative-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, threads, maxTokens, rounds, results, summary }, null, 2)}\n`,
+  );
+  console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
+}
+
+if (flags.speculative) await speculativeMain();
+else await main();

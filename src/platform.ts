@@ -112,6 +112,7 @@ export async function createPlatform(
       threads: entry.threads ?? threads,
       maxQueue: entry.maxQueue ?? config.models.maxQueue,
       ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
+      speculative: entry.speculative ?? "prompt-lookup",
       ...(entry.temperature === undefined
         ? {}
         : {

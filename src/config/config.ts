@@ -34,6 +34,11 @@ const modelEntry = z
     batchSize: z.number().int().min(1).optional(),
     maxQueue: z.number().int().min(0).optional(),
     temperature: z.number().min(0).max(2).optional(),
+    /**
+     * Speculative decoding: "prompt-lookup" (default) drafts tokens from the prompt and backs off
+     * when they are refuted; "off" decodes one token per step.
+     */
+    speculative: z.enum(["prompt-lookup", "off"]).optional(),
   })
   .strict();
 

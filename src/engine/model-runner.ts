@@ -24,6 +24,8 @@ export interface ModelServeSpec {
   batchSize?: number;
   maxQueue: number;
   defaults?: GenerationDefaults;
+  /** Speculative decoding (default: prompt lookup with back-off). */
+  speculative?: "prompt-lookup" | "off";
 }
 
 export type ModelRunnerOptions = ModelServeSpec & {
@@ -72,7 +74,10 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   }
   const chatWrapper: ChatWrapper = resolveChatWrapper(model);
   const grammars = createGrammarFactory(llama);
-  const slots = createGenerationSlots(context, chatWrapper, options.parallel);
+  const slots = createGenerationSlots(context, chatWrapper, {
+    count: options.parallel,
+    speculative: options.speculative ?? "prompt-lookup",
+  });
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });
   const running = new Set<Promise<unknown>>();
   const fileInfo = describeGguf(model.fileInfo, model.size);

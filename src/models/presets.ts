@@ -22,6 +22,8 @@ export interface SyntheticPreset {
   defaultType: "f32" | "f16" | "q8_0" | "q4_0";
   /** Weights come from the scripted construction (src/models/scripted.ts), not from the PRNG. */
   scripted: boolean;
+  /** For scripted presets: what the model says (default: the short thought and answer). */
+  chain?: "default" | "passage";
 }
 
 const QWEN_VOCAB_SIZE = 151936;
@@ -78,6 +80,27 @@ export const syntheticPresets = {
     tiedEmbeddings: true,
     defaultType: "q8_0",
     scripted: false,
+  },
+  "scripted-r1-1.5b": {
+    name: "scripted-r1-1.5b",
+    description:
+      "DeepSeek-R1-Distill-Qwen-1.5B shape and vocabulary; greedy output is a known 320-token passage (speculative-decoding benchmarks)",
+    modelName: "DeepSeek R1 Distill Qwen 1.5B Scripted (synthetic)",
+    architecture: "qwen2",
+    vocabulary: "deepseek-r1-distill-qwen",
+    hiddenSize: 1536,
+    intermediateSize: 8960,
+    layers: 28,
+    heads: 12,
+    kvHeads: 2,
+    vocabSize: QWEN_VOCAB_SIZE,
+    contextLength: 131072,
+    ropeTheta: 10000,
+    rmsEpsilon: 1e-6,
+    tiedEmbeddings: false,
+    defaultType: "q8_0",
+    scripted: true,
+    chain: "passage",
   },
   tiny: {
     ...tinyShape,

@@ -12,6 +12,7 @@ import {
 } from "./presets.ts";
 import { qwen2Tensors, randomWeights, type WeightSource } from "./qwen2-tensors.ts";
 import { defaultScriptedChain, type ScriptedChain, scriptedWeights } from "./scripted.ts";
+import { passageChain } from "./scripted-passage.ts";
 import { llamaCppBundle } from "./vocab-source.ts";
 import { loadVocabulary, type Vocabulary } from "./vocabulary.ts";
 
@@ -125,7 +126,10 @@ export async function synthesizeModel(options: SynthesizeModelOptions): Promise<
   if (!Number.isSafeInteger(seed)) throw new SyntheticModelError(`seed must be an integer, got ${seed}`);
   const vocabulary = await cachedVocabulary(preset, options.cacheDir);
   const weights: WeightSource = preset.scripted
-    ? scriptedWeights(options.chain ?? defaultScriptedChain, preset.hiddenSize)
+    ? scriptedWeights(
+        options.chain ?? (preset.chain === "passage" ? passageChain : defaultScriptedChain),
+        preset.hiddenSize,
+      )
     : randomWeights(seed, { unusedFrom: vocabulary.firstUnusedId });
   await mkdir(dirname(options.out), { recursive: true });
   const result = await writeGguf({

@@ -6,6 +6,7 @@ import {
   type Token,
 } from "node-llama-cpp";
 import { createForcibleChatWrapper } from "../forcible-chat-wrapper.ts";
+import { AdaptiveLookupPredictor } from "../prompt-lookup.ts";
 
 /** One sequence of the context, with its chat and the switch of its chat wrapper. */
 export interface GenerationSlot {
@@ -20,10 +21,13 @@ export interface GenerationSlot {
 export function createGenerationSlots(
   context: LlamaContext,
   chatWrapper: ChatWrapper,
-  count: number,
+  options: { count: number; speculative: "prompt-lookup" | "off" },
 ): GenerationSlot[] {
-  return Array.from({ length: count }, () => {
-    const sequence = context.getSequence();
+  return Array.from({ length: options.count }, () => {
+    // A predictor per sequence: node-llama-cpp forbids sharing one.
+    const sequence = context.getSequence(
+      options.speculative === "prompt-lookup" ? { tokenPredictor: new AdaptiveLookupPredictor() } : {},
+    );
     const forcible = createForcibleChatWrapper(chatWrapper);
     return {
       sequence,

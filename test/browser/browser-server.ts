@@ -57,6 +57,9 @@ export async function startBrowserServer(options: {
   await ensureDefaultTenant(store);
   // As `bastion serve` assembles it: the platform's gateway, auth and backends, metered and audited.
   const platform = await createPlatform(config, { store });
+  // Loaded up front, as `bastion serve` loads its first model: times to first token then measure
+  // answers, not model loading.
+  for (const model of options.models) (await platform.pool.acquire(model.id)).release();
   const auth = platform.auth;
   const metering = createMeteringServices({ config, store, dataDir, models: platform.registry });
   auth.useCostModel(metering.meter);

@@ -18,7 +18,7 @@ export interface FileServerRequest {
 export interface FileServer {
   url: string;
   requests: FileServerRequest[];
-  /** Close the connection after this many body bytes on the next GET. */
+  /** Stop sending after this many body bytes on the next GET (the connection stays open, silent). */
   dropNextAfter(bytes: number): void;
   close(): Promise<void>;
 }
@@ -67,8 +67,9 @@ export async function startFileServer(options: {
     if (dropAfter !== undefined) {
       const cut = dropAfter;
       dropAfter = undefined;
-      // Let the bytes leave before the connection is cut, so the client really holds a partial.
-      res.write(body.subarray(0, cut), () => setTimeout(() => res.socket?.destroy(), 50));
+      // Send the bytes, then go silent: the client's stall timeout ends the attempt after it has
+      // read everything (cutting the connection instead can lose queued bytes on a busy machine).
+      res.write(body.subarray(0, cut));
       return;
     }
     res.end(body);

@@ -191,10 +191,12 @@ export async function startFakeHf(options: FakeHfOptions): Promise<FakeHf> {
       return new Promise((resolve) => {
         res.write(cut, () => {
           // Let the bytes leave before the connection is cut, so the client really holds a partial.
+          // Generous on a busy machine: bytes still queued in the client's stream when the
+          // connection errors are dropped, which would shorten the partial.
           setTimeout(() => {
             res.socket?.destroy();
             resolve(cut.length);
-          }, 50);
+          }, 500);
         });
       });
     }

@@ -131,7 +131,7 @@ describe("URL downloads resume only against a strong validator", () => {
     cleanups.push(() => server.close());
     server.dropNextAfter(60_000);
     const url = `${server.url}/w/model.gguf`;
-    const first = await pullError(url, opts("http://127.0.0.1:9", { retries: 0 }));
+    const first = await pullError(url, opts("http://127.0.0.1:9", { retries: 0, stallTimeoutMs: 1500 }));
     expect(first.reason).toBe("interrupted");
     const result = await pullModel(url, opts("http://127.0.0.1:9"));
     expect(await readFile(result.path)).toEqual(original);

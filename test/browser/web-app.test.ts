@@ -409,6 +409,9 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     const requests = await page.locator(".stat", { hasText: "Requests" }).locator("b").textContent();
     expect(Number(requests?.replace(/\D/g, ""))).toBeGreaterThan(0);
     expect(await page.locator(".u-legend").textContent()).toMatch(/tiny|scripted/);
+    // The same chart for the money saved against the reference model.
+    await page.getByLabel("Metric").selectOption("saved_eur");
+    await page.locator(".chart canvas").waitFor();
     await expectAccessible(page);
     await shoot(page, "console", { readme: true });
     expect(problems).toEqual([]);

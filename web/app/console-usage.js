@@ -20,6 +20,11 @@ const metrics = {
     value: (row) => row.co2e_g ?? 0,
     format: (v) => `${formatNumber(v, { maximumSignificantDigits: 4 })} g`,
   },
+  saved_eur: {
+    label: () => `${t("saved")} (€)`,
+    value: (row) => row.saved_eur ?? 0,
+    format: formatEur,
+  },
 };
 const dimensions = ["model", "backend", "tenant", "user"];
 const palette = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4d7c0f"];

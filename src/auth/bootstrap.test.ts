@@ -126,3 +126,19 @@ describe("auth off", () => {
     expect(log.text()).not.toContain(secret);
   });
 });
+
+describe("sign-in throttling", () => {
+  it("counts failed sign-ins per client address, whatever the emails", async () => {
+    const { store } = await setup(testDatabases()[0]!.open);
+    const fixture = await startAuthFixture({ store, config: { auth: { loginFailuresPerIp: 3 } } });
+    cleanups.push(() => fixture.close());
+    const statuses: number[] = [];
+    for (let index = 0; index < 4; index++) {
+      const response = await fixture.request("/auth/login", {
+        body: { email: `someone${index}@example.com`, password: "not a real password" },
+      });
+      statuses.push(response.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});

@@ -160,6 +160,13 @@ describe("files and vector stores through the official openai client", () => {
     expect(stores.data.some((store) => store.id === storeId)).toBe(true);
     const content = await clientA.files.content(fileIds["plain.txt"]!);
     expect(await content.text()).toContain("wifi password");
+    const chunks = await clientA.vectorStores.files.content(fileIds["plain.txt"]!, {
+      vector_store_id: storeId,
+    });
+    expect(chunks.data.map((part) => part.text).join(" ")).toContain("wifi password rotates monthly");
+    const scratch = await clientA.vectorStores.create({ name: "scratch" });
+    expect(await clientA.vectorStores.delete(scratch.id)).toMatchObject({ id: scratch.id, deleted: true });
+    await expect(clientA.vectorStores.retrieve(scratch.id)).rejects.toMatchObject({ status: 404 });
   });
 
   it("records failed ingestions on the file and leaves nothing half-indexed", async () => {
@@ -192,6 +199,10 @@ describe("files and vector stores through the official openai client", () => {
     expect(rows).toEqual([]);
     const retrieved = await clientA.vectorStores.fileBatches.retrieve(batch.id, { vector_store_id: storeId });
     expect(retrieved.file_counts).toMatchObject({ failed: 2, completed: 0 });
+    const batchFiles = await clientA.vectorStores.fileBatches.listFiles(batch.id, {
+      vector_store_id: storeId,
+    });
+    expect(batchFiles.data.map((file) => file.status)).toEqual(["failed", "failed"]);
   });
 
   it("does not re-embed an unchanged file uploaded again", async () => {

@@ -131,6 +131,8 @@ describe("the Responses API with file_search", () => {
     expect(second.previous_response_id).toBe(first.id);
     // The second prompt holds the first turn: more input tokens than the first.
     expect(second.usage!.input_tokens).toBeGreaterThan(first.usage!.input_tokens);
+    await client.responses.delete(second.id);
+    await expect(client.responses.retrieve(second.id)).rejects.toMatchObject({ status: 404 });
     const unstored = await client.responses.create({ model: "scripted", input: "Hello", store: false });
     await expect(client.responses.retrieve(unstored.id)).rejects.toMatchObject({ status: 404 });
     await expect(

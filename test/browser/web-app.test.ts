@@ -304,6 +304,25 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await reasoning.locator("summary").click();
     expect(await reasoning.getAttribute("open")).not.toBeNull();
     await expectAccessible(page);
+    await shoot(page, "chat-reasoning");
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("5: the passport shows what the policy found in a message with personal data", async () => {
+    const { context, page, problems } = await openPage();
+    await signIn(page, server.users.member);
+    await chooseModel(page, "scripted");
+    await page.getByLabel("Message").fill("Réponds à jeanne.dupont@example.fr et à paul.martin@example.fr");
+    await page.getByLabel("Message").press("Enter");
+    const answer = page.locator('article[data-role="assistant"]').last();
+    await answer.locator(".passport-line").waitFor({ timeout: 60_000 });
+    await answer.locator(".passport-line").click();
+    const details = answer.locator(".passport-details");
+    expect(await details.locator("dt:text('Data class') + dd").textContent()).toBe("personal");
+    expect(await details.locator("dt:text('Detections') + dd").textContent()).toContain("email × 2");
+    // The local engine is inside every zone: the policy lets the data through, and says so.
+    expect(await details.locator("dt:text('Policy') + dd").textContent()).toMatch(/email/);
     await shoot(page, "chat", { readme: true });
     expect(problems).toEqual([]);
     await context.close();
@@ -396,6 +415,12 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     const row = page.locator('tr[data-key="ci pipeline"]');
     await row.waitFor();
     expect(await row.textContent()).toContain("hard");
+    // Limits and budgets can be changed later.
+    await row.getByRole("button", { name: "Edit limits" }).click();
+    await row.getByLabel("Requests/min").fill("30");
+    await row.getByRole("button", { name: "Save", exact: true }).click();
+    await page.getByText("Limits saved.").waitFor();
+    await expect.poll(() => row.textContent()).toContain("30 rpm");
     await row.getByRole("button", { name: "Revoke" }).click();
     await row.getByText("revoked").waitFor();
     const refused = await fetch(`${server.baseUrl}/v1/models`, {

@@ -175,7 +175,7 @@ export function KeysTab() {
         <td>${
           editing === key.id
             ? html`<form class="inline" onSubmit=${(event) => saveLimits(event, key)}><${LimitFields} limits=${key.limits ?? {}} />
-              <button type="submit" class="primary small">${t("save")}</button>
+              <button type="submit" class="primary small">${t("saveLimits")}</button>
               <button type="button" class="ghost small" onClick=${() => setEditing(undefined)}>${t("cancel")}</button></form>`
             : describeLimits(key.limits)
         }</td>

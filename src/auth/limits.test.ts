@@ -71,6 +71,21 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
     expect((await third.json()).error.message).toContain("tokens per minute");
   });
 
+  it("counts embeddings' tokens per minute too", async () => {
+    const key = await createKey(fixture, { limits: { tpm: 10 } });
+    const embed = () =>
+      fixture.request("/v1/embeddings", {
+        key: key.secret,
+        body: { model: "other-model", input: "twelve chars" },
+      });
+    const first = await embed();
+    expect(first.status).toBe(200);
+    expect((await first.json()).usage.total_tokens).toBe(12);
+    const second = await embed();
+    expect(second.status).toBe(429);
+    expect((await second.json()).error.message).toContain("tokens per minute");
+  });
+
   it("holds at most `concurrency` requests at once, streamed ones until their last byte", async () => {
     // The answers start at once and finish only when the gate opens, so all six overlap.
     let openGate = () => {};

@@ -26,6 +26,9 @@ export const meteredRoutes: ReadonlySet<string> = new Set([
   "/api/embeddings",
 ]);
 
+/** Model routes that do not run a chat (and so are not seen by the chat service's accounting). */
+const embeddingRoutes: ReadonlySet<string> = new Set(["/v1/embeddings", "/api/embed", "/api/embeddings"]);
+
 const safeMethods = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Largest body read to check a model-scoped key's `model` (the routes' own limits are lower by default). */
@@ -173,6 +176,22 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       throw error;
     }
     for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
+    // Embeddings do not go through the chat service: their tokens are read from the answer, and
+    // only when a tokens/min limit makes them matter.
+    if (
+      embeddingRoutes.has(c.req.path) &&
+      c.res.status === 200 &&
+      (scopes.key.tpm !== undefined || scopes.tenant.tpm !== undefined)
+    ) {
+      const answer = (await c.res
+        .clone()
+        .json()
+        .catch(() => undefined)) as
+        | { usage?: { total_tokens?: unknown }; prompt_eval_count?: unknown }
+        | undefined;
+      const tokens = Number(answer?.usage?.total_tokens ?? answer?.prompt_eval_count ?? 0);
+      if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
+    }
     if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
     const body = c.res.body;
     // A JSON answer is complete once the handler returned; only a stream (SSE, NDJSON) still runs.

@@ -602,6 +602,14 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     expect(await verdict.getAttribute("data-verdict")).toBe("ok");
     expect(await verdict.textContent()).toMatch(/Chain verified: [1-9]\d* records/);
     expect(await page.locator("table.data tbody tr").count()).toBeGreaterThan(0);
+    // Filters: only the requests answered by one model.
+    await page.getByLabel("Model").fill("scripted");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await expect
+      .poll(async () => [
+        ...new Set(await page.locator("table.data tbody tr td:nth-child(5)").allTextContents()),
+      ])
+      .toEqual(["scripted"]);
     await shoot(page, "console-audit");
     await expectAccessible(page);
     expect(problems).toEqual([]);

@@ -15,6 +15,16 @@ export interface ObserveChatServiceOptions {
   kindOf?(backend: string, zone: string): "local" | "remote";
   /** Counts the request in flight until the returned function is called (metrics gauges). */
   started?(model: string, slots: number): () => void;
+  /**
+   * When the wrapped service (the gateway) reports its own refusals (policy blocks, every candidate
+   * failed) to an observer, with the policy's detector counts: the wrapper tells it which requests
+   * got a session (those it records itself) and asks whether a refusal was already reported.
+   */
+  refusals?: {
+    opened(requestId: string): void;
+    closed(requestId: string): void;
+    wasReported(requestId: string): boolean;
+  };
   /** Reports a recording failure that could not be surfaced to the client. */
   onError?(error: unknown, requestId: string): void;
 }
@@ -44,6 +54,7 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
         // text that must not reach the audit log or a metrics label.
         if (isBastionError(error) && (error.code === "model_not_found" || error.code === "not_found"))
           throw error;
+        if (options.refusals?.wasReported(context.requestId) === true) throw error;
         void options
           .record(
             refusedRecord(
@@ -58,6 +69,7 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
           .catch((failure: unknown) => options.onError?.(failure, context.requestId));
         throw error;
       }
+      options.refusals?.opened(context.requestId);
       const model = session.model.id;
       const slots = options.slotsOf?.(model) ?? 1;
       const endOccupancy = options.occupancy.begin(model, slots);
@@ -150,6 +162,7 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
           }
           endOccupancy();
           endInFlight();
+          options.refusals?.closed(context.requestId);
         }
       }
 

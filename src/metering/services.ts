@@ -11,6 +11,7 @@ import type { BastionConfig } from "../config/config.ts";
 import type { ModelRegistry, Pricing } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import type { Principal } from "../core/principal.ts";
+import type { RequestObserver } from "../core/request-record.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/database.ts";
 import { createMeter, type Meter } from "./meter.ts";
@@ -30,7 +31,13 @@ export interface MeteringServices {
   occupancy: OccupancyTracker;
   /** The observer that prices, stores and audits a finished request (give it to the gateway). */
   recorder: RequestRecorder;
-  /** Wraps a chat service that does not report requests itself (the direct, gateway-less one). */
+  /**
+   * For the gateway's `observers`: records the requests it refuses before any answer (policy
+   * blocks with their detector counts, every candidate failed). Answers are recorded by `observe`,
+   * so the gateway's reports of those are ignored here.
+   */
+  refusals: RequestObserver;
+  /** Wraps a chat service so that every request is priced, stored and audited (see `observeChatService`). */
   observe(chat: ChatService): ChatService;
   /** GDPR Art. 17 for metering and audit: unlinks the user's usage rows and audit records. */
   eraseUser(userId: string, by?: Parameters<AuditLog["eraseUser"]>[1]): Promise<void>;
@@ -111,6 +118,19 @@ export function createMeteringServices(options: {
     ...(metrics === undefined ? {} : { metrics }),
     ...(logger === undefined ? {} : { logger }),
   });
+  // Requests with an open session (recorded by the wrapper) and refusals the gateway reported.
+  const opened = new Set<string>();
+  const reported = new Map<string, NodeJS.Timeout>();
+  const refusals: RequestObserver = {
+    async onCompleted(record) {
+      if (opened.has(record.requestId)) return;
+      // An unknown model is client text, not a use of the platform (see observeChatService).
+      if (record.errorCode === "model_not_found" || record.errorCode === "not_found") return;
+      // The wrapper asks right after the refusal is thrown; forget the id a minute later.
+      reported.set(record.requestId, setTimeout(() => reported.delete(record.requestId), 60_000).unref());
+      await recorder.record(record);
+    },
+  };
   const slots = new Map(
     config.models.entries.map((entry) => [entry.id, entry.parallel ?? config.models.parallel]),
   );
@@ -140,6 +160,7 @@ export function createMeteringServices(options: {
     ...(metrics === undefined ? {} : { metrics }),
     occupancy,
     recorder,
+    refusals,
     observe(chat) {
       return observeChatService(chat, {
         record: (record) => recorder.record(record),
@@ -149,6 +170,15 @@ export function createMeteringServices(options: {
         ...(metrics === undefined
           ? {}
           : { started: (model: string, count: number) => metrics.started(model, count) }),
+        refusals: {
+          opened: (requestId) => void opened.add(requestId),
+          closed: (requestId) => void opened.delete(requestId),
+          wasReported: (requestId) => {
+            const timer = reported.get(requestId);
+            if (timer !== undefined) clearTimeout(timer);
+            return reported.delete(requestId);
+          },
+        },
         onError: (error, requestId) => logger?.error({ err: error, requestId }, "could not record a request"),
       });
     },

@@ -8,6 +8,7 @@ import { dataDir } from "./config/paths.ts";
 import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
 import type { ChatService } from "./core/chat-service.ts";
 import { BastionError } from "./core/errors.ts";
+import type { RequestObserver } from "./core/request-record.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
 import { checkBatchingPatch } from "./engine/llama-patch.ts";
 import { inspectModelFile } from "./engine/model-info.ts";
@@ -50,6 +51,8 @@ export interface CreatePlatformOptions {
   onPoolEvent?: (event: ModelPoolEvent) => void;
   /** An already open store (tests); else the configured one is opened and closed with the platform. */
   store?: Store;
+  /** Told by the gateway about requests it refuses or finishes (metering's `refusals`). */
+  observers?: readonly RequestObserver[];
 }
 
 /** Licence, publisher and source of a model that came through the store (its folder's manifest). */
@@ -104,7 +107,18 @@ export async function createPlatform(
       }
       path = resolved;
     }
+    let draftModelPath = entry.draftModel;
+    if (draftModelPath !== undefined && !existsSync(draftModelPath)) {
+      draftModelPath = await (options.resolveModelPath ?? storeLookup)(draftModelPath);
+      if (draftModelPath === undefined) {
+        throw new BastionError(
+          "not_found",
+          `Model "${entry.id}": its draftModel "${entry.draftModel}" is neither a file nor a model in the store.`,
+        );
+      }
+    }
     specs.push({
+      ...(draftModelPath === undefined ? {} : { draftModelPath }),
       id: entry.id,
       path,
       parallel: entry.parallel ?? config.models.parallel,
@@ -171,7 +185,11 @@ export async function createPlatform(
   // Remote backends, routes and the residency policy; a config error fails start-up with its key path.
   let gateway: Gateway;
   try {
-    gateway = createGatewayFromConfig({ config, local: registry });
+    gateway = createGatewayFromConfig({
+      config,
+      local: registry,
+      ...(options.observers === undefined ? {} : { observers: options.observers }),
+    });
   } catch (error) {
     await pool.dispose();
     throw error;

@@ -39,6 +39,8 @@ const modelEntry = z
      * when they are refuted; "off" decodes one token per step.
      */
     speculative: z.enum(["prompt-lookup", "off"]).optional(),
+    /** A small model with the same vocabulary (GGUF path or store id) that drafts tokens instead. */
+    draftModel: z.string().min(1).optional(),
   })
   .strict();
 

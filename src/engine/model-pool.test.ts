@@ -165,3 +165,16 @@ describe("embedding context memory", () => {
     a.release();
   });
 });
+
+describe("a draft model in the budget", () => {
+  it("counts the draft model's weights and context with the model's", async () => {
+    const llama = await getLlamaRuntime({ gpu: false });
+    const pool = createModelPool([spec("plain"), { ...spec("drafted"), draftModelPath: tinyPath }], {
+      llama,
+      memoryBudgetBytes: 1e12,
+      idleUnloadMs: 0,
+    });
+    pools.push(pool);
+    expect(await pool.estimate("drafted")).toBe(2 * (await pool.estimate("plain")));
+  });
+});

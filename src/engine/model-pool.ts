@@ -78,7 +78,10 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
 
   async function estimate(entry: Entry): Promise<number> {
     if (entry.bytes !== undefined) return entry.bytes;
-    entry.bytes = (await estimateModelRam(entry.spec)).totalBytes;
+    const draftPath = entry.spec.draftModelPath;
+    const draft =
+      draftPath === undefined ? 0 : (await estimateModelRam({ ...entry.spec, path: draftPath })).totalBytes;
+    entry.bytes = (await estimateModelRam(entry.spec)).totalBytes + draft;
     return entry.bytes;
   }
 

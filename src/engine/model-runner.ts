@@ -1,4 +1,10 @@
-import { type ChatWrapper, type Llama, type LlamaContext, resolveChatWrapper } from "node-llama-cpp";
+import {
+  type ChatWrapper,
+  type Llama,
+  type LlamaContext,
+  type LlamaModel,
+  resolveChatWrapper,
+} from "node-llama-cpp";
 import type { ChatRequest, ChatStreamPart } from "../core/chat.ts";
 import { createEmbedder, type Embedder, type ReserveMemory } from "./embedder.ts";
 import { defaultGenerationDefaults, type GenerationDefaults } from "./generation/options.ts";
@@ -26,6 +32,8 @@ export interface ModelServeSpec {
   defaults?: GenerationDefaults;
   /** Speculative decoding (default: prompt lookup with back-off). */
   speculative?: "prompt-lookup" | "off";
+  /** A small model with the same vocabulary that drafts tokens instead of prompt lookup. */
+  draftModelPath?: string;
 }
 
 export type ModelRunnerOptions = ModelServeSpec & {
@@ -72,11 +80,20 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     await model.dispose();
     throw error;
   }
+  let draft: Awaited<ReturnType<typeof loadDraft>> | undefined;
+  try {
+    draft = options.draftModelPath === undefined ? undefined : await loadDraft(options, model);
+  } catch (error) {
+    await context.dispose();
+    await model.dispose();
+    throw error;
+  }
   const chatWrapper: ChatWrapper = resolveChatWrapper(model);
   const grammars = createGrammarFactory(llama);
   const slots = createGenerationSlots(context, chatWrapper, {
     count: options.parallel,
     speculative: options.speculative ?? "prompt-lookup",
+    draftContext: draft?.context,
   });
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });
   const running = new Set<Promise<unknown>>();
@@ -150,6 +167,24 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       await embedder.dispose();
       await context.dispose();
       await model.dispose();
+      await draft?.context.dispose();
+      await draft?.model.dispose();
     },
   };
+}
+
+/** The draft model and its context, one sequence per target sequence; freed again if it fails. */
+async function loadDraft(options: ModelRunnerOptions, target: LlamaModel) {
+  const model = await options.llama.loadModel({ modelPath: options.draftModelPath as string, useMmap: true });
+  try {
+    const context = await model.createContext({
+      sequences: options.parallel,
+      contextSize: Math.min(options.contextSize, model.trainContextSize, target.trainContextSize),
+      threads: options.threads,
+    });
+    return { model, context };
+  } catch (error) {
+    await model.dispose();
+    throw error;
+  }
 }

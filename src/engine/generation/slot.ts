@@ -1,9 +1,11 @@
 import {
   type ChatWrapper,
+  DraftSequenceTokenPredictor,
   LlamaChat,
   type LlamaContext,
   type LlamaContextSequence,
   type Token,
+  type TokenPredictor,
 } from "node-llama-cpp";
 import { createForcibleChatWrapper } from "../forcible-chat-wrapper.ts";
 import { AdaptiveLookupPredictor } from "../prompt-lookup.ts";
@@ -21,13 +23,20 @@ export interface GenerationSlot {
 export function createGenerationSlots(
   context: LlamaContext,
   chatWrapper: ChatWrapper,
-  options: { count: number; speculative: "prompt-lookup" | "off" },
+  options: { count: number; speculative: "prompt-lookup" | "off"; draftContext?: LlamaContext | undefined },
 ): GenerationSlot[] {
   return Array.from({ length: options.count }, () => {
     // A predictor per sequence: node-llama-cpp forbids sharing one.
-    const sequence = context.getSequence(
-      options.speculative === "prompt-lookup" ? { tokenPredictor: new AdaptiveLookupPredictor() } : {},
-    );
+    const tokenPredictor: TokenPredictor | undefined =
+      options.draftContext !== undefined
+        ? new DraftSequenceTokenPredictor(options.draftContext.getSequence(), {
+            maxTokens: 8,
+            minConfidence: 0.6,
+          })
+        : options.speculative === "prompt-lookup"
+          ? new AdaptiveLookupPredictor()
+          : undefined;
+    const sequence = context.getSequence(tokenPredictor === undefined ? {} : { tokenPredictor });
     const forcible = createForcibleChatWrapper(chatWrapper);
     return {
       sequence,

@@ -233,9 +233,12 @@ describe.each(testDatabases())("audit log on $name", ({ name, open }) => {
       expect(
         await store.db.selectFrom("audit_subjects").selectAll().where("user_id", "=", "user-1").execute(),
       ).toEqual([]);
-      // Asking for the same user now derives a fresh pseudonym that matches nothing old.
+      // Asking for the same user now finds nothing: no secret, no link (and none is created).
       const after = await openAuditLog({ config: auditConfig, store, dataDir }).list({ user: "user-1" });
       expect(after).toEqual([]);
+      expect(
+        await store.db.selectFrom("audit_subjects").selectAll().where("user_id", "=", "user-1").execute(),
+      ).toEqual([]);
       const erased = (await log.list({ after: 2 }))[0]!;
       expect(erased.record).toMatchObject({
         type: "admin",

@@ -241,7 +241,12 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       if (query.tenantId !== undefined) select = select.where("tenant_id", "=", query.tenantId);
       if (query.model !== undefined) select = select.where("model", "=", query.model);
       if (query.after !== undefined) select = select.where("seq", ">", query.after);
-      if (query.user !== undefined) select = select.where("actor", "=", await pseudonyms.user(query.user));
+      if (query.user !== undefined) {
+        const actor = await pseudonyms.find(query.user);
+        // A user with no secret (never seen, or erased) has no records that can be named.
+        if (actor === undefined) return [];
+        select = select.where("actor", "=", actor);
+      }
       const rows = await select
         .orderBy("seq", "asc")
         .limit(Math.min(Math.max(query.limit ?? 100, 1), 1000))

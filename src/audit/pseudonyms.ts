@@ -11,6 +11,12 @@ export interface Pseudonyms {
   user(userId: string): Promise<string>;
   /** `k_…` for a key id, keyed by its user's secret so that erasing the user unlinks the key too. */
   key(keyId: string, userId?: string): Promise<string>;
+  /**
+   * The user's pseudonym if they have a secret, read from the database every time (no cache, no
+   * new secret): what searches use, so that an instance that still caches an erased user's secret
+   * cannot link their records again.
+   */
+  find(userId: string): Promise<string | undefined>;
   /** Deletes the user's secret; returns whether there was one. */
   erase(userId: string): Promise<boolean>;
 }
@@ -51,6 +57,14 @@ export function createPseudonyms(store: Store): Pseudonyms {
       // A tenant's service key names no person: its id stays as it is.
       if (userId === undefined) return keyId;
       return `k_${digest(await secretOf(userId), `key:${keyId}`)}`;
+    },
+    async find(userId) {
+      const row = await store.db
+        .selectFrom("audit_subjects")
+        .select("secret")
+        .where("user_id", "=", userId)
+        .executeTakeFirst();
+      return row === undefined ? undefined : `u_${digest(row.secret, `user:${userId}`)}`;
     },
     async erase(userId) {
       secrets.delete(userId);

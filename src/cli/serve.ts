@@ -11,6 +11,7 @@ import {
   parseModelArgument,
 } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
+import type { RequestObserver } from "../core/request-record.ts";
 import { createDocuments } from "../documents/index.ts";
 import { createMeteringServices } from "../metering/services.ts";
 import { createPlatform } from "../platform.ts";
@@ -127,7 +128,11 @@ async function serve(options: ServeOptions): Promise<void> {
   }
   if (extra.length > 0) effective = loadConfig({ ...file, overrides: apply(extra) });
 
+  // The gateway reports requests it refuses (policy blocks, with detector counts) to metering,
+  // which exists only once the platform's store does: a forwarder bridges the two.
+  let refusals: RequestObserver | undefined;
   const platform = await createPlatform(effective, {
+    observers: [{ onCompleted: (record) => refusals?.onCompleted(record) }],
     onPoolEvent: (event) =>
       event.type === "load"
         ? logger.info(
@@ -146,6 +151,7 @@ async function serve(options: ServeOptions): Promise<void> {
     backends: platform.backends,
     logger,
   });
+  refusals = metering.refusals;
   const metricsApart =
     effective.metrics.port !== undefined && metering.metrics !== undefined
       ? await serveMetricsApart(metering.metrics, effective.metrics.port, effective.metrics.host)

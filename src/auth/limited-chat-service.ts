@@ -17,6 +17,8 @@ export interface PendingLimits {
   scopes: LimitScopes;
   /** Adds a soft-budget warning to the response headers. */
   warn(message: string): void;
+  /** Run once the response is over (its last byte sent, or the client gone). */
+  afterResponse: Array<() => Promise<void>>;
 }
 
 export interface LimitsSettler extends RequestObserver {
@@ -125,7 +127,15 @@ export function createLimitedChatService(
         await reservation.settle(0);
         throw error;
       }
-      return { ...session, parts: settleOnEnd(session, request, context, started, settle) };
+      // A dialect that opened a chat but never read it (an error between open and the first part)
+      // must not leave its reservation standing until the month ends.
+      const state = { started: false };
+      pending.afterResponse.push(async () => {
+        if (state.started) return;
+        state.started = true;
+        await reservation.settle(0);
+      });
+      return { ...session, parts: settleOnEnd(session, request, context, started, settle, state) };
     },
   };
 }
@@ -136,7 +146,10 @@ async function* settleOnEnd(
   context: ChatServiceContext,
   started: Date,
   settle: (record: CompletedRequest) => Promise<void>,
+  state: { started: boolean },
 ): AsyncIterable<ChatStreamPart> {
+  if (state.started) return;
+  state.started = true;
   let usage: Usage = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 };
   let timings: GenerationTimings | undefined;
   let status: CompletedRequest["status"] = "cancelled";

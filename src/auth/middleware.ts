@@ -168,11 +168,23 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     const warnings: string[] = [];
     // Not removed after the handler: a streamed answer may open further chats (Responses API tool
     // turns) and each must reserve its budget too; the WeakMap lets go with the request.
-    options.pending.set(context.principal, { scopes, warn: (message) => void warnings.push(message) });
+    const afterResponse: Array<() => Promise<void>> = [];
+    options.pending.set(context.principal, {
+      scopes,
+      warn: (message) => void warnings.push(message),
+      afterResponse,
+    });
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      admission.release();
+      for (const callback of afterResponse) void callback().catch(() => {});
+    };
     try {
       await next();
     } catch (error) {
-      admission.release();
+      finish();
       throw error;
     }
     for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
@@ -197,12 +209,12 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     // A JSON answer is complete once the handler returned; only a stream (SSE, NDJSON) still runs.
     // Wrapping a body costs node-server its fast path, so it is done only when a slot is held.
     const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
-    if (body === null || !admission.holdsSlot || !streaming) {
-      admission.release();
+    if (body === null || !streaming || (!admission.holdsSlot && afterResponse.length === 0)) {
+      finish();
       return;
     }
     // The concurrency slot is held until the last byte of a streamed answer, or the client leaves.
-    c.res = new Response(releaseOnEnd(body, admission.release), c.res);
+    c.res = new Response(releaseOnEnd(body, finish), c.res);
   };
 }
 

@@ -430,7 +430,9 @@ async function speculativeMain() {
       for (const [name, prompt] of Object.entries(cases)) {
         for (let round = 0; round < rounds; round++) {
           const run = await engineDecode(runner, `${prompt} (${round})`, maxTokens);
-          ((results[name] ??= {})[speculative] ??= []).push(run.tokensPerSecond);
+          const sides = results[name] ?? {};
+          results[name] = sides;
+          sides[speculative] = [...(sides[speculative] ?? []), run.tokensPerSecond];
           process.stderr.write(
             `  ${speculative} ${name}: ${run.tokensPerSecond.toFixed(2)} tok/s, ${run.tokens} tokens\n`,
           );

@@ -260,6 +260,8 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await shoot(page, "chat-streaming");
     await page.keyboard.press("Escape");
     await answer.getByText("Stopped.").waitFor();
+    // A stopped answer keeps what the headers said: where it was computed, under which policy.
+    expect(await answer.locator(".passport-line").textContent()).toContain("tiny");
     expect(await answer.getAttribute("aria-busy")).toBe("false");
     await page.getByRole("button", { name: "Send" }).waitFor();
     const stoppedLength = (await answer.locator(".markdown").textContent())?.length ?? 0;

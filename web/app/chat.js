@@ -369,6 +369,7 @@ export function Chat({ conversationId }) {
       });
     } catch (failure) {
       if (failure.name !== "AbortError") error = failure.message;
+      else passport = failure.passport;
     } finally {
       if (frame) cancelAnimationFrame(frame);
       controller.current = undefined;

@@ -101,7 +101,8 @@ function App() {
     try {
       const me = await api.get("/auth/me");
       setCsrfToken(me.csrfToken);
-      setSession(me);
+      // Auth turned off (loopback only): the anonymous admin, with no session to end.
+      setSession(me.user?.id === null ? { ...me, authOff: true } : me);
     } catch (error) {
       if (error.status === 401) setSession(null);
       else setProblem(error.message);

@@ -51,32 +51,41 @@ export async function streamChat({ model, messages, signal, on }) {
       if (choice.timings) passport.timings = choice.timings;
     }
   };
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end = buffer.indexOf("\n\n");
-    while (end >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let eventName = "message";
-      const data = [];
-      for (const line of event.split("\n")) {
-        if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
-        else if (line.startsWith("event:")) eventName = line.slice(6).trim();
-      }
-      if (data.length > 0) {
-        if (eventName === "error") {
-          const body = JSON.parse(data.join("\n"));
-          throw new Error(body.error?.message ?? "stream error");
+  const finish = () => {
+    passport.ttftMs = firstTokenAt === undefined ? undefined : Math.round(firstTokenAt - started);
+    passport.totalMs = Math.round(performance.now() - started);
+    passport.finishReason = finishReason;
+    return passport;
+  };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end = buffer.indexOf("\n\n");
+      while (end >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        let eventName = "message";
+        const data = [];
+        for (const line of event.split("\n")) {
+          if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+          else if (line.startsWith("event:")) eventName = line.slice(6).trim();
         }
-        handle(data.join("\n"));
+        if (data.length > 0) {
+          if (eventName === "error") {
+            const body = JSON.parse(data.join("\n"));
+            throw new Error(body.error?.message ?? "stream error");
+          }
+          handle(data.join("\n"));
+        }
+        end = buffer.indexOf("\n\n");
       }
-      end = buffer.indexOf("\n\n");
     }
+  } catch (error) {
+    // Stopped: what the headers already said (backend, place, policy) stays with the partial answer.
+    if (error?.name === "AbortError") error.passport = finish();
+    throw error;
   }
-  passport.ttftMs = firstTokenAt === undefined ? undefined : Math.round(firstTokenAt - started);
-  passport.totalMs = Math.round(performance.now() - started);
-  passport.finishReason = finishReason;
-  return passport;
+  return finish();
 }

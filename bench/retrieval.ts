@@ -178,10 +178,14 @@ async function latency() {
   const store = await openStore({ sqlitePath: join(work, "latency.db") });
   const index = createSqliteChunkIndex(store.sqlite!);
   const exact = createSqliteChunkIndex(store.sqlite!, { quantizeAbove: Number.POSITIVE_INFINITY });
+  // mulberry32: 32-bit integer arithmetic (Math.imul), so the sequence does not cycle early as a
+  // float-multiplied LCG does.
   let seed = 42;
   const random = () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x7fffffff;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const syllables = [
     "ka",
@@ -214,7 +218,7 @@ async function latency() {
     for (let at = 0; at < values.length; at++) values[at] = base[at]! + (random() - 0.5) * noise;
     return values;
   };
-  const samples: Array<{ firm: string; vector: Float32Array }> = [];
+  const samples: Array<{ firm: string; vector: Float32Array; id: number }> = [];
   const t0 = performance.now();
   const batch = 2000;
   for (let begin = 0; begin < latencyChunks; begin += batch) {
@@ -230,7 +234,8 @@ async function latency() {
       const vector = vectorNear(centres[Math.floor(random() * centres.length)]!, 0.8);
       chunks.push({ seq: at, text, start: 0, end: text.length, page: null, tokens: 150 });
       vectors.push(vector);
-      if (at % 500 === 0) samples.push({ firm, vector });
+      // Chunk ids start at 1 in this fresh database, in insertion order.
+      if (at % 500 === 0) samples.push({ firm, vector, id: at + 1 });
     }
     await store.db.transaction().execute(async (trx) => {
       await index.insert(
@@ -255,13 +260,18 @@ async function latency() {
     return {
       question: questions[round % questions.length]!.question.replace(firmPattern, sample.firm),
       vector: vectorNear(sample.vector, 0.3),
+      answer: sample.id,
     };
   });
   // Each retriever alone over all queries, then both fused.
+  // Whether the chunk that names the firm asked about comes back in the top 5: pruning common
+  // terms must not cost recall.
+  let keywordFound = 0;
   for (const query of queries) {
     const t = performance.now();
-    await index.keyword(scope, query.question, 50);
+    const hits = await index.keyword(scope, query.question, 50);
     timings.keyword.push(performance.now() - t);
+    if (hits.slice(0, 5).some((hit) => hit.id === query.answer)) keywordFound++;
   }
   for (const query of queries) {
     const t = performance.now();
@@ -299,6 +309,7 @@ async function latency() {
     insert_chunks_per_second: latencyChunks / insertSeconds,
     vector_cache_build_ms: cacheBuildMs,
     quantized_recall_at_10_vs_exact: overlap / compared,
+    keyword_recall_at_5: keywordFound / queries.length,
     load_average: loadavg()[0] ?? 0,
     ...Object.fromEntries(
       Object.entries(timings).map(([name, values]) => [
@@ -344,6 +355,9 @@ const l = results.latency as unknown as Record<string, { p50_ms: number; p95_ms:
 };
 console.log(
   `\nsearch latency at ${latencyChunks} chunks (${latencyDimensions} dims, SQLite, query embedding excluded; load average ${fmt(results.latency.load_average, 1)} on ${cpus().length} cores)`,
+);
+console.log(
+  `keyword recall@5 at this size (question names one chunk's firm): ${fmt(results.latency.keyword_recall_at_5)}`,
 );
 console.log(
   `quantized vector search keeps ${fmt(results.latency.quantized_recall_at_10_vs_exact * 100, 1)}% of sqlite-vec's exact top 10; building it took ${fmt(results.latency.vector_cache_build_ms, 0)} ms`,

@@ -4,8 +4,11 @@ import { quantizeVectors } from "./quantized-vectors.ts";
 function seeded(seed: number) {
   let state = seed;
   return () => {
-    state = (state * 1103515245 + 12345) & 0x7fffffff;
-    return state / 0x7fffffff - 0.5;
+    // mulberry32 (integer arithmetic: no early cycle)
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
   };
 }
 

@@ -131,6 +131,12 @@ describe("the Responses API with file_search", () => {
     expect(second.previous_response_id).toBe(first.id);
     // The second prompt holds the first turn: more input tokens than the first.
     expect(second.usage!.input_tokens).toBeGreaterThan(first.usage!.input_tokens);
+    const inputs = await client.responses.inputItems.list(second.id, { order: "asc" });
+    expect(
+      inputs.data.map((item) =>
+        item.type === "message" ? `${item.role}:${(item.content[0] as { text: string }).text}` : item.type,
+      ),
+    ).toEqual(["user:Hello", `assistant:${first.output_text}`, "user:Again"]);
     await client.responses.delete(second.id);
     await expect(client.responses.retrieve(second.id)).rejects.toMatchObject({ status: 404 });
     const unstored = await client.responses.create({ model: "scripted", input: "Hello", store: false });

@@ -2,14 +2,15 @@ import type { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ChatService } from "../../core/chat-service.ts";
 import type { DocumentService } from "../../documents/document-service.ts";
+import { paginate } from "../../documents/pagination.ts";
 import type { StoredResponses } from "../../documents/stored-responses.ts";
 import { createAbortLink } from "../abort-link.ts";
 import { toErrorResponse } from "../error-response.ts";
 import { readJsonBody } from "../read-json-body.ts";
 import type { ServerEnv } from "../server-env.ts";
-import { prepareResponse } from "./responses/responses-run.ts";
+import { prepareResponse, toInputItems } from "./responses/responses-run.ts";
 import { responsesRequestSchema } from "./responses/responses-schema.ts";
-import { tenantOf } from "./vector-stores-route.ts";
+import { listParams, tenantOf } from "./vector-stores-route.ts";
 
 /**
  * `POST /v1/responses` (streamed or not), `GET` and `DELETE /v1/responses/{id}`. The chat runs
@@ -81,6 +82,17 @@ export function registerResponsesRoutes(
   app.get("/v1/responses/:id", async (c) =>
     c.json((await options.responses.get(tenantOf(c), c.req.param("id"))).body),
   );
+  app.get("/v1/responses/:id/input_items", async (c) => {
+    const stored = await options.responses.get(tenantOf(c), c.req.param("id"));
+    // The conversation that led to the response: its history without the answer itself.
+    const items = toInputItems(stored.history.slice(0, -1)).map((item, at) => ({
+      id: `${stored.body.id}_in_${at}`,
+      ...item,
+    }));
+    return c.json(
+      paginate(items, { ...listParams(c), order: c.req.query("order") === "asc" ? "asc" : "desc" }),
+    );
+  });
   app.delete("/v1/responses/:id", async (c) => {
     const id = c.req.param("id");
     await options.responses.delete(tenantOf(c), id);

@@ -72,6 +72,37 @@ export function toMessages(input: ResponsesRequest["input"]): ChatMessage[] {
   return messages;
 }
 
+/** Core messages -> Responses input items (for `GET /v1/responses/{id}/input_items`). */
+export function toInputItems(messages: ChatMessage[]): Array<Record<string, unknown>> {
+  const items: Array<Record<string, unknown>> = [];
+  for (const message of messages) {
+    if (message.role === "tool") {
+      items.push({ type: "function_call_output", call_id: message.toolCallId, output: message.content });
+      continue;
+    }
+    if (message.content !== "" || message.role !== "assistant") {
+      items.push({
+        type: "message",
+        role: message.role,
+        status: "completed",
+        content: [
+          { type: message.role === "assistant" ? "output_text" : "input_text", text: message.content },
+        ],
+      });
+    }
+    if (message.role === "assistant")
+      for (const call of message.toolCalls ?? [])
+        items.push({
+          type: "function_call",
+          call_id: call.id,
+          name: call.name,
+          arguments: call.arguments,
+          status: "completed",
+        });
+  }
+  return items;
+}
+
 function toolChoiceOf(choice: ResponsesRequest["tool_choice"]): ToolChoice | undefined {
   if (choice === undefined) return undefined;
   if (typeof choice === "string") return choice;

@@ -59,7 +59,6 @@ export function evidenceHeaders(evidence: ChatEvidence): Record<string, string> 
 }
 
 function ascii(text: string): string {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
   return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 500);
 }
 

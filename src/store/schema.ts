@@ -7,5 +7,4 @@ import type { WebappTables } from "../webapp/tables.ts";
  * The database's tables, as Kysely sees them. Each module declares its own table interfaces in
  * its own file and adds them here; its migration creates them.
  */
-// biome-ignore lint/suspicious/noEmptyInterface: modules extend this with their tables
 export interface Database extends IdentityTables, WebappTables, DocumentsTables, MeteringTables {}

@@ -6,6 +6,7 @@ import { BastionError } from "../core/errors.ts";
 import { createUsageStore, type UsageRow } from "../metering/usage-store.ts";
 import { parseGroupBy } from "../server/admin/usage-route.ts";
 import type { Store } from "../store/database.ts";
+import { defaultApiKey } from "./api-key.ts";
 
 interface UsageOptions {
   from?: string;
@@ -23,9 +24,12 @@ export function openConfiguredStore(config: Readonly<BastionConfig>): Promise<St
   return openStoreFor(config, { dataDir: dataDir() });
 }
 
-/** GETs or POSTs an admin route of a running server with `BASTION_API_KEY`; errors carry the server's message. */
+/**
+ * GETs or POSTs an admin route of a running server with `BASTION_API_KEY` (else the saved admin
+ * key, see `defaultApiKey`); errors carry the server's message.
+ */
 export async function adminRequest(url: string, path: string, method = "GET"): Promise<Response> {
-  const key = process.env.BASTION_API_KEY;
+  const key = defaultApiKey();
   const response = await fetch(`${url.replace(/\/+$/, "").replace(/\/v1$/, "")}${path}`, {
     method,
     headers: key === undefined || key === "" ? {} : { authorization: `Bearer ${key}` },

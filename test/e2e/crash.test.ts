@@ -162,6 +162,13 @@ describe("a server killed with SIGKILL under load", () => {
     const second = await serve(dataDir, model);
     const after = await completeRequest(second.url, false);
     expect(after).toBeDefined();
+    // The same reports from the running server, over its admin API with the key.
+    const remoteVerify = await cli(dataDir, ["audit", "verify", "--url", second.url]);
+    expect(remoteVerify.code).toBe(0);
+    expect(remoteVerify.stdout).toMatch(/audit log OK/);
+    const remoteUsage = await cli(dataDir, ["usage", "--url", second.url, "--group-by", "day"]);
+    expect(remoteUsage.code).toBe(0);
+    expect(remoteUsage.stdout).toMatch(/^day {9}requests/);
     second.child.kill("SIGTERM");
     await second.exited;
 

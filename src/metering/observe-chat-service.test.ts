@@ -8,6 +8,8 @@ import type { ChatStreamPart } from "../core/chat.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
 import { openStore } from "../store/database.ts";
+import { observeChatService } from "./observe-chat-service.ts";
+import { createOccupancyTracker } from "./occupancy.ts";
 import { createMeteringServices } from "./services.ts";
 
 /** Stands in for the gateway: answers from a named backend in a given place. */
@@ -120,5 +122,34 @@ describe("metering a gateway's answers", () => {
       await services.close();
       await store.destroy();
     }
+  });
+
+  it("withholds the answer's finish when its records cannot be written", async () => {
+    const failures: unknown[] = [];
+    const service = observeChatService(
+      gatewayLike("tiny", { country: "local", zone: "local", operator: "us" }),
+      {
+        record: async () => {
+          throw new Error("disk full");
+        },
+        occupancy: createOccupancyTracker(),
+        onError: (error) => failures.push(error),
+      },
+    );
+    const session = await service.open(
+      { model: "tiny", messages: [{ role: "user", content: "x" }], sampling: {} },
+      { signal: new AbortController().signal, requestId: "r-fail", endpoint: "/v1/chat/completions" },
+    );
+    const seen: string[] = [];
+    await expect(
+      (async () => {
+        for await (const part of session.parts) seen.push(part.type);
+      })(),
+    ).rejects.toMatchObject({
+      code: "internal_error",
+      message: expect.stringMatching(/audit record could not be written/),
+    });
+    expect(seen).toEqual(["text-delta"]);
+    expect(failures).toHaveLength(1);
   });
 });

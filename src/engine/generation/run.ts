@@ -48,7 +48,15 @@ export async function runGeneration(input: RunGenerationInput): Promise<void> {
   let reasoningTokens = 0;
   let chunkTokens = 0;
   const meterBefore = slot.sequence.tokenMeter.getState();
-  const sampled = () => TokenMeter.diff(slot.sequence.tokenMeter, meterBefore).usedOutputTokens;
+  const predictionsBefore = { ...slot.sequence.tokenPredictions };
+  // The meter counts every position evaluated with logits. Each one yields a sampled token, except
+  // the positions of speculative drafts that were refuted or left unused: those are taken off.
+  const sampled = () => {
+    const predictions = slot.sequence.tokenPredictions;
+    const wasted =
+      predictions.refuted - predictionsBefore.refuted + (predictions.unused - predictionsBefore.unused);
+    return TokenMeter.diff(slot.sequence.tokenMeter, meterBefore).usedOutputTokens - wasted;
+  };
   const tools = createToolCallStream((part) => {
     firstTokenAt ??= performance.now();
     push(part);

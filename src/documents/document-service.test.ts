@@ -265,6 +265,32 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
     expect(await second.reindex("t1", vs.id)).toEqual({ files: 2, reembedded: 0, failed: 0 });
   });
 
+  it("resumes an interrupted reindex where it stopped", async () => {
+    const first = service(wordEmbedder("model-a"));
+    const vs = await first.createVectorStore("t1", {});
+    for (const name of ["a", "b", "c"])
+      await addText(first, vs.id, `${name}.txt`, `File ${name} about rivers.`);
+    await first.idle();
+    const controller = new AbortController();
+    const second = createDocumentService({
+      store,
+      registry: createStaticRegistry([wordEmbedder("model-b")]),
+      config: documentsConfig,
+      onEvent: (event) => {
+        if (event.type === "completed") controller.abort();
+      },
+    });
+    services.push(second);
+    expect(await second.reindex("t1", vs.id, { signal: controller.signal })).toEqual({
+      files: 3,
+      reembedded: 1,
+      failed: 0,
+    });
+    expect(await second.reindex("t1", vs.id)).toEqual({ files: 3, reembedded: 2, failed: 0 });
+    const files = await second.listVectorStoreFiles("t1", vs.id, {});
+    expect(files.data.map((file) => file.status)).toEqual(["completed", "completed", "completed"]);
+  });
+
   it("does not re-embed a file whose content and model are unchanged", async () => {
     const documents = service(wordEmbedder("words"));
     const one = await documents.createVectorStore("t1", {});

@@ -286,6 +286,9 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
       reembedded: 1,
       failed: 0,
     });
+    // Half done: vector search only returns the file already in the new model's space.
+    const midway = await second.search("t1", [vs.id], { query: "rivers", mode: "vector" });
+    expect(midway.map((hit) => hit.filename)).toEqual(["a.txt"]);
     expect(await second.reindex("t1", vs.id)).toEqual({ files: 3, reembedded: 2, failed: 0 });
     const files = await second.listVectorStoreFiles("t1", vs.id, {});
     expect(files.data.map((file) => file.status)).toEqual(["completed", "completed", "completed"]);

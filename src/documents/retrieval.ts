@@ -91,7 +91,12 @@ export function createRetriever(options: RetrieverOptions): Retriever {
       const files = await store.db
         .selectFrom("vector_store_files")
         .innerJoin("document_files", "document_files.id", "vector_store_files.file_id")
-        .select(["vector_store_files.file_id", "vector_store_files.attributes", "document_files.filename"])
+        .select([
+          "vector_store_files.file_id",
+          "vector_store_files.attributes",
+          "vector_store_files.indexed_model",
+          "document_files.filename",
+        ])
         .where("vector_store_files.vector_store_id", "in", vectorStoreIds)
         .where("vector_store_files.status", "=", "completed")
         .execute();
@@ -131,9 +136,21 @@ export function createRetriever(options: RetrieverOptions): Retriever {
         }
         if (resolved !== undefined && stores.some((row) => row.embedding_model !== null)) {
           const [vector] = await resolved.embed([query], AbortSignal.timeout(60_000));
+          // While a reindex runs, files still embedded with the old model stay out of the vector
+          // list (their vectors live in another space); keyword search still finds them.
+          const stale = files.some((file) => file.indexed_model !== resolved.model);
+          const vectorScope: IndexScope = stale
+            ? {
+                vectorStoreIds,
+                fileIds: files
+                  .filter((file) => file.indexed_model === resolved.model)
+                  .map((file) => file.file_id)
+                  .filter((id) => scope.fileIds === undefined || scope.fileIds.includes(id)),
+              }
+            : scope;
           if (vector !== undefined)
             lists.push({
-              hits: await index.vector(scope, vector, candidates),
+              hits: await index.vector(vectorScope, vector, candidates),
               weight: mode === "vector" ? 1 : config.vectorWeight,
             });
         }

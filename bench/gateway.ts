@@ -9,7 +9,7 @@
  * Options: --requests N per target and round (default 3000), --rounds N (default 3, targets
  * alternate to even out drift), --concurrency N (default 8), --soak (200,000 requests through
  * Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --variant NAME
- * (repeatable; Bastion set-ups to measure, see `bastionVariants`).
+ * (repeatable; Bastion set-ups to measure, see `bastionVariants`; default gateway and control-plane).
  *
  * Every server runs in its own process (the mock, each Bastion variant, Portkey), so that the load
  * generator here does not share an event loop with what it measures.
@@ -111,7 +111,11 @@ function runMock(): void {
  */
 export const bastionVariants: Record<
   string,
-  (mockBaseUrl: string) => Promise<{ fetch: (request: Request) => Response | Promise<Response> }>
+  (mockBaseUrl: string) => Promise<{
+    fetch: (request: Request) => Response | Promise<Response>;
+    /** Headers the load generator must send (a variant with auth hands out its key here). */
+    headers?: Record<string, string>;
+  }>
 > = {
   async gateway(mockBaseUrl) {
     const { configSchema } = await import("../src/config/config.ts");
@@ -205,8 +209,12 @@ export const bastionVariants: Record<
     const gateway = createGatewayFromConfig({ config, local });
     const dataDir = mkdtempSync(join(tmpdir(), "bastion-bench-control-"));
     const store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
-    const auth = createAuth({ store, config, env: { BASTION_ADMIN_KEY: controlPlaneKey } });
+    const auth = createAuth({ store, config, env: {} });
     await ensureDefaultTenant(store);
+    const { anonymousPrincipal } = await import("../src/core/principal.ts");
+    // A stored key with its own limits and budget, as clients get them from the admin API: the
+    // middleware looks it up, limits it and reserves its budget like any production request.
+    const key = await auth.admin.createKey(anonymousPrincipal, { name: "bench", limits: high });
     const metering = createMeteringServices({
       config,
       store,
@@ -216,21 +224,15 @@ export const bastionVariants: Record<
     });
     auth.useCostModel(metering.meter);
     metering.attachAdmin(auth.admin);
-    return createApp({
+    const app = createApp({
       registry: gateway.registry,
       chat: metering.observe(gateway),
       auth,
       metering,
       web: false,
     });
+    return { fetch: app.fetch, headers: { authorization: `Bearer ${key.secret}` } };
   },
-};
-
-/** The key the load generator sends to the `control-plane` variant (its bootstrap admin key). */
-const controlPlaneKey = "bench-control-plane-admin-key-0123456789";
-/** Headers a variant needs on every request. */
-const variantHeaders: Record<string, Record<string, string>> = {
-  "control-plane": { authorization: `Bearer ${controlPlaneKey}` },
 };
 
 async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {
@@ -240,7 +242,9 @@ async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {
   const app = await build(mockBaseUrl);
   const { createAdaptorServer } = await import("@hono/node-server");
   const server = createAdaptorServer({ fetch: app.fetch });
-  server.listen(0, "127.0.0.1", () => process.send?.({ port: (server.address() as AddressInfo).port }));
+  server.listen(0, "127.0.0.1", () =>
+    process.send?.({ port: (server.address() as AddressInfo).port, headers: app.headers ?? {} }),
+  );
   process.on("message", (message) => {
     if (message === "rss") process.send?.({ rss: process.memoryUsage().rss });
     // A clean exit, so that `--cpu-prof` on this process writes its profile.
@@ -250,10 +254,24 @@ async function runBastion(variant: string, mockBaseUrl: string): Promise<void> {
 
 // ---------------------------------------------------------------- parent: load and report
 
-function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+function startChild(
+  args: string[],
+): Promise<{ child: ChildProcess; port: number; headers: Record<string, string> }> {
   return new Promise((resolve, reject) => {
-    const child = fork(import.meta.filename, args, { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-    child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }));
+    // BENCH_CPU_PROF=<dir> profiles the Bastion processes (`--cpu-prof`, a .cpuprofile per process on exit).
+    const profileDir = process.env.BENCH_CPU_PROF;
+    const execArgv =
+      profileDir !== undefined && profileDir !== "" && args.includes("--role=bastion")
+        ? [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`]
+        : process.execArgv;
+    const child = fork(import.meta.filename, args, {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv,
+    });
+    child.once("message", (message) => {
+      const { port, headers } = message as { port: number; headers?: Record<string, string> };
+      resolve({ child, port, headers: headers ?? {} });
+    });
     child.once("exit", (code) => reject(new Error(`child ${args.join(" ")} exited with ${code}`)));
   });
 }
@@ -374,8 +392,9 @@ async function main(): Promise<void> {
   const requests = Number(flags.requests);
   const rounds = Number(flags.rounds);
   const concurrency = Number(flags.concurrency);
-  const variants = flags.variant ?? ["gateway"];
+  const variants = flags.variant ?? ["gateway", "control-plane"];
   const children: ChildProcess[] = [];
+  const bastionsStarted = new Set<ChildProcess>();
   try {
     const mock = await startChild(["--role=mock"]);
     children.push(mock.child);
@@ -391,11 +410,12 @@ async function main(): Promise<void> {
         `--mock-url=${mockOrigin}/v1`,
       ]);
       children.push(bastion.child);
+      bastionsStarted.add(bastion.child);
       bastions.set(variant, bastion.child);
       targets.push({
         name: `bastion ${variant}`,
         origin: `http://127.0.0.1:${bastion.port}`,
-        headers: variantHeaders[variant] ?? {},
+        headers: bastion.headers,
         model: "bench",
         pid: bastion.child.pid!,
       });
@@ -539,6 +559,31 @@ async function main(): Promise<void> {
           addedP50OverPortkey: row.addedP50Ms / portkey.addedP50Ms,
         };
       });
+    // Issue 8: the control plane (auth, limits, budgets, metering, audit) against the same
+    // gateway without it, side by side in this run. Throughput is the target; CPU per request is
+    // the steadier figure on a busy machine.
+    const controlPlane = modes.flatMap((mode) => {
+      const on = withAdded.find((row) => row.name === "bastion control-plane" && row.mode === mode);
+      const off = withAdded.find((row) => row.name === "bastion gateway" && row.mode === mode);
+      if (on === undefined || off === undefined) return [];
+      return [
+        {
+          mode,
+          throughputRatio: on.requestsPerSecond / off.requestsPerSecond,
+          cpuPerRequestRatio: on.cpuMsPerRequest / off.cpuMsPerRequest,
+          addedCpuMsPerRequest: on.cpuMsPerRequest - off.cpuMsPerRequest,
+          roundThroughputRatios: results
+            .get(`bastion control-plane ${mode}`)!
+            .map(
+              (sample, index) =>
+                sample.latenciesMs.length /
+                sample.elapsedMs /
+                (results.get(`bastion gateway ${mode}`)![index]!.latenciesMs.length /
+                  results.get(`bastion gateway ${mode}`)![index]!.elapsedMs),
+            ),
+        },
+      ];
+    });
     const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
     console.log(
       `\nConcurrency ${concurrency}, ${rounds} rounds x ${requests} requests per target, ${machine}\n`,
@@ -555,13 +600,31 @@ async function main(): Promise<void> {
         `\n${summary.variant} (${summary.mode}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5), CPU per request ${fmt(summary.cpuPerRequestOverPortkey)}x Portkey's`,
       );
     }
+    for (const ratio of controlPlane) {
+      console.log(
+        `\ncontrol plane on (${ratio.mode}): throughput ${fmt(ratio.throughputRatio)}x the gateway's without it (target >= 0.9; per round ${ratio.roundThroughputRatios.map((value) => fmt(value)).join(", ")}), CPU per request ${fmt(ratio.cpuPerRequestRatio)}x (+${fmt(ratio.addedCpuMsPerRequest, 3)} ms)`,
+      );
+    }
     write(
       "gateway",
-      { machine, concurrency, rounds, requestsPerRound: requests, rows: withAdded, summaries, table },
+      {
+        machine,
+        concurrency,
+        rounds,
+        requestsPerRound: requests,
+        rows: withAdded,
+        summaries,
+        controlPlane,
+        table,
+      },
       started,
     );
   } finally {
-    for (const child of children) child.kill();
+    // Bastion exits by itself when asked, so that a `--cpu-prof` run writes its profile.
+    for (const child of children) {
+      if (child.connected && [...bastionsStarted].includes(child)) child.send("exit");
+      else child.kill();
+    }
   }
 }
 

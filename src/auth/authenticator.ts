@@ -34,13 +34,28 @@ export interface Authenticator {
     hours: number,
   ): Promise<{ token: string; csrfToken: string }>;
   deleteSession(token: string): Promise<void>;
+  /**
+   * Forgets every cached key and tenant row. The admin service calls it after each change to
+   * tenants, users or keys, so that a revoked key fails on its very next request.
+   */
+  invalidate(): void;
 }
+
+/**
+ * How long a key's row is reused without reading the store again. Within it, a change still
+ * applies on the next request: changes made through this process invalidate the cache, and on
+ * SQLite a write by any other connection (`bastion keys revoke` in another process) changes
+ * `PRAGMA data_version`, checked on every request.
+ */
+export const keyCacheMs = 1000;
 
 const unauthorized = (message: string) => new BastionError("unauthorized", message);
 
 /**
- * Resolves credentials against the store on every request. There is no cache: a revoked or expired
- * key fails on its very next request, on every instance (one indexed lookup by prefix).
+ * Resolves credentials against the store. A revoked or expired key fails on its very next request,
+ * on every instance: on SQLite the key's row is cached for at most `keyCacheMs` and dropped as soon
+ * as this process changes an identity or another connection writes to the database; on PostgreSQL
+ * (several instances, no cheap change signal) every request does its one indexed lookup.
  */
 export function createAuthenticator(options: { store: Store; bootstrapAdminKey?: string }): Authenticator {
   const { db } = options.store;
@@ -49,13 +64,40 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
       ? undefined
       : hashApiKey(options.bootstrapAdminKey);
   const lastUsedWritten = new Map<string, number>();
+  const sqlite = options.store.sqlite;
 
+  // The row cache (SQLite only). An entry is valid while it is younger than keyCacheMs, no
+  // invalidate() came since (generation), and no other connection wrote (data_version).
+  const cache = new Map<string, { value: unknown; at: number; generation: number; dataVersion: number }>();
+  let generation = 0;
+  const dataVersion = sqlite?.prepare("PRAGMA data_version").pluck();
+  function cached<T>(key: string, load: () => T | undefined): T | undefined {
+    if (dataVersion === undefined) return load();
+    const version = dataVersion.get() as number;
+    const now = performance.now();
+    const hit = cache.get(key);
+    if (
+      hit !== undefined &&
+      now - hit.at < keyCacheMs &&
+      hit.generation === generation &&
+      hit.dataVersion === version
+    )
+      return hit.value as T | undefined;
+    const value = load();
+    // Misses are not kept: a key created by another path (bootstrap) works at once.
+    if (value === undefined) return value;
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(key, { value, at: now, generation, dataVersion: version });
+    return value;
+  }
+
+  const tenantQuery = db.selectFrom("tenants").select("limits").where("id", "=", "").compile();
+  const tenantStatement = sqlite?.prepare(tenantQuery.sql);
   async function tenantLimits(tenantId: string): Promise<LimitSettings> {
-    const tenant = await db
-      .selectFrom("tenants")
-      .select("limits")
-      .where("id", "=", tenantId)
-      .executeTakeFirst();
+    const tenant =
+      tenantStatement === undefined
+        ? (await db.executeQuery<{ limits: string }>({ ...tenantQuery, parameters: [tenantId] })).rows[0]
+        : cached(`tenant:${tenantId}`, () => tenantStatement.get(tenantId) as { limits: string } | undefined);
     return tenant === undefined ? {} : parseLimits(tenant.limits);
   }
 
@@ -89,13 +131,13 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
     prefix: keyQuery.where("k.prefix", "=", "").compile(),
     id: keyQuery.where("k.id", "=", "").compile(),
   };
-  const sqlite = options.store.sqlite;
   const prepared =
     sqlite === undefined
       ? undefined
       : { prefix: sqlite.prepare(compiled.prefix.sql), id: sqlite.prepare(compiled.id.sql) };
   async function findKey(by: "prefix" | "id", value: string): Promise<KeyRow | undefined> {
-    if (prepared !== undefined) return prepared[by].get(value) as KeyRow | undefined;
+    if (prepared !== undefined)
+      return cached(`${by}:${value}`, () => prepared[by].get(value) as KeyRow | undefined);
     const result = await db.executeQuery<KeyRow>({ ...compiled[by], parameters: [value] });
     return result.rows[0];
   }
@@ -243,6 +285,11 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
 
     async deleteSession(token) {
       await db.deleteFrom("sessions").where("id", "=", hashApiKey(token)).execute();
+    },
+
+    invalidate() {
+      generation++;
+      cache.clear();
     },
   };
 }

@@ -1,4 +1,6 @@
+import type SQLite from "better-sqlite3";
 import { sql } from "kysely";
+import { sharedSqliteWriter } from "../audit/group-commit.ts";
 import type { LimitSettings } from "../config/auth-config.ts";
 import type { Store } from "../store/database.ts";
 import { RateLimitError } from "./rate-limits.ts";
@@ -40,6 +42,7 @@ const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
  */
 export function createBudgets(store: Store): Budgets {
   const { db } = store;
+  const fast = store.sqlite === undefined ? undefined : sqliteStatements(store.sqlite, db);
 
   /** Takes `estimate` off the reservations of `scopes` and adds `actual` to their spend. */
   async function release(
@@ -48,6 +51,15 @@ export function createBudgets(store: Store): Budgets {
     estimate: number,
     actual: number,
   ): Promise<void> {
+    if (fast !== undefined) {
+      // One job in the shared writer's next transaction, with the request's usage row and audit
+      // record: no commit of its own. Reservations only ever shrink here, so a release that
+      // commits a moment later can make admission stricter, never looser.
+      await fast.writer.run(() => {
+        for (const scope of scopes) fast.release.run(estimate, estimate, actual, scope.scope, month);
+      });
+      return;
+    }
     for (const scope of scopes) {
       await db
         .updateTable("budget_ledger")
@@ -59,6 +71,20 @@ export function createBudgets(store: Store): Budgets {
         .where("month", "=", month)
         .execute();
     }
+  }
+
+  async function overBudget(scope: BudgetScope, month: string, estimate: number): Promise<RateLimitError> {
+    const current = await db
+      .selectFrom("budget_ledger")
+      .select(["spent_eur", "reserved_eur"])
+      .where("scope", "=", scope.scope)
+      .where("month", "=", month)
+      .executeTakeFirst();
+    return new RateLimitError(
+      `Monthly budget reached: ${scope.label} has a hard budget of ${eur(scope.limits.budget_hard_eur ?? 0)} and has spent ${eur(current?.spent_eur ?? 0)} this month (${eur(current?.reserved_eur ?? 0)} more reserved by running requests; this request may cost up to ${eur(estimate)}). Ask an admin to raise the budget, or wait for next month.`,
+      secondsToNextMonth(),
+      {},
+    );
   }
 
   return {
@@ -85,31 +111,7 @@ export function createBudgets(store: Store): Budgets {
         return update.returning(["spent_eur", "reserved_eur"]).executeTakeFirst();
       };
       const reserved: BudgetScope[] = [];
-      for (const scope of budgeted) {
-        let result = await tryReserve(scope);
-        if (result === undefined) {
-          // First request of the month for this scope, or over budget: make sure the row exists.
-          await db
-            .insertInto("budget_ledger")
-            .values({ scope: scope.scope, month, spent_eur: 0, reserved_eur: 0 })
-            .onConflict((conflict) => conflict.columns(["scope", "month"]).doNothing())
-            .execute();
-          result = await tryReserve(scope);
-        }
-        if (result === undefined) {
-          await release(reserved, month, estimate, 0);
-          const current = await db
-            .selectFrom("budget_ledger")
-            .select(["spent_eur", "reserved_eur"])
-            .where("scope", "=", scope.scope)
-            .where("month", "=", month)
-            .executeTakeFirst();
-          throw new RateLimitError(
-            `Monthly budget reached: ${scope.label} has a hard budget of ${eur(scope.limits.budget_hard_eur ?? 0)} and has spent ${eur(current?.spent_eur ?? 0)} this month (${eur(current?.reserved_eur ?? 0)} more reserved by running requests; this request may cost up to ${eur(estimate)}). Ask an admin to raise the budget, or wait for next month.`,
-            secondsToNextMonth(),
-            {},
-          );
-        }
+      const note = (scope: BudgetScope, result: { spent_eur: number; reserved_eur: number }) => {
         reserved.push(scope);
         const soft = scope.limits.budget_soft_eur;
         const committed = Number(result.spent_eur) + Number(result.reserved_eur);
@@ -117,6 +119,31 @@ export function createBudgets(store: Store): Budgets {
           warnings.push(
             `${scope.label} has committed ${eur(committed)} of its ${eur(soft)} soft budget this month`,
           );
+        }
+      };
+      if (fast !== undefined && !fast.sqlite.inTransaction) {
+        // SQLite: every scope reserved in one synchronous transaction of prepared statements (no
+        // other query can interleave; a refusal rolls back what the earlier scopes reserved). Not
+        // while a Kysely transaction is open on the connection: that one would swallow ours.
+        const refused = fast.reserveAll(budgeted, estimate, month, note);
+        if (refused !== undefined) throw await overBudget(refused, month, estimate);
+      } else {
+        for (const scope of budgeted) {
+          let result = await tryReserve(scope);
+          if (result === undefined) {
+            // First request of the month for this scope, or over budget: make sure the row exists.
+            await db
+              .insertInto("budget_ledger")
+              .values({ scope: scope.scope, month, spent_eur: 0, reserved_eur: 0 })
+              .onConflict((conflict) => conflict.columns(["scope", "month"]).doNothing())
+              .execute();
+            result = await tryReserve(scope);
+          }
+          if (result === undefined) {
+            await release(reserved, month, estimate, 0);
+            throw await overBudget(scope, month, estimate);
+          }
+          note(scope, result);
         }
       }
       let settled = false;
@@ -146,4 +173,84 @@ export function createBudgets(store: Store): Budgets {
 function secondsToNextMonth(now = new Date()): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
   return Math.ceil((next - now.getTime()) / 1000);
+}
+
+/**
+ * The per-request budget statements on SQLite, prepared once: Kysely would build, compile and
+ * prepare each UPDATE again on every request, most of what a reservation cost.
+ */
+function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
+  const ledger = "update budget_ledger set reserved_eur = reserved_eur + ? where scope = ? and month = ?";
+  const reserveHard = sqlite.prepare(
+    `${ledger} and spent_eur + reserved_eur + ? <= ? returning spent_eur, reserved_eur`,
+  );
+  const reserveSoft = sqlite.prepare(`${ledger} returning spent_eur, reserved_eur`);
+  const ensureRow = sqlite.prepare(
+    "insert into budget_ledger (scope, month, spent_eur, reserved_eur) values (?, ?, 0, 0) on conflict (scope, month) do nothing",
+  );
+  const release = sqlite.prepare(
+    "update budget_ledger set reserved_eur = case when reserved_eur > ? then reserved_eur - ? else 0 end, spent_eur = spent_eur + ? where scope = ? and month = ?",
+  );
+  type Row = { spent_eur: number; reserved_eur: number };
+  const tryReserve = (scope: BudgetScope, estimate: number, month: string): Row | undefined => {
+    const hard = scope.limits.budget_hard_eur;
+    return (
+      hard === undefined
+        ? reserveSoft.get(estimate, scope.scope, month)
+        : reserveHard.get(estimate, scope.scope, month, estimate, hard)
+    ) as Row | undefined;
+  };
+  /** Reserves on every scope or none; returns the scope that refused, if one did. */
+  const reserveAll = sqlite.transaction(
+    (
+      scopes: BudgetScope[],
+      estimate: number,
+      month: string,
+      reserved: (scope: BudgetScope, row: Row) => void,
+    ): BudgetScope | undefined => {
+      const rows: Array<[BudgetScope, Row]> = [];
+      for (const scope of scopes) {
+        let row = tryReserve(scope, estimate, month);
+        if (row === undefined) {
+          // First request of the month for this scope, or over budget: make sure the row exists.
+          ensureRow.run(scope.scope, month);
+          row = tryReserve(scope, estimate, month);
+        }
+        if (row === undefined) {
+          // Throwing rolls back the reservations made above; the refusal is reported outside.
+          throw new Refused(scope);
+        }
+        rows.push([scope, row]);
+      }
+      for (const [scope, row] of rows) reserved(scope, row);
+      return undefined;
+    },
+  );
+  return {
+    sqlite,
+    release,
+    writer: sharedSqliteWriter(sqlite, (work) => db.connection().execute(work)),
+    reserveAll(
+      scopes: BudgetScope[],
+      estimate: number,
+      month: string,
+      reserved: (scope: BudgetScope, row: Row) => void,
+    ): BudgetScope | undefined {
+      try {
+        return reserveAll.immediate(scopes, estimate, month, reserved);
+      } catch (error) {
+        if (error instanceof Refused) return error.scope;
+        throw error;
+      }
+    },
+  };
+}
+
+/** Thrown inside the reservation transaction to roll it back. */
+class Refused extends Error {
+  readonly scope: BudgetScope;
+  constructor(scope: BudgetScope) {
+    super(`over budget: ${scope.scope}`);
+    this.scope = scope;
+  }
 }

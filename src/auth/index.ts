@@ -125,9 +125,12 @@ export function createAuth(options: CreateAuthOptions): Auth {
     settings: { auth: config.auth, limits: config.limits },
     store,
     authenticator,
-    admin: createAdminService(
-      store,
-      options.policyNames === undefined ? {} : { policyNames: options.policyNames },
+    admin: invalidatingKeys(
+      createAdminService(
+        store,
+        options.policyNames === undefined ? {} : { policyNames: options.policyNames },
+      ),
+      authenticator,
     ),
     rateLimits,
     budgets,
@@ -162,4 +165,25 @@ export function createAuth(options: CreateAuthOptions): Auth {
       costModel = model;
     },
   };
+}
+
+/**
+ * The admin service with every change (create, update, delete, revoke) followed by dropping the
+ * authenticator's cached rows, so that the change applies to the very next request.
+ */
+function invalidatingKeys(admin: AdminService, authenticator: Authenticator): AdminService {
+  const wrapped = { ...admin };
+  for (const name of Object.keys(admin) as Array<keyof AdminService>) {
+    if (!/^(create|update|delete|revoke)/.test(name)) continue;
+    const method = admin[name] as (...args: unknown[]) => Promise<unknown>;
+    (wrapped as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } finally {
+        // Also after a failure: part of a change may have been written before it failed.
+        authenticator.invalidate();
+      }
+    };
+  }
+  return wrapped;
 }

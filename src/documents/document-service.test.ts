@@ -288,7 +288,12 @@ describe.each(testDatabases())("document service on $name", ({ open }) => {
     });
     // Half done: vector search only returns the file already in the new model's space.
     const midway = await second.search("t1", [vs.id], { query: "rivers", mode: "vector" });
-    expect(midway.map((hit) => hit.filename)).toEqual(["a.txt"]);
+    const done = await store.db
+      .selectFrom("vector_store_files")
+      .select("file_id")
+      .where("indexed_model", "=", "model-b")
+      .execute();
+    expect(midway.map((hit) => hit.fileId)).toEqual(done.map((row) => row.file_id));
     expect(await second.reindex("t1", vs.id)).toEqual({ files: 3, reembedded: 2, failed: 0 });
     const files = await second.listVectorStoreFiles("t1", vs.id, {});
     expect(files.data.map((file) => file.status)).toEqual(["completed", "completed", "completed"]);

@@ -734,6 +734,8 @@ export function createDocumentService(options: DocumentServiceOptions): Document
         .selectFrom("vector_store_files")
         .selectAll()
         .where("vector_store_id", "=", vectorStoreId)
+        .orderBy("created_at")
+        .orderBy("file_id")
         .execute();
       const todo = files.filter(
         (file: VectorStoreFileTable) =>

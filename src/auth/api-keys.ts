@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Keys look like `bst_live_<8-char prefix>_<43-char secret>`; the prefix is shown, the rest never again. */
 const keyPattern = /^bst_live_([a-z2-7]{8})_([A-Za-z0-9_-]{43})$/;
@@ -27,7 +27,8 @@ export function generateApiKey(): GeneratedApiKey {
 
 /** SHA-256 of a key or session token, hex. */
 export function hashApiKey(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  // The one-shot hash: no Hash object per request (the key check runs on every request).
+  return hash("sha256", secret, "hex");
 }
 
 /** The prefix of a well-formed key, or undefined for anything else. */

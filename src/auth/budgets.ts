@@ -31,7 +31,19 @@ export interface Budgets {
 }
 
 /** The budget month, UTC. */
-export const budgetMonth = (date = new Date()): string => date.toISOString().slice(0, 7);
+export function budgetMonth(date?: Date): string {
+  if (date !== undefined) return date.toISOString().slice(0, 7);
+  // Asked on every request: the month is kept until the next one starts.
+  const now = Date.now();
+  if (now >= currentMonth.until || now < currentMonth.from) {
+    const today = new Date(now);
+    currentMonth.from = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), 1);
+    currentMonth.until = Date.UTC(today.getUTCFullYear(), today.getUTCMonth() + 1, 1);
+    currentMonth.month = today.toISOString().slice(0, 7);
+  }
+  return currentMonth.month;
+}
+const currentMonth = { from: 0, until: 0, month: "" };
 
 const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
 
@@ -121,11 +133,9 @@ export function createBudgets(store: Store): Budgets {
           );
         }
       };
-      if (fast !== undefined && !fast.sqlite.inTransaction) {
-        // SQLite: every scope reserved in one synchronous transaction of prepared statements (no
-        // other query can interleave; a refusal rolls back what the earlier scopes reserved). Not
-        // while a Kysely transaction is open on the connection: that one would swallow ours.
-        const refused = fast.reserveAll(budgeted, estimate, month, note);
+      if (fast !== undefined) {
+        // SQLite: prepared statements, in the shared writer's next transaction.
+        const refused = await fast.reserveAll(budgeted, estimate, month, note);
         if (refused !== undefined) throw await overBudget(refused, month, estimate);
       } else {
         for (const scope of budgeted) {
@@ -200,15 +210,18 @@ function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
         : reserveHard.get(estimate, scope.scope, month, estimate, hard)
     ) as Row | undefined;
   };
+  const giveBack = (scopes: BudgetScope[], estimate: number, month: string) => {
+    for (const scope of scopes) release.run(estimate, estimate, 0, scope.scope, month);
+  };
   /** Reserves on every scope or none; returns the scope that refused, if one did. */
-  const reserveAll = sqlite.transaction(
-    (
-      scopes: BudgetScope[],
-      estimate: number,
-      month: string,
-      reserved: (scope: BudgetScope, row: Row) => void,
-    ): BudgetScope | undefined => {
-      const rows: Array<[BudgetScope, Row]> = [];
+  const reserveAll = (
+    scopes: BudgetScope[],
+    estimate: number,
+    month: string,
+    reserved: (scope: BudgetScope, row: Row) => void,
+  ): BudgetScope | undefined => {
+    const rows: Array<[BudgetScope, Row]> = [];
+    try {
       for (const scope of scopes) {
         let row = tryReserve(scope, estimate, month);
         if (row === undefined) {
@@ -217,40 +230,42 @@ function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
           row = tryReserve(scope, estimate, month);
         }
         if (row === undefined) {
-          // Throwing rolls back the reservations made above; the refusal is reported outside.
-          throw new Refused(scope);
+          giveBack(
+            rows.map(([done]) => done),
+            estimate,
+            month,
+          );
+          return scope;
         }
         rows.push([scope, row]);
       }
-      for (const [scope, row] of rows) reserved(scope, row);
-      return undefined;
-    },
-  );
+    } catch (error) {
+      // The writer's transaction commits the other jobs: take back what this one reserved.
+      giveBack(
+        rows.map(([done]) => done),
+        estimate,
+        month,
+      );
+      throw error;
+    }
+    for (const [scope, row] of rows) reserved(scope, row);
+    return undefined;
+  };
+  const writer = sharedSqliteWriter(sqlite, (work) => db.connection().execute(work));
   return {
-    sqlite,
     release,
-    writer: sharedSqliteWriter(sqlite, (work) => db.connection().execute(work)),
-    reserveAll(
+    writer,
+    /**
+     * One job of the shared writer: the request's reservations go out in the same transaction as
+     * other requests' reservations, usage rows and audit records (group commit), instead of a
+     * commit each. Each UPDATE is conditional and runs alone (the batch is synchronous), so the
+     * hard budget holds exactly as with one transaction per request.
+     */
+    reserveAll: (
       scopes: BudgetScope[],
       estimate: number,
       month: string,
       reserved: (scope: BudgetScope, row: Row) => void,
-    ): BudgetScope | undefined {
-      try {
-        return reserveAll.immediate(scopes, estimate, month, reserved);
-      } catch (error) {
-        if (error instanceof Refused) return error.scope;
-        throw error;
-      }
-    },
+    ): Promise<BudgetScope | undefined> => writer.run(() => reserveAll(scopes, estimate, month, reserved)),
   };
-}
-
-/** Thrown inside the reservation transaction to roll it back. */
-class Refused extends Error {
-  readonly scope: BudgetScope;
-  constructor(scope: BudgetScope) {
-    super(`over budget: ${scope.scope}`);
-    this.scope = scope;
-  }
 }

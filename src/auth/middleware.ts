@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
@@ -214,6 +215,13 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       return;
     }
     // The concurrency slot is held until the last byte of a streamed answer, or the client leaves.
+    // Served by node-server, its response's `close` says so (after the last byte, or when the
+    // client left) without wrapping the body; elsewhere (app.request) the body is wrapped.
+    const outgoing = (c.env as { outgoing?: Pick<ServerResponse, "once"> } | undefined)?.outgoing;
+    if (outgoing !== undefined && typeof outgoing.once === "function") {
+      outgoing.once("close", finish);
+      return;
+    }
     c.res = new Response(releaseOnEnd(body, finish), c.res);
   };
 }

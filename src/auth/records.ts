@@ -86,7 +86,9 @@ const rolesMemo = new Map<string, Role[]>();
 const limitsMemo = new Map<string, LimitSettings>();
 const scopesMemo = new Map<string, KeyScopes>();
 
-export const parseRoles = (text: string): Role[] => parseColumn(text, z.array(roleSchema), [], rolesMemo);
+// Built once: a zod schema is costly to construct, and these run on every request.
+const rolesSchema = z.array(roleSchema);
+export const parseRoles = (text: string): Role[] => parseColumn(text, rolesSchema, [], rolesMemo);
 export const parseLimits = (text: string): LimitSettings =>
   parseColumn(text, limitSettingsSchema, {}, limitsMemo);
 export const parseScopes = (text: string): KeyScopes => parseColumn(text, keyScopesSchema, {}, scopesMemo);

@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { anonymousPrincipal } from "../core/principal.ts";
 import type { Store } from "../store/database.ts";
 import { testDatabases } from "../store/test-databases.ts";
+import { createAdminService } from "./admin-service.ts";
 import { hashApiKey } from "./api-keys.ts";
 import { type AuthFixture, chatBody, startAuthFixture } from "./test-setup.ts";
 
-describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
+describe.each(testDatabases())("auth over HTTP on $name", ({ open, openTwo }) => {
   let store: Store;
   let fixture: AuthFixture;
   beforeAll(async () => {
@@ -177,6 +179,32 @@ describe.each(testDatabases())("auth over HTTP on $name", ({ open }) => {
     const after = await fixture.request("/v1/models", { key: other.secret });
     expect(after.status).toBe(401);
     expect((await after.json()).error.message).toContain("revoked");
+  });
+
+  it("refuses a key narrowed or revoked through another connection on its very next request", async () => {
+    // As `bastion keys revoke` run in another process: the server's cached key row must not
+    // outlive a change it did not make itself.
+    const [first, second] = await openTwo();
+    const server = await startAuthFixture({ store: first });
+    try {
+      const other = createAdminService(second);
+      const key = await other.createKey(anonymousPrincipal, { name: "elsewhere", roles: ["admin"] });
+      expect((await server.request("/admin/v1/keys", { key: key.secret })).status).toBe(200);
+      expect((await server.request("/admin/v1/keys", { key: key.secret })).status).toBe(200);
+      await other.updateKey(anonymousPrincipal, key.id, { scopes: { endpoints: ["/v1/*"] } });
+      const narrowed = await server.request("/admin/v1/keys", { key: key.secret });
+      expect(narrowed.status).toBe(403);
+      expect((await narrowed.json()).error.message).toContain("may not use");
+      expect((await server.request("/v1/models", { key: key.secret })).status).toBe(200);
+      await other.revokeKey(anonymousPrincipal, key.id);
+      const revoked = await server.request("/v1/models", { key: key.secret });
+      expect(revoked.status).toBe(401);
+      expect((await revoked.json()).error.message).toContain("revoked");
+    } finally {
+      await server.close();
+      await second.destroy();
+      await first.destroy();
+    }
   });
 
   it("isolates tenants: tenant A's admin gets 404 on every object of tenant B", async () => {

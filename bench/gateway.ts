@@ -392,7 +392,8 @@ async function main(): Promise<void> {
   const requests = Number(flags.requests);
   const rounds = Number(flags.rounds);
   const concurrency = Number(flags.concurrency);
-  const variants = flags.variant ?? ["gateway", "control-plane"];
+  // The soak measures one Bastion, the first variant named.
+  const variants = flags.variant ?? (flags.soak ? ["gateway"] : ["gateway", "control-plane"]);
   const children: ChildProcess[] = [];
   const bastionsStarted = new Set<ChildProcess>();
   try {

@@ -79,8 +79,13 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
   async function estimate(entry: Entry): Promise<number> {
     if (entry.bytes !== undefined) return entry.bytes;
     const draftPath = entry.spec.draftModelPath;
-    const draft =
-      draftPath === undefined ? 0 : (await estimateModelRam({ ...entry.spec, path: draftPath })).totalBytes;
+    let draft = 0;
+    if (draftPath !== undefined) {
+      // One single-sequence draft context per sequence (see loadDraft in model-runner.ts).
+      const one = await estimateModelRam({ ...entry.spec, path: draftPath, parallel: 1 });
+      draft =
+        one.weightsBytes + one.vocabularyBytes + (one.kvCacheBytes + one.computeBytes) * entry.spec.parallel;
+    }
     entry.bytes = (await estimateModelRam(entry.spec)).totalBytes + draft;
     return entry.bytes;
   }

@@ -93,7 +93,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   const slots = createGenerationSlots(context, chatWrapper, {
     count: options.parallel,
     speculative: options.speculative ?? "prompt-lookup",
-    draftContext: draft?.context,
+    draftContexts: draft?.contexts,
   });
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });
   const running = new Set<Promise<unknown>>();
@@ -167,23 +167,32 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       await embedder.dispose();
       await context.dispose();
       await model.dispose();
-      await draft?.context.dispose();
+      for (const draftContext of draft?.contexts ?? []) await draftContext.dispose();
       await draft?.model.dispose();
     },
   };
 }
 
-/** The draft model and its context, one sequence per target sequence; freed again if it fails. */
+/**
+ * The draft model and one single-sequence context per target sequence (two generations drafting
+ * through sequences of one shared draft context stalled node-llama-cpp 3.22); freed if it fails.
+ */
 async function loadDraft(options: ModelRunnerOptions, target: LlamaModel) {
   const model = await options.llama.loadModel({ modelPath: options.draftModelPath as string, useMmap: true });
+  const contexts: LlamaContext[] = [];
   try {
-    const context = await model.createContext({
-      sequences: options.parallel,
-      contextSize: Math.min(options.contextSize, model.trainContextSize, target.trainContextSize),
-      threads: options.threads,
-    });
-    return { model, context };
+    for (let index = 0; index < options.parallel; index++) {
+      contexts.push(
+        await model.createContext({
+          sequences: 1,
+          contextSize: Math.min(options.contextSize, model.trainContextSize, target.trainContextSize),
+          threads: options.threads,
+        }),
+      );
+    }
+    return { model, contexts };
   } catch (error) {
+    for (const context of contexts) await context.dispose();
     await model.dispose();
     throw error;
   }

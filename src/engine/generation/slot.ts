@@ -23,13 +23,18 @@ export interface GenerationSlot {
 export function createGenerationSlots(
   context: LlamaContext,
   chatWrapper: ChatWrapper,
-  options: { count: number; speculative: "prompt-lookup" | "off"; draftContext?: LlamaContext | undefined },
+  options: {
+    count: number;
+    speculative: "prompt-lookup" | "off";
+    draftContexts?: LlamaContext[] | undefined;
+  },
 ): GenerationSlot[] {
-  return Array.from({ length: options.count }, () => {
+  return Array.from({ length: options.count }, (_, index) => {
+    const draftContext = options.draftContexts?.[index];
     // A predictor per sequence: node-llama-cpp forbids sharing one.
     const tokenPredictor: TokenPredictor | undefined =
-      options.draftContext !== undefined
-        ? new DraftSequenceTokenPredictor(options.draftContext.getSequence(), {
+      draftContext !== undefined
+        ? new DraftSequenceTokenPredictor(draftContext.getSequence(), {
             maxTokens: 8,
             minConfidence: 0.6,
           })

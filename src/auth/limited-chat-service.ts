@@ -22,10 +22,19 @@ export interface PendingLimits {
 }
 
 export interface LimitsSettler extends RequestObserver {
-  /** Registers a reservation; returns its settle function (idempotent), which `onCompleted` also reaches by request id. */
+  /**
+   * Registers a reservation; returns its settle function (idempotent), which `onCompleted` also
+   * reaches by request id and principal: a client chooses its request id, so a record settles
+   * only the reservation of the request it came from (its principal is that request's own object).
+   */
   track(
     requestId: string,
-    entry: { reservation: BudgetReservation; scopes: LimitScopes; estimateEur: number },
+    entry: {
+      reservation: BudgetReservation;
+      scopes: LimitScopes;
+      estimateEur: number;
+      principal: Principal;
+    },
   ): (record: CompletedRequest) => Promise<void>;
 }
 
@@ -38,26 +47,34 @@ export function createLimitsSettler(options: {
   rateLimits: RateLimits;
   costModel: CostModel;
 }): LimitsSettler {
-  const open = new Map<string, (record: CompletedRequest) => Promise<void>>();
+  const open = new Map<
+    string,
+    { principal: Principal; settle: (record: CompletedRequest) => Promise<void> }
+  >();
   return {
     track(requestId, entry) {
-      let done = false;
-      const settle = async (record: CompletedRequest) => {
-        if (done) return;
-        done = true;
-        if (open.get(requestId) === settle) open.delete(requestId);
-        const tokens = record.usage.promptTokens + record.usage.completionTokens;
-        // Without a finish part the usage is unknown: charge the reservation rather than nothing.
-        const cost =
-          record.status === "ok" || tokens > 0 ? options.costModel.price(record).costEur : entry.estimateEur;
-        await entry.reservation.settle(cost);
-        await options.rateLimits.recordTokens(entry.scopes, tokens);
+      // Whoever reports first settles; a later report waits for that same settlement.
+      let settled: Promise<void> | undefined;
+      const settle = (record: CompletedRequest): Promise<void> => {
+        settled ??= (async () => {
+          if (open.get(requestId)?.settle === settle) open.delete(requestId);
+          const tokens = record.usage.promptTokens + record.usage.completionTokens;
+          // Without a finish part the usage is unknown: charge the reservation rather than nothing.
+          const cost =
+            record.status === "ok" || tokens > 0
+              ? options.costModel.price(record).costEur
+              : entry.estimateEur;
+          await entry.reservation.settle(cost);
+          await options.rateLimits.recordTokens(entry.scopes, tokens);
+        })();
+        return settled;
       };
-      open.set(requestId, settle);
+      open.set(requestId, { principal: entry.principal, settle });
       return settle;
     },
     async onCompleted(record) {
-      await open.get(record.requestId)?.(record);
+      const entry = open.get(record.requestId);
+      if (entry !== undefined && entry.principal === record.principal) await entry.settle(record);
     },
   };
 }
@@ -118,7 +135,6 @@ export function createLimitedChatService(
         estimateEur,
       );
       if (reservation.warning !== undefined) pending.warn(reservation.warning);
-      const settle = options.settler.track(context.requestId, { reservation, scopes, estimateEur });
       const started = new Date();
       let session: ChatSession;
       try {
@@ -127,6 +143,13 @@ export function createLimitedChatService(
         await reservation.settle(0);
         throw error;
       }
+      // Tracked only once open: a refusal the inner service reports (a policy block) costs nothing.
+      const settle = options.settler.track(context.requestId, {
+        reservation,
+        scopes,
+        estimateEur,
+        principal,
+      });
       // A dialect that opened a chat but never read it (an error between open and the first part)
       // must not leave its reservation standing until the month ends.
       const state = { started: false };

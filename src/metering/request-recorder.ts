@@ -13,6 +13,12 @@ export interface PricedRequestSink {
 export interface RequestRecorder extends RequestObserver {
   /** Resolves once the usage row and the audit record are committed; rejects when either failed. */
   record(record: CompletedRequest): Promise<PricedRequest>;
+  /**
+   * Tells `observer` of every recorded request in the same turn as its writes are queued, so that
+   * the observer's own writes (the budget settlement of src/auth) share their group commit. Its
+   * failures are logged, never the recording's.
+   */
+  addObserver(observer: RequestObserver): void;
 }
 
 export interface RequestRecorderOptions {
@@ -29,15 +35,32 @@ export interface RequestRecorderOptions {
  * `onCompleted` (the plain observer) is for callers that only report.
  */
 export function createRequestRecorder(options: RequestRecorderOptions): RequestRecorder {
+  const observers = new Set<RequestObserver>();
+  const tell = (record: CompletedRequest) => {
+    for (const observer of observers) {
+      const failed = (error: unknown) =>
+        options.logger?.error({ err: error, requestId: record.requestId }, "request observer failed");
+      try {
+        void Promise.resolve(observer.onCompleted(record)).catch(failed);
+      } catch (error) {
+        failed(error);
+      }
+    }
+  };
   const recorder: RequestRecorder = {
     async record(record) {
       const priced = options.meter.price(record);
       options.metrics?.observe?.(record, priced);
-      await Promise.all([
+      const written = Promise.all([
         options.usage?.insert(record, priced),
         options.audit?.appendRequest?.(record, priced),
       ]);
+      tell(record);
+      await written;
       return priced;
+    },
+    addObserver(observer) {
+      observers.add(observer);
     },
     async onCompleted(record) {
       try {

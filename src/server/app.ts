@@ -91,6 +91,10 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     version: options.version ?? "dev",
   };
   if (options.auth !== undefined) deps.chat = options.auth.wrapChatService(deps.chat, options.registry);
+  // A request's budget is settled when metering records it, so that the settlement joins its
+  // usage row and audit record in one SQLite commit (the chat wrapper still settles otherwise).
+  if (options.auth !== undefined && options.metering !== undefined)
+    options.metering.recorder.addObserver(options.auth.settler);
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const app = new Hono<ServerEnv>();
 

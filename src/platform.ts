@@ -126,7 +126,7 @@ export async function createPlatform(
       threads: entry.threads ?? threads,
       maxQueue: entry.maxQueue ?? config.models.maxQueue,
       ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
-      speculative: entry.speculative ?? "prompt-lookup",
+      speculative: entry.speculative ?? "off",
       ...(entry.temperature === undefined
         ? {}
         : {

@@ -30,7 +30,7 @@ export interface ModelServeSpec {
   batchSize?: number;
   maxQueue: number;
   defaults?: GenerationDefaults;
-  /** Speculative decoding (default: prompt lookup with back-off). */
+  /** Speculative decoding: prompt lookup with back-off, or off (the default until it pays). */
   speculative?: "prompt-lookup" | "off";
   /** A small model with the same vocabulary that drafts tokens instead of prompt lookup. */
   draftModelPath?: string;
@@ -92,7 +92,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   const grammars = createGrammarFactory(llama);
   const slots = createGenerationSlots(context, chatWrapper, {
     count: options.parallel,
-    speculative: options.speculative ?? "prompt-lookup",
+    speculative: options.speculative ?? "off",
     draftContexts: draft?.contexts,
   });
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });

@@ -13,13 +13,15 @@ import type { Gateway } from "../gateway/gateway.ts";
 import type { MeteringServices } from "../metering/services.ts";
 import { registerAuditRoutes } from "./admin/audit-route.ts";
 import { registerBackendsRoute } from "./admin/backends-route.ts";
+import { type ModelAdminOptions, registerModelAdminRoutes } from "./admin/models-route.ts";
+import { type DescribedPolicyEngine, registerPolicyRoutes } from "./admin/policies-route.ts";
 import { registerUsageRoutes } from "./admin/usage-route.ts";
-import { registerMetricsRoute } from "./metrics-route.ts";
 import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
 import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.ts";
 import { installAuth } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
+import { registerMetricsRoute } from "./metrics-route.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
 import { registerOllamaBodyRules, registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
@@ -29,8 +31,6 @@ import { type DocumentRoutesOptions, registerDocumentRoutes } from "./openai/res
 import { clip } from "./resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "./server-env.ts";
 import { registerWebApp, type WebAppOptions } from "./web/index.ts";
-import { type ModelAdminOptions, registerModelAdminRoutes } from "./admin/models-route.ts";
-import { type DescribedPolicyEngine, registerPolicyRoutes } from "./admin/policies-route.ts";
 
 export interface CreateAppOptions {
   registry: ModelRegistry;

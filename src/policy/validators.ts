@@ -107,20 +107,27 @@ function validator(country: string, name: string): Validator {
   return found;
 }
 
-const checks: Record<NationalIdKind, Validator> = {
+/**
+ * stdnum confirms only the kinds whose rules our arithmetic below does not fully cover: FR NIR
+ * (departments, Corsica, overseas ranges), BE national number (birth date and the 2000s rule) and
+ * IT codice fiscale (omocodia, birth date). For ES DNI and NIE, NL BSN, DE Steuer-ID and PL PESEL
+ * the arithmetic check is stdnum's rule restated (checksum, length, components, birth date), so
+ * stdnum would only repeat it at the cost of a cleaning pass and, on failure, an exception object.
+ * The property test in detectors.test.ts keeps stdnum as the oracle for every kind.
+ */
+const confirmations: Partial<Record<NationalIdKind, Validator>> = {
   fr_nir: validator("FR", "nir"),
-  es_dni: validator("ES", "dni"),
-  es_nie: validator("ES", "nie"),
   it_codice_fiscale: validator("IT", "codicefiscale"),
-  de_steuer_id: validator("DE", "idnr"),
-  nl_bsn: validator("NL", "bsn"),
   be_national_number: validator("BE", "nn"),
-  pl_pesel: validator("PL", "pesel"),
 };
 
 const digitAt = (text: string, index: number) => text.charCodeAt(index) - 48;
 const allDigits = (text: string) => /^\d+$/.test(text);
 const dniLetters = "TRWAGMYFPDXBNJZSQVHLCKE";
+/** Codice fiscale values of odd-position characters, by rank (digit value, or letter's place in A-Z; digits 0-9 weigh as A-J). */
+const fiscalOdd = [
+  1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23,
+];
 
 /**
  * The bare checksum of each kind, in plain arithmetic. Most candidates fail it, and stdnum reports
@@ -146,9 +153,22 @@ const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
       dniLetters[Number(body) % 23] === value[8]?.toUpperCase()
     );
   },
-  it_codice_fiscale: () => true,
+  // The check letter only (stdnum then confirms the birth date and omocodia): most lookalikes fail here.
+  it_codice_fiscale: (value) => {
+    if (value.length !== 16) return true;
+    const upper = value.toUpperCase();
+    let sum = 0;
+    for (let index = 0; index < 15; index++) {
+      const code = upper.charCodeAt(index);
+      const rank = code >= 48 && code <= 57 ? code - 48 : code >= 65 && code <= 90 ? code - 65 : -1;
+      if (rank < 0) return true;
+      sum += index % 2 === 0 ? (fiscalOdd[rank] as number) : rank;
+    }
+    return upper.charCodeAt(15) === 65 + (sum % 26);
+  },
   de_steuer_id: (value) => {
     if (value.length !== 11 || value[0] === "0" || !allDigits(value)) return false;
+    if (!steuerIdDigitsValid(value)) return false;
     let product = 10;
     for (let index = 0; index < 10; index++) {
       let sum = (digitAt(value, index) + product) % 10;
@@ -180,15 +200,44 @@ const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
     const weights = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
     let sum = 0;
     for (let index = 0; index < 10; index++) sum += digitAt(value, index) * (weights[index] as number);
-    return (10 - (sum % 10)) % 10 === digitAt(value, 10);
+    if ((10 - (sum % 10)) % 10 !== digitAt(value, 10)) return false;
+    // stdnum's rule: a real calendar date in the century the month encodes, not in the future.
+    const encoded = Number(value.slice(2, 4));
+    const century =
+      encoded >= 80 ? 1800 : encoded >= 60 ? 2200 : encoded >= 40 ? 2100 : encoded >= 20 ? 2000 : 1900;
+    const year = century + Number(value.slice(0, 2));
+    const date = new Date(year, month - 1, day);
+    return date.getMonth() === month - 1 && date.getDate() === day && date.getTime() <= Date.now();
   },
 };
+
+/**
+ * The Steuer-ID's component rule as stdnum states it: among the first ten digits, counting how
+ * often each repeated digit occurs (in digit order), the number is refused unless exactly one
+ * digit repeats, when the first repeated digit occurs two or three times.
+ */
+function steuerIdDigitsValid(value: string): boolean {
+  const counts = new Uint8Array(10);
+  for (let index = 0; index < 10; index++) counts[digitAt(value, index)]++;
+  let repeated = 0;
+  let firstRepeat = 0;
+  for (let digit = 0; digit < 10; digit++) {
+    const count = counts[digit] as number;
+    if (count > 1) {
+      if (repeated === 0) firstRepeat = count;
+      repeated++;
+    }
+  }
+  return !(repeated !== 1 && (firstRepeat === 2 || firstRepeat === 3));
+}
 
 /** Validates a compact (separator-free) national identifier of the given kind with its checksum. */
 export function isNationalId(kind: NationalIdKind, compact: string): boolean {
   // stdnum's BSN also accepts 8 digits (a leading zero dropped); a bare 8-digit number is too common to flag.
   if (kind === "nl_bsn" && compact.length !== 9) return false;
-  return quickChecks[kind](compact) && checks[kind].validate(compact).isValid;
+  if (!quickChecks[kind](compact)) return false;
+  const confirmation = confirmations[kind];
+  return confirmation === undefined || confirmation.validate(compact).isValid;
 }
 
 /** National identifiers that are all digits, by length, in the order they are tried. */

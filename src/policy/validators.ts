@@ -218,7 +218,10 @@ const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
  */
 function steuerIdDigitsValid(value: string): boolean {
   const counts = new Uint8Array(10);
-  for (let index = 0; index < 10; index++) counts[digitAt(value, index)]++;
+  for (let index = 0; index < 10; index++) {
+    const digit = digitAt(value, index);
+    counts[digit] = (counts[digit] as number) + 1;
+  }
   let repeated = 0;
   let firstRepeat = 0;
   for (let digit = 0; digit < 10; digit++) {

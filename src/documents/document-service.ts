@@ -19,6 +19,14 @@ import { type ListPage, type ListParams, paginate } from "./pagination.ts";
 import { detectFormat, mimeTypes, parseDocument } from "./parse/parse-document.ts";
 import type { ParsedDocument } from "./parse/parsed-document.ts";
 import { createRetriever, type Retriever, type SearchHit, type SearchOptions } from "./retrieval.ts";
+import {
+  batchFileIds,
+  fileColumns,
+  findFileRow,
+  findStoreRow,
+  findVectorStoreFileRow,
+  notFound,
+} from "./rows.ts";
 import type { VectorStoreFileTable, VectorStoreTable } from "./tables.ts";
 import {
   countStatuses,
@@ -155,12 +163,6 @@ export interface DocumentService {
 
 const storedParse = (document: ParsedDocument) => JSON.stringify(document);
 
-function notFound(kind: string, id: string): BastionError {
-  return new BastionError("not_found", `No ${kind} found with id '${id.slice(0, 100)}'.`, {
-    param: kind === "file" ? "file_id" : null,
-  });
-}
-
 /** Creates the document service over a store; ingestion runs in the background, one file at a time. */
 export function createDocumentService(options: DocumentServiceOptions): DocumentService {
   const { store, config } = options;
@@ -197,27 +199,10 @@ export function createDocumentService(options: DocumentServiceOptions): Document
   });
   const enqueue = ingestion.enqueue;
 
-  async function fileRow(tenantId: string, fileId: string) {
-    const row = await db
-      .selectFrom("document_files")
-      .selectAll()
-      .where("tenant_id", "=", tenantId)
-      .where("id", "=", fileId)
-      .executeTakeFirst();
-    if (row === undefined) throw notFound("file", fileId);
-    return row;
-  }
-
-  async function storeRow(tenantId: string, id: string) {
-    const row = await db
-      .selectFrom("vector_stores")
-      .selectAll()
-      .where("tenant_id", "=", tenantId)
-      .where("id", "=", id)
-      .executeTakeFirst();
-    if (row === undefined) throw notFound("vector store", id);
-    return row;
-  }
+  const fileRow = (tenantId: string, fileId: string) => findFileRow(db, tenantId, fileId);
+  const storeRow = (tenantId: string, id: string) => findStoreRow(db, tenantId, id);
+  const vsFileRow = (tenantId: string, vectorStoreId: string, fileId: string) =>
+    findVectorStoreFileRow(db, tenantId, vectorStoreId, fileId);
 
   async function vectorStoreObject(row: VectorStoreTable): Promise<VectorStoreObject> {
     const files = await db
@@ -234,18 +219,6 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     }
     const usage = files.reduce((sum, file) => sum + Number(file.usage_bytes), 0);
     return toVectorStoreObject(row, countStatuses(files.map((file) => file.status)), usage, personal);
-  }
-
-  async function vsFileRow(tenantId: string, vectorStoreId: string, fileId: string) {
-    const row = await db
-      .selectFrom("vector_store_files")
-      .selectAll()
-      .where("tenant_id", "=", tenantId)
-      .where("vector_store_id", "=", vectorStoreId)
-      .where("file_id", "=", fileId)
-      .executeTakeFirst();
-    if (row === undefined) throw notFound("file", fileId);
-    return row;
   }
 
   function chunkingOf(input: ChunkingStrategy | undefined): ChunkingStrategy {
@@ -420,23 +393,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     },
 
     async listFiles(tenantId, params) {
-      let query = db
-        .selectFrom("document_files")
-        .select([
-          "id",
-          "tenant_id",
-          "filename",
-          "purpose",
-          "bytes",
-          "content_hash",
-          "mime",
-          "created_at",
-          "status",
-          "status_details",
-          "pages",
-          "personal_data",
-        ])
-        .where("tenant_id", "=", tenantId);
+      let query = db.selectFrom("document_files").select(fileColumns).where("tenant_id", "=", tenantId);
       if (params.purpose !== undefined) query = query.where("purpose", "=", params.purpose);
       const rows = await query.orderBy("created_at").orderBy("id").execute();
       return paginate(rows.map(toFileObject), params, 10_000);
@@ -445,20 +402,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
     async getFile(tenantId, fileId) {
       const row = await db
         .selectFrom("document_files")
-        .select([
-          "id",
-          "tenant_id",
-          "filename",
-          "purpose",
-          "bytes",
-          "content_hash",
-          "mime",
-          "created_at",
-          "status",
-          "status_details",
-          "pages",
-          "personal_data",
-        ])
+        .select(fileColumns)
         .where("tenant_id", "=", tenantId)
         .where("id", "=", fileId)
         .executeTakeFirst();
@@ -586,12 +530,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
       if (params.filter !== undefined) query = query.where("status", "=", params.filter);
       if (params.batchId !== undefined) {
         const batch = await batchObject(tenantId, vectorStoreId, params.batchId);
-        const row = await db
-          .selectFrom("vector_store_file_batches")
-          .select("file_ids")
-          .where("id", "=", batch.id)
-          .executeTakeFirstOrThrow();
-        const ids = parseJson<string[]>(row.file_ids, []);
+        const ids = await batchFileIds(db, batch.id);
         if (ids.length === 0) return paginate([], params);
         query = query.where("file_id", "in", ids);
       }
@@ -679,12 +618,7 @@ export function createDocumentService(options: DocumentServiceOptions): Document
 
     async cancelBatch(tenantId, vectorStoreId, batchId) {
       await batchObject(tenantId, vectorStoreId, batchId);
-      const row = await db
-        .selectFrom("vector_store_file_batches")
-        .select("file_ids")
-        .where("id", "=", batchId)
-        .executeTakeFirstOrThrow();
-      const ids = parseJson<string[]>(row.file_ids, []);
+      const ids = await batchFileIds(db, batchId);
       for (const fileId of ids) ingestion.cancel(vectorStoreId, fileId);
       if (ids.length > 0) {
         await db

@@ -9,6 +9,7 @@ import { DocumentError } from "./errors.ts";
 import { nowSeconds } from "./ids.ts";
 import type { ChunkIndex } from "./index/chunk-index.ts";
 import type { ParsedDocument } from "./parse/parsed-document.ts";
+import { findFileRow, findStoreRow } from "./rows.ts";
 import { approximateTokenizer } from "./tokenizer.ts";
 
 export interface ChunkingStrategy {
@@ -56,10 +57,6 @@ export interface IngestionQueueOptions {
   onEvent?: (event: IngestionEvent) => void;
 }
 
-function missing(kind: string, id: string): BastionError {
-  return new BastionError("not_found", `No ${kind} found with id '${id.slice(0, 100)}'.`);
-}
-
 /**
  * Chunks, embeds and indexes files, one at a time: the chunks of a file, its vectors and its
  * keyword entries are committed in one transaction, only if the job was neither cancelled nor
@@ -67,28 +64,6 @@ function missing(kind: string, id: string): BastionError {
  */
 export function createIngestionQueue(options: IngestionQueueOptions): IngestionQueue {
   const { db, index, embedder, config, logger } = options;
-
-  async function fileRow(tenantId: string, fileId: string) {
-    const row = await db
-      .selectFrom("document_files")
-      .selectAll()
-      .where("tenant_id", "=", tenantId)
-      .where("id", "=", fileId)
-      .executeTakeFirst();
-    if (row === undefined) throw missing("file", fileId);
-    return row;
-  }
-
-  async function storeRow(tenantId: string, id: string) {
-    const row = await db
-      .selectFrom("vector_stores")
-      .selectAll()
-      .where("tenant_id", "=", tenantId)
-      .where("id", "=", id)
-      .executeTakeFirst();
-    if (row === undefined) throw missing("vector store", id);
-    return row;
-  }
 
   const queue: Job[] = [];
   const running = new Map<string, Job>();
@@ -158,10 +133,10 @@ export function createIngestionQueue(options: IngestionQueueOptions): IngestionQ
       .executeTakeFirst();
     if (vsFile === undefined || vsFile.status !== "in_progress") return;
     try {
-      const file = await fileRow(job.tenantId, job.fileId);
+      const file = await findFileRow(db, job.tenantId, job.fileId);
       if (file.parsed === null)
         throw new DocumentError("invalid_file", file.status_details ?? "The file could not be parsed.");
-      const vectorStore = await storeRow(job.tenantId, job.vectorStoreId);
+      const vectorStore = await findStoreRow(db, job.tenantId, job.vectorStoreId);
       const resolved = await embedder.resolve();
       const model = resolved?.model ?? null;
       if (vectorStore.embedding_model !== null && model !== null && vectorStore.embedding_model !== model) {

@@ -289,3 +289,75 @@ describe("custom keyword lists", () => {
     ]);
   });
 });
+
+describe("keyword lists found during the master pass", () => {
+  it("find exactly what the keyword expression finds over the whole text, word edges checked", () => {
+    // The scanner tries keyword lists only at word starts while it reads the text for the other
+    // detectors (and inside the spans they consume); the reference is the expression run over
+    // every position, as for patterns. Every other detector is off so only keywords are compared.
+    const keywords = ["Orion", "Kestrel-9", "Ärger", "project nightjar", "9lives"];
+    const off = Object.fromEntries(
+      ["email", "phone", "iban", "payment_card", "ip_address", "national_id", "secret", "person"].map(
+        (type) => [type, false],
+      ),
+    );
+    const scanned = createPolicyEngine(
+      policies({ default: "k", definitions: { k: { detectors: off, custom: [{ name: "c", keywords }] } } }),
+    );
+    const reference =
+      /(?:[oO][rR][iI][oO][nN]|[kK][eE][sS][tT][rR][eE][lL]-9|[äÄ][rR][gG][eE][rR]|[pP][rR][oO][jJ][eE][cC][tT] [nN][iI][gG][hH][tT][jJ][aA][rR]|9[lL][iI][vV][eE][sS])/g;
+    const wordLike = /[\p{L}\p{N}_]/u;
+    const pieces = [
+      "Orion",
+      "ORION",
+      "orion",
+      "xOrion",
+      "Orion2",
+      "(",
+      "+",
+      "-",
+      " ",
+      ", ",
+      "Herr ",
+      "Anna ",
+      "Tel(",
+      "06 12 34 56 78",
+      "Kestrel-9",
+      "Kestrel-90",
+      "Ärger",
+      "ärger",
+      "project nightjar",
+      "Project Nightjar",
+      "9lives",
+      "sk_",
+      "é",
+      "Ω",
+      "DE89 3704 0044 0532 0130 00",
+      "_",
+      "IBAN",
+      "ABCDEF",
+      "\n",
+    ];
+    let seed = 11;
+    const random = (limit: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % limit;
+    };
+    let found = 0;
+    for (let round = 0; round < 400; round++) {
+      const text = Array.from({ length: 3 + random(12) }, () => pieces[random(pieces.length)]).join("");
+      const expected: Array<[number, string]> = [];
+      for (const match of text.matchAll(reference)) {
+        const before = match.index > 0 ? (text[match.index - 1] as string) : " ";
+        const after = text[match.index + match[0].length] ?? " ";
+        if (!wordLike.test(before) && !wordLike.test(after)) expected.push([match.index, match[0]]);
+      }
+      const actual = scanned
+        .inspectText(text)
+        .detections.map((detection) => [detection.start, detection.value] as [number, string]);
+      expect(actual, JSON.stringify(text)).toEqual(expected);
+      found += expected.length;
+    }
+    expect(found).toBeGreaterThan(100);
+  });
+});

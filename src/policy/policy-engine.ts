@@ -208,6 +208,8 @@ function compilePolicy(
       regex: compileCustom(rule, `policies.definitions.${name}.custom[${index}]`),
       wordBoundary: rule.keywords !== undefined,
     });
+    if (rule.keywords !== undefined)
+      (custom[custom.length - 1] as CustomMatcher).firstChars = keywordFirstChars(rule);
   });
   return {
     name,
@@ -216,6 +218,19 @@ function compilePolicy(
     customClass,
     scanner: createScanner({ enabled, custom, extra }),
   };
+}
+
+/** The code units a keyword list's matches can start with (both cases unless case-sensitive), as compileCustom folds them. */
+function keywordFirstChars(rule: CustomRuleConfig): string {
+  let first = "";
+  for (const word of rule.keywords ?? []) {
+    const character = word[0] as string;
+    first += character;
+    const lower = character.toLowerCase();
+    const upper = character.toUpperCase();
+    if (!rule.caseSensitive && lower.length === 1 && upper.length === 1) first += lower + upper;
+  }
+  return first;
 }
 
 function compileCustom(rule: CustomRuleConfig, keyPath: string): RegExp {

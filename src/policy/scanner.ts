@@ -31,6 +31,19 @@ export interface CustomMatcher {
   regex: RegExp;
   /** Whether a match must not follow a letter or digit (keyword lists). */
   wordBoundary?: boolean;
+  /**
+   * Keyword lists: the code units a match can start with. When every one is a letter or digit the
+   * scanner tries the list only at word starts during its own pass over the text, instead of
+   * running the expression over every position.
+   */
+  firstChars?: string;
+}
+
+/** Keyword lists tried at word starts by the master pass (see `CustomMatcher.firstChars`). */
+interface WordKeywords {
+  /** Non-zero for a code unit a listed keyword can start with. */
+  first: Uint8Array;
+  lists: Array<{ sticky: RegExp; hits: Array<number | string>; nextAllowed: number }>;
 }
 
 export interface ScannerOptions {
@@ -120,6 +133,16 @@ export function createScanner(options: ScannerOptions): Scanner {
   const on = options.enabled;
   const custom = options.custom ?? [];
   const extra = options.extra ?? [];
+  const atWords = custom.map((matcher) => wordStartKeywords(matcher));
+  const keywords: WordKeywords | undefined = atWords.some((list) => list !== undefined)
+    ? { first: new Uint8Array(65536), lists: [] }
+    : undefined;
+  custom.forEach((matcher, index) => {
+    const list = atWords[index];
+    if (keywords === undefined || list === undefined) return;
+    for (const character of matcher.firstChars ?? "") keywords.first[character.charCodeAt(0)] = 1;
+    keywords.lists.push(list);
+  });
   return {
     scan(text, path) {
       const found: Detection[] = [];
@@ -129,11 +152,25 @@ export function createScanner(options: ScannerOptions): Scanner {
         if (subtype !== undefined) detection.subtype = subtype;
         found.push(detection);
       };
-      scanMaster(text, add);
+      if (keywords !== undefined)
+        for (const list of keywords.lists) {
+          list.hits.length = 0;
+          list.nextAllowed = 0;
+        }
+      scanMaster(text, add, keywords);
       if (on.has("person")) addSurnameRecurrences(text, found, add);
       if (on.has("email")) scanEmails(text, add);
       if (on.has("ip_address")) scanIpv6(text, add);
-      for (const matcher of custom) {
+      for (let index = 0; index < custom.length; index++) {
+        const matcher = custom[index] as CustomMatcher;
+        const list = atWords[index];
+        if (list !== undefined) {
+          // Found during the master pass; added here, in the same order as the expression would.
+          for (let hit = 0; hit < list.hits.length; hit += 2)
+            add("custom", list.hits[hit] as number, list.hits[hit + 1] as string, 1, matcher.name);
+          list.hits.length = 0;
+          continue;
+        }
         matcher.regex.lastIndex = 0;
         for (const match of text.matchAll(matcher.regex)) {
           if (match[0].length === 0) continue;
@@ -154,6 +191,42 @@ export function createScanner(options: ScannerOptions): Scanner {
 }
 
 const wordLike = /[\p{L}\p{N}_]/u;
+
+/** A keyword list the master pass can try at word starts: every possible first character is a letter or digit. */
+function wordStartKeywords(matcher: CustomMatcher): WordKeywords["lists"][number] | undefined {
+  const first = matcher.firstChars;
+  if (!matcher.wordBoundary || first === undefined || first.length === 0) return undefined;
+  for (let index = 0; index < first.length; index++) {
+    const kind = wordKind[first.charCodeAt(index)];
+    if (kind !== LOWER && kind !== UPPER && kind !== DIGIT) return undefined;
+  }
+  const flags = matcher.regex.flags.replace("g", "");
+  return { sticky: new RegExp(matcher.regex.source, `${flags}y`), hits: [], nextAllowed: 0 };
+}
+
+/**
+ * Tries the keyword lists at `at`, a position whose character a keyword can start with. As a
+ * global expression would, a list resumes after its previous match; a match is kept when neither
+ * side touches a letter or digit.
+ */
+function tryKeywords(text: string, at: number, keywords: WordKeywords): void {
+  if (at > 0 && wordLike.test(text[at - 1] as string)) return;
+  for (const list of keywords.lists) {
+    if (at < list.nextAllowed) continue;
+    list.sticky.lastIndex = at;
+    const match = list.sticky.exec(text);
+    if (match === null || match[0].length === 0) continue;
+    const end = at + match[0].length;
+    list.nextAllowed = end;
+    if (!wordLike.test(text[end] ?? " ")) list.hits.push(at, match[0]);
+  }
+}
+
+/** Keyword starts inside a span the master expression consumed (a name, a number run, a key block). */
+function tryKeywordsWithin(text: string, from: number, to: number, keywords: WordKeywords): void {
+  for (let at = from; at < to; at++)
+    if (keywords.first[text.charCodeAt(at)] !== 0) tryKeywords(text, at, keywords);
+}
 
 const OTHER = 0;
 const LOWER = 1;
@@ -237,7 +310,7 @@ function maybeLowerTrigger(text: string, index: number): boolean {
  * (titles, introductions, first names, key prefixes). Other words are skipped whole, by a table
  * lookup per character, which is what makes prose cheap.
  */
-function scanMaster(text: string, add: Add): void {
+function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined): void {
   const length = text.length;
   let index = 0;
   while (index < length) {
@@ -247,6 +320,8 @@ function scanMaster(text: string, add: Add): void {
       continue;
     }
     const wordStart = index;
+    if (keywords !== undefined && keywords.first[text.charCodeAt(index)] !== 0)
+      tryKeywords(text, index, keywords);
     if (kind === HYPHEN) {
       index++;
       if (!text.startsWith("-----BEGIN", wordStart)) continue;
@@ -286,8 +361,12 @@ function scanMaster(text: string, add: Add): void {
           index < length &&
           wordKind[text.charCodeAt(index)] !== OTHER &&
           wordKind[text.charCodeAt(index)] !== HYPHEN
-        )
+        ) {
+          // A "+" or "(" inside is skipped too, but a keyword may start after it.
+          if (keywords !== undefined && wordKind[text.charCodeAt(index)] === OPENER)
+            tryKeywordsWithin(text, index + 1, index + 2, keywords);
           index++;
+        }
         continue;
       }
     }
@@ -297,6 +376,7 @@ function scanMaster(text: string, add: Add): void {
       // Nothing starts here; nothing starts inside this word either (every alternative needs a
       // word boundary), except after a + or ( within it.
       index = wordStart + 1;
+      if (keywords !== undefined && kind === OPENER) tryKeywordsWithin(text, index, index + 1, keywords);
       while (index < length) {
         const inner = wordKind[text.charCodeAt(index)] as number;
         if (inner === OTHER || inner === OPENER || inner === HYPHEN) break;
@@ -305,6 +385,7 @@ function scanMaster(text: string, add: Add): void {
       continue;
     }
     index = master.lastIndex;
+    if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
     handleMatch(text, match, add);
   }
 }

@@ -13,6 +13,7 @@ import { registerAdminApi } from "../server/admin/index.ts";
 import { toErrorResponse } from "../server/error-response.ts";
 import type { ServerEnv } from "../server/server-env.ts";
 import { defaultApiKey } from "./api-key.ts";
+import { formatTable } from "./table.ts";
 
 /** Options every admin command takes. */
 export interface AdminConnectionOptions {
@@ -164,17 +165,7 @@ export function printRecords(
           : JSON.stringify(value)
         : String(value);
   const rows = records.map((record) => columns.map((column) => cell(record[column])));
-  const widths = columns.map((column, index) =>
-    Math.max(column.length, ...rows.map((row) => row[index]!.length)),
-  );
-  const line = (values: string[]) =>
-    values
-      .map((value, index) => value.padEnd(widths[index]!))
-      .join("  ")
-      .trimEnd();
-  process.stdout.write(
-    `${[line(columns.map((column) => column.toUpperCase())), ...rows.map(line)].join("\n")}\n`,
-  );
+  process.stdout.write(`${formatTable([columns.map((column) => column.toUpperCase()), ...rows])}\n`);
 }
 
 /** Prints one object as a one-row table, or as a JSON object. */

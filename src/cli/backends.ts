@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { createOpenAICompatibleBackend } from "../backends/openai-compatible.ts";
 import { loadConfig } from "../config/config.ts";
 import { resolveBackendConfigs } from "../gateway/backend-configs.ts";
+import { formatTable } from "./table.ts";
 
 interface BackendsOptions {
   config?: string;
@@ -105,16 +106,6 @@ export function registerBackendsCommand(program: Command): void {
         row.health,
       ]);
       const header = ["BACKEND", "KIND", "JURISDICTION", "OPERATOR", "EUR/1M IN/OUT", "HEALTH"];
-      const widths = header.map((title, column) =>
-        Math.max(title.length, ...table.map((line) => line[column]!.length)),
-      );
-      for (const line of [header, ...table]) {
-        process.stdout.write(
-          `${line
-            .map((cell, column) => cell.padEnd(widths[column]!))
-            .join("  ")
-            .trimEnd()}\n`,
-        );
-      }
+      process.stdout.write(`${formatTable([header, ...table])}\n`);
     });
 }

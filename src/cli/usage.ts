@@ -3,10 +3,11 @@ import { openConfiguredStore as openStoreFor } from "../auth/control-plane.ts";
 import { type BastionConfig, loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
-import { createUsageStore, type UsageRow } from "../metering/usage-store.ts";
+import { createUsageStore, type UsageRow, usageMetrics } from "../metering/usage-store.ts";
 import { parseGroupBy } from "../server/admin/usage-route.ts";
 import type { Store } from "../store/database.ts";
 import { defaultApiKey } from "./api-key.ts";
+import { formatTable } from "./table.ts";
 
 interface UsageOptions {
   from?: string;
@@ -46,19 +47,6 @@ export async function adminRequest(url: string, path: string, method = "GET"): P
   return response;
 }
 
-const metricColumns = [
-  "requests",
-  "input_tokens",
-  "output_tokens",
-  "reasoning_tokens",
-  "cached_tokens",
-  "cost_eur",
-  "energy_wh",
-  "co2e_g",
-  "reference_cost_eur",
-  "saved_eur",
-] as const;
-
 function formatValue(name: string, value: unknown): string {
   if (value === null || value === undefined) return "-";
   if (typeof value !== "number") return String(value);
@@ -69,20 +57,12 @@ function formatValue(name: string, value: unknown): string {
 
 /** A plain-text table, numbers right-aligned. */
 export function usageTable(rows: UsageRow[], groups: string[]): string {
-  const header = [...groups, ...metricColumns];
+  const header = [...groups, ...usageMetrics];
   const lines = rows.map((row) =>
     header.map((name) => formatValue(name, (row as unknown as Record<string, unknown>)[name])),
   );
-  const widths = header.map((name, index) =>
-    Math.max(name.length, ...lines.map((line) => line[index]!.length)),
-  );
-  const render = (cells: string[]) =>
-    cells
-      .map((cell, index) =>
-        index < groups.length ? cell.padEnd(widths[index]!) : cell.padStart(widths[index]!),
-      )
-      .join("  ");
-  return [render(header), ...lines.map(render)].join("\n");
+  const alignRight = usageMetrics.map((_, index) => groups.length + index);
+  return formatTable([header, ...lines], { alignRight });
 }
 
 function csvCell(value: unknown): string {
@@ -91,7 +71,7 @@ function csvCell(value: unknown): string {
 }
 
 export function usageCsv(rows: UsageRow[], groups: string[]): string {
-  const header = [...groups, ...metricColumns];
+  const header = [...groups, ...usageMetrics];
   return [
     header.join(","),
     ...rows.map((row) =>

@@ -28,6 +28,20 @@ export interface UsageQuery {
   tenantId?: string;
 }
 
+/** The measures of a usage report line, in the order reports show them. */
+export const usageMetrics = [
+  "requests",
+  "input_tokens",
+  "output_tokens",
+  "reasoning_tokens",
+  "cached_tokens",
+  "cost_eur",
+  "energy_wh",
+  "co2e_g",
+  "reference_cost_eur",
+  "saved_eur",
+] as const;
+
 /** One line of a usage report, in the wire names of `GET /admin/v1/usage`. */
 export interface UsageRow {
   day?: string;
@@ -181,19 +195,7 @@ export function createUsageStore(store: Store): UsageStore {
           groups.forEach((group, index) => {
             out[group] = raw[`g${index}`] ?? null;
           });
-          for (const name of [
-            "requests",
-            "input_tokens",
-            "output_tokens",
-            "reasoning_tokens",
-            "cached_tokens",
-            "cost_eur",
-            "energy_wh",
-            "co2e_g",
-            "reference_cost_eur",
-            "saved_eur",
-          ])
-            out[name] = Number(raw[name] ?? 0);
+          for (const name of usageMetrics) out[name] = Number(raw[name] ?? 0);
           return out as unknown as UsageRow;
         })
         .filter((row) => row.requests > 0);

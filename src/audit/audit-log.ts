@@ -2,6 +2,7 @@ import { sql, type Transaction } from "kysely";
 import type { Logger } from "pino";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { PricedRequest } from "../metering/meter.ts";
+import type { AuditLogTable } from "../metering/tables.ts";
 import type { Store } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
 import { genesisHash, recordHash } from "./chain.ts";
@@ -280,14 +281,13 @@ async function newestCheckpoint(db: Transaction<Database> | Store["db"]) {
     .executeTakeFirst();
 }
 
-export function toAuditRecord(row: {
-  seq: number | string;
-  created_at: string;
-  kind: string;
-  prev_hash: string;
-  hash: string;
-  body: string;
-}): AuditRecord {
+/** The columns of an audit row that its hash covers (and `hash` itself). */
+export type StoredAuditRow = Pick<
+  AuditLogTable,
+  "seq" | "created_at" | "kind" | "prev_hash" | "hash" | "body"
+>;
+
+export function toAuditRecord(row: StoredAuditRow): AuditRecord {
   let record: AuditBody;
   try {
     record = JSON.parse(row.body) as AuditBody;

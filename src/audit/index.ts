@@ -3,13 +3,14 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { BastionConfig } from "../config/config.ts";
 import type { Store } from "../store/database.ts";
-import { type AuditLog, createAuditLog, toAuditRecord } from "./audit-log.ts";
+import { type AuditLog, createAuditLog, type StoredAuditRow, toAuditRecord } from "./audit-log.ts";
 import type { AuditEvent } from "./records.ts";
 import { createNoteVerifier, loadOrCreateSigner, type NoteVerifier } from "./signer.ts";
 import { type VerifyResult, verifyAuditLog } from "./verify.ts";
 
 export { auditAdminActions } from "./admin-actions.ts";
 export type { AuditLog, AuditQuery, AuditRecord } from "./audit-log.ts";
+export { auditLogRows } from "./audit-log-rows.ts";
 export type { AuditEvent } from "./records.ts";
 export { pruneAuditLog } from "./retention.ts";
 
@@ -17,14 +18,7 @@ export { pruneAuditLog } from "./retention.ts";
  * One line of `bastion audit export`: the record parsed for reading, plus the exact hashed `body`
  * text, so that anyone can recompute SHA-256(prev_hash, seq, created_at, kind, body) offline.
  */
-export function toAuditRecordLine(row: {
-  seq: number | string;
-  created_at: string;
-  kind: string;
-  prev_hash: string;
-  hash: string;
-  body: string;
-}) {
+export function toAuditRecordLine(row: StoredAuditRow) {
   return { ...toAuditRecord(row), body: row.body };
 }
 export type { VerifyResult } from "./verify.ts";

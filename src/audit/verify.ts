@@ -1,4 +1,5 @@
 import type { Store } from "../store/database.ts";
+import { auditLogRows } from "./audit-log-rows.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import { type NoteVerifier, openNote, parseCheckpointText } from "./signer.ts";
 
@@ -59,64 +60,53 @@ export async function verifyAuditLog(
   let records = 0;
   let expected: number | undefined;
   let previousHash = "";
-  for (let after = 0; ; ) {
-    const rows = await store.db
-      .selectFrom("audit_log")
-      .selectAll()
-      .where("seq", ">", after)
-      .orderBy("seq", "asc")
-      .limit(pageSize)
-      .execute();
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const seq = Number(row.seq);
-      if (expected === undefined) {
-        // The first kept record follows the genesis, or a signed checkpoint when older ones were pruned.
-        if (seq === 1) previousHash = genesisHash;
-        else {
-          const anchor = roots.get(seq - 1);
-          if (anchor === undefined)
-            return fail(
-              records,
-              checkpoints,
-              1,
-              `records 1 to ${seq - 1} are missing and no signed checkpoint anchors record ${seq}`,
-            );
-          previousHash = anchor;
-        }
-        expected = seq;
+  for await (const row of auditLogRows(store.db, pageSize)) {
+    const seq = Number(row.seq);
+    if (expected === undefined) {
+      // The first kept record follows the genesis, or a signed checkpoint when older ones were pruned.
+      if (seq === 1) previousHash = genesisHash;
+      else {
+        const anchor = roots.get(seq - 1);
+        if (anchor === undefined)
+          return fail(
+            records,
+            checkpoints,
+            1,
+            `records 1 to ${seq - 1} are missing and no signed checkpoint anchors record ${seq}`,
+          );
+        previousHash = anchor;
       }
-      if (seq !== expected)
-        return fail(records, checkpoints, expected, `record ${expected} is missing (deleted)`);
-      if (row.prev_hash !== previousHash)
-        return fail(
-          records,
-          checkpoints,
-          seq,
-          `record ${seq} does not follow record ${seq - 1} (previous hash differs: reordered or a record before it was replaced)`,
-        );
-      if (recordHash(row.prev_hash, seq, row.created_at, row.kind, row.body) !== row.hash)
-        return fail(
-          records,
-          checkpoints,
-          seq,
-          `record ${seq} was altered (its hash does not match its content)`,
-        );
-      const consistency = columnsMatchBody(row);
-      if (consistency !== undefined) return fail(records, checkpoints, seq, `record ${seq}: ${consistency}`);
-      const root = roots.get(seq);
-      if (root !== undefined && root !== row.hash)
-        return fail(
-          records,
-          checkpoints,
-          seq,
-          `record ${seq} differs from the signed checkpoint at size ${seq} (chain rewritten)`,
-        );
-      previousHash = row.hash;
-      expected = seq + 1;
-      records++;
-      after = seq;
+      expected = seq;
     }
+    if (seq !== expected)
+      return fail(records, checkpoints, expected, `record ${expected} is missing (deleted)`);
+    if (row.prev_hash !== previousHash)
+      return fail(
+        records,
+        checkpoints,
+        seq,
+        `record ${seq} does not follow record ${seq - 1} (previous hash differs: reordered or a record before it was replaced)`,
+      );
+    if (recordHash(row.prev_hash, seq, row.created_at, row.kind, row.body) !== row.hash)
+      return fail(
+        records,
+        checkpoints,
+        seq,
+        `record ${seq} was altered (its hash does not match its content)`,
+      );
+    const consistency = columnsMatchBody(row);
+    if (consistency !== undefined) return fail(records, checkpoints, seq, `record ${seq}: ${consistency}`);
+    const root = roots.get(seq);
+    if (root !== undefined && root !== row.hash)
+      return fail(
+        records,
+        checkpoints,
+        seq,
+        `record ${seq} differs from the signed checkpoint at size ${seq} (chain rewritten)`,
+      );
+    previousHash = row.hash;
+    expected = seq + 1;
+    records++;
   }
   const last = expected === undefined ? 0 : expected - 1;
   const newest = checkpointRows.at(-1);

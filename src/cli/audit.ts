@@ -2,7 +2,13 @@ import { createPublicKey } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { auditKeyPath, toAuditRecordLine, type VerifyResult, verifyAudit } from "../audit/index.ts";
+import {
+  auditKeyPath,
+  auditLogRows,
+  toAuditRecordLine,
+  type VerifyResult,
+  verifyAudit,
+} from "../audit/index.ts";
 import { loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
@@ -75,18 +81,8 @@ export function registerAuditCommand(program: Command): void {
         if (!out.write(`${line}\n`)) await once(out, "drain");
       };
       try {
-        for (let after = 0; ; ) {
-          const rows = await store.db
-            .selectFrom("audit_log")
-            .selectAll()
-            .where("seq", ">", after)
-            .orderBy("seq", "asc")
-            .limit(1000)
-            .execute();
-          if (rows.length === 0) break;
-          for (const row of rows) await write(JSON.stringify(toAuditRecordLine(row)));
-          after = Number(rows.at(-1)!.seq);
-        }
+        for await (const row of auditLogRows(store.db, 1000))
+          await write(JSON.stringify(toAuditRecordLine(row)));
         const checkpoints = await store.db
           .selectFrom("audit_checkpoints")
           .selectAll()

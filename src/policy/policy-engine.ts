@@ -209,7 +209,7 @@ function compilePolicy(
       wordBoundary: rule.keywords !== undefined,
     });
     if (rule.keywords !== undefined)
-      (custom[custom.length - 1] as CustomMatcher).firstChars = keywordFirstChars(rule);
+      (custom[custom.length - 1] as CustomMatcher).prefixes = keywordPrefixes(rule);
   });
   return {
     name,
@@ -220,17 +220,26 @@ function compilePolicy(
   };
 }
 
-/** The code units a keyword list's matches can start with (both cases unless case-sensitive), as compileCustom folds them. */
-function keywordFirstChars(rule: CustomRuleConfig): string {
-  let first = "";
-  for (const word of rule.keywords ?? []) {
-    const character = word[0] as string;
-    first += character;
+/**
+ * The first two characters a keyword list's matches can start with, in every case the list's
+ * expression accepts (as compileCustom folds them), each as a one- or two-character string.
+ */
+function keywordPrefixes(rule: CustomRuleConfig): string[] {
+  const variants = (character: string) => {
     const lower = character.toLowerCase();
     const upper = character.toUpperCase();
-    if (!rule.caseSensitive && lower.length === 1 && upper.length === 1) first += lower + upper;
+    return rule.caseSensitive || lower.length !== 1 || upper.length !== 1
+      ? [character]
+      : [...new Set([character, lower, upper])];
+  };
+  const prefixes = new Set<string>();
+  for (const word of rule.keywords ?? []) {
+    const units = word.slice(0, 2);
+    for (const first of variants(units[0] as string))
+      if (units.length === 1) prefixes.add(first);
+      else for (const second of variants(units[1] as string)) prefixes.add(first + second);
   }
-  return first;
+  return [...prefixes];
 }
 
 function compileCustom(rule: CustomRuleConfig, keyPath: string): RegExp {

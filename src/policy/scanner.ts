@@ -32,17 +32,20 @@ export interface CustomMatcher {
   /** Whether a match must not follow a letter or digit (keyword lists). */
   wordBoundary?: boolean;
   /**
-   * Keyword lists: the code units a match can start with. When every one is a letter or digit the
-   * scanner tries the list only at word starts during its own pass over the text, instead of
-   * running the expression over every position.
+   * Keyword lists: the first two characters a match can start with (one for a one-character
+   * keyword). When every first character is a letter or digit the scanner tries the list only at
+   * word starts with one of these prefixes, during its own pass over the text, instead of running
+   * the expression over every position.
    */
-  firstChars?: string;
+  prefixes?: readonly string[];
 }
 
 /** Keyword lists tried at word starts by the master pass (see `CustomMatcher.firstChars`). */
 interface WordKeywords {
-  /** Non-zero for a code unit a listed keyword can start with. */
+  /** For a code unit a listed keyword can start with: 1, check the pair; 2, any second character. */
   first: Uint8Array;
+  /** First and second code units of the prefixes, as `first * 65536 + second`. */
+  pairs: Set<number>;
   lists: Array<{ sticky: RegExp; hits: Array<number | string>; nextAllowed: number }>;
 }
 
@@ -135,12 +138,19 @@ export function createScanner(options: ScannerOptions): Scanner {
   const extra = options.extra ?? [];
   const atWords = custom.map((matcher) => wordStartKeywords(matcher));
   const keywords: WordKeywords | undefined = atWords.some((list) => list !== undefined)
-    ? { first: new Uint8Array(65536), lists: [] }
+    ? { first: new Uint8Array(65536), pairs: new Set(), lists: [] }
     : undefined;
   custom.forEach((matcher, index) => {
     const list = atWords[index];
     if (keywords === undefined || list === undefined) return;
-    for (const character of matcher.firstChars ?? "") keywords.first[character.charCodeAt(0)] = 1;
+    for (const prefix of matcher.prefixes ?? []) {
+      const first = prefix.charCodeAt(0);
+      if (prefix.length === 1) keywords.first[first] = 2;
+      else {
+        if (keywords.first[first] === 0) keywords.first[first] = 1;
+        keywords.pairs.add(first * 65536 + prefix.charCodeAt(1));
+      }
+    }
     keywords.lists.push(list);
   });
   return {
@@ -194,14 +204,24 @@ const wordLike = /[\p{L}\p{N}_]/u;
 
 /** A keyword list the master pass can try at word starts: every possible first character is a letter or digit. */
 function wordStartKeywords(matcher: CustomMatcher): WordKeywords["lists"][number] | undefined {
-  const first = matcher.firstChars;
-  if (!matcher.wordBoundary || first === undefined || first.length === 0) return undefined;
-  for (let index = 0; index < first.length; index++) {
-    const kind = wordKind[first.charCodeAt(index)];
+  const prefixes = matcher.prefixes;
+  if (!matcher.wordBoundary || prefixes === undefined || prefixes.length === 0) return undefined;
+  for (const prefix of prefixes) {
+    const kind = wordKind[prefix.charCodeAt(0)];
     if (kind !== LOWER && kind !== UPPER && kind !== DIGIT) return undefined;
   }
   const flags = matcher.regex.flags.replace("g", "");
   return { sticky: new RegExp(matcher.regex.source, `${flags}y`), hits: [], nextAllowed: 0 };
+}
+
+/** Whether the code unit at `index` is a letter, digit or "_" (by table for ASCII, the common case). */
+function isWordLike(text: string, index: number): boolean {
+  const code = text.charCodeAt(index);
+  if (code < 128) {
+    const kind = wordKind[code];
+    return kind === LOWER || kind === UPPER || kind === DIGIT;
+  }
+  return wordLike.test(text[index] as string);
 }
 
 /**
@@ -210,7 +230,9 @@ function wordStartKeywords(matcher: CustomMatcher): WordKeywords["lists"][number
  * side touches a letter or digit.
  */
 function tryKeywords(text: string, at: number, keywords: WordKeywords): void {
-  if (at > 0 && wordLike.test(text[at - 1] as string)) return;
+  const first = text.charCodeAt(at);
+  if (keywords.first[first] === 1 && !keywords.pairs.has(first * 65536 + text.charCodeAt(at + 1))) return;
+  if (at > 0 && isWordLike(text, at - 1)) return;
   for (const list of keywords.lists) {
     if (at < list.nextAllowed) continue;
     list.sticky.lastIndex = at;
@@ -218,7 +240,7 @@ function tryKeywords(text: string, at: number, keywords: WordKeywords): void {
     if (match === null || match[0].length === 0) continue;
     const end = at + match[0].length;
     list.nextAllowed = end;
-    if (!wordLike.test(text[end] ?? " ")) list.hits.push(at, match[0]);
+    if (end >= text.length || !isWordLike(text, end)) list.hits.push(at, match[0]);
   }
 }
 

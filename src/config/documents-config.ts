@@ -1,13 +1,16 @@
 import { z } from "zod";
 
+/** An assistant id: it is also a model id, so it stays short and URL-safe. */
+export const assistantIdSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\w.:-]+$/, "letters, digits and . _ - : only");
+
 const assistantEntry = z
   .object({
     /** The model id clients use for this assistant (`/v1/models`, `model` of chat completions). */
-    id: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[\w.:-]+$/, "letters, digits and . _ - : only"),
+    id: assistantIdSchema,
     /** Tenant that owns it; "default" when auth is off. */
     tenant: z.string().min(1).default("default"),
     /** The chat model (id or alias) that answers. */

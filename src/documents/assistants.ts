@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AssistantConfig } from "../config/documents-config.ts";
+import { type AssistantConfig, assistantIdSchema } from "../config/documents-config.ts";
 import type { ModelDescriptor } from "../core/backend.ts";
 import type { ChatMessage } from "../core/chat.ts";
 import type { ChatService } from "../core/chat-service.ts";
@@ -28,11 +28,7 @@ export interface Assistant {
 /** Body of `POST /admin/v1/assistants` and `PATCH` (all optional there). */
 export const assistantInputSchema = z
   .object({
-    id: z
-      .string()
-      .min(1)
-      .max(64)
-      .regex(/^[\w.:-]+$/, "letters, digits and . _ - : only"),
+    id: assistantIdSchema,
     model: z.string().min(1),
     instructions: z.string().max(100_000).default(""),
     vector_store_ids: z.array(z.string().min(1)).max(16).default([]),
@@ -57,6 +53,29 @@ function toAssistant(row: AssistantTable): Assistant {
     description: row.description,
     source: row.source === "config" ? "config" : "api",
     created_at: Number(row.created_at),
+  };
+}
+
+/** A new assistant's row, from the admin API's input or a config file entry. */
+function newAssistantRow(
+  tenantId: string,
+  fields: Pick<AssistantConfig, "id" | "model" | "instructions" | "vectorStoreIds" | "maxNumResults"> & {
+    policy?: string | null | undefined;
+    description?: string | null | undefined;
+  },
+  source: "config" | "api",
+): AssistantTable {
+  return {
+    id: fields.id,
+    tenant_id: tenantId,
+    model: fields.model,
+    instructions: fields.instructions,
+    vector_store_ids: JSON.stringify(fields.vectorStoreIds),
+    max_num_results: fields.maxNumResults,
+    policy: fields.policy ?? null,
+    description: fields.description ?? null,
+    source,
+    created_at: nowSeconds(),
   };
 }
 
@@ -116,18 +135,21 @@ export function createAssistants(store: Store, modelExists: (id: string) => bool
         });
       await db
         .insertInto("assistants")
-        .values({
-          id: parsed.id,
-          tenant_id: tenantId,
-          model: parsed.model,
-          instructions: parsed.instructions,
-          vector_store_ids: JSON.stringify(parsed.vector_store_ids),
-          max_num_results: parsed.max_num_results,
-          policy: parsed.policy ?? null,
-          description: parsed.description ?? null,
-          source: "api",
-          created_at: nowSeconds(),
-        })
+        .values(
+          newAssistantRow(
+            tenantId,
+            {
+              id: parsed.id,
+              model: parsed.model,
+              instructions: parsed.instructions,
+              vectorStoreIds: parsed.vector_store_ids,
+              maxNumResults: parsed.max_num_results,
+              policy: parsed.policy,
+              description: parsed.description,
+            },
+            "api",
+          ),
+        )
         .execute();
       return assistants.get(tenantId, parsed.id);
     },
@@ -174,18 +196,7 @@ export function createAssistants(store: Store, modelExists: (id: string) => bool
             .execute();
           await trx
             .insertInto("assistants")
-            .values({
-              id: entry.id,
-              tenant_id: entry.tenant,
-              model: entry.model,
-              instructions: entry.instructions,
-              vector_store_ids: JSON.stringify(entry.vectorStoreIds),
-              max_num_results: entry.maxNumResults,
-              policy: entry.policy ?? null,
-              description: entry.description ?? null,
-              source: "config",
-              created_at: nowSeconds(),
-            })
+            .values(newAssistantRow(entry.tenant, entry, "config"))
             .execute();
         }
       });

@@ -5,12 +5,16 @@
  * --threads-sweep (also compare 1 and 2 threads), --quick (fewer tokens, for a smoke run).
  * --speculative: prompt lookup on against off, on the scripted 1.5B that writes a known passage
  * (a request that copies it from the prompt, one with half of it, one with nothing to copy).
+ * --vs-llama-server: Bastion against llama.cpp's own llama-server (built once from the llama.cpp source
+ * node-llama-cpp ships, see bench/llama-server.ts), same model file, threads and parallel sequences,
+ * alternating rounds of fresh prompts; default model Q4_0 (our quantiser writes no Q4_K_M).
  *
  * This program imports node-llama-cpp itself on purpose: it is the reference Bastion is measured against.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { randomInt, randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
-import { availableParallelism, cpus, totalmem } from "node:os";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -27,6 +31,7 @@ import { loadModelRunner, type ModelRunner } from "../src/engine/model-runner.ts
 import { defaultThreadCount } from "../src/engine/threads.ts";
 import { scriptedPassageText } from "../src/models/scripted-passage.ts";
 import { ensureSyntheticModel } from "../src/models/synth.ts";
+import { ensureLlamaServer, startLlamaServer } from "./llama-server.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -34,12 +39,16 @@ const { values: flags } = parseArgs({
     "threads-sweep": { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     preset: { type: "string", default: "deepseek-r1-distill-qwen-1.5b" },
-    type: { type: "string", default: "q8_0" },
+    type: { type: "string" },
     speculative: { type: "boolean", default: false },
+    "vs-llama-server": { type: "boolean", default: false },
+    rounds: { type: "string" },
   },
 });
 
 const root = join(import.meta.dirname, "..");
+/** Q4_0 against llama-server: the issue measured Q4_K_M, which our quantiser cannot write; Q4_0 is the nearest. */
+const weightType = flags.type ?? (flags["vs-llama-server"] ? "q4_0" : "q8_0");
 const decodeTokens = flags.quick ? 16 : 48;
 /** Alternating direct/HTTP rounds of single-stream decode; the median of each side is reported. */
 const decodeRounds = flags.quick ? 2 : 5;
@@ -162,6 +171,8 @@ async function directSide(modelPath: string, threads: number) {
 async function startBastion(
   modelPath: string,
   threads: number,
+  parallel = 8,
+  contextPerSequence = contextSize,
 ): Promise<{ url: string; process: ChildProcess }> {
   const port = 18_000 + Math.floor(Math.random() * 2000);
   const child = spawn(
@@ -174,9 +185,9 @@ async function startBastion(
       "--port",
       String(port),
       "--parallel",
-      "8",
+      String(parallel),
       "--ctx-size",
-      String(contextSize),
+      String(contextPerSequence),
       "--threads",
       String(threads),
     ],
@@ -208,8 +219,12 @@ async function startBastion(
   throw new Error("Bastion did not start within 60 s");
 }
 
-/** Bastion over HTTP with streaming, as an OpenAI client sees it. */
-function httpGenerate(url: string): Generate {
+/**
+ * An OpenAI-compatible server over HTTP with streaming, as an OpenAI client sees it: Bastion, or
+ * llama-server (`extra` adds its own request fields). Tokens are the usage's completion tokens, or
+ * the streamed content chunks when a server sends no usage.
+ */
+function httpGenerate(url: string, extra: Record<string, unknown> = {}): Generate {
   return async (messages, maxTokens) => {
     const started = performance.now();
     const response = await fetch(`${url}/v1/chat/completions`, {
@@ -225,12 +240,14 @@ function httpGenerate(url: string): Generate {
           ...(messages.system === undefined ? [] : [{ role: "system", content: messages.system }]),
           { role: "user", content: messages.user },
         ],
+        ...extra,
       }),
     });
     if (!response.ok || response.body === null)
       throw new Error(`HTTP ${response.status}: ${await response.text()}`);
     let first: number | undefined;
     let tokens = 0;
+    let chunks = 0;
     let promptTokens = 0;
     let buffer = "";
     const decoder = new TextDecoder();
@@ -248,7 +265,10 @@ function httpGenerate(url: string): Generate {
           usage?: { completion_tokens: number; prompt_tokens: number } | null;
         };
         const delta = chunk.choices[0]?.delta;
-        if (delta?.content || delta?.reasoning_content) first ??= performance.now();
+        if (delta?.content || delta?.reasoning_content) {
+          first ??= performance.now();
+          chunks++;
+        }
         if (chunk.usage) {
           tokens = chunk.usage.completion_tokens;
           promptTokens = chunk.usage.prompt_tokens;
@@ -256,7 +276,12 @@ function httpGenerate(url: string): Generate {
       }
     }
     const end = performance.now();
-    return { promptTokens, ttftMs: (first ?? end) - started, totalMs: end - started, tokens };
+    return {
+      promptTokens,
+      ttftMs: (first ?? end) - started,
+      totalMs: end - started,
+      tokens: tokens || chunks,
+    };
   };
 }
 
@@ -300,11 +325,11 @@ function fmt(value: number, digits = 1): string {
 async function main() {
   const started = performance.now();
   process.stderr.write(
-    `Preparing synthetic ${flags.preset} (${flags.type}); the first run writes it (~1 min)...\n`,
+    `Preparing synthetic ${flags.preset} (${weightType}); the first run writes it (~1 min)...\n`,
   );
   const model = await ensureSyntheticModel({
     preset: flags.preset,
-    type: flags.type as "q8_0",
+    type: weightType as "q8_0",
     dir: join(root, ".cache", "bench-models"),
   });
   const threads = flags.threads === undefined ? defaultThreadCount() : Number(flags.threads);
@@ -358,7 +383,7 @@ async function main() {
   ];
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
   console.log(
-    `\nSynthetic ${flags.preset} ${flags.type.toUpperCase()}, context ${contextSize}/sequence, ${decodeTokens} tokens per stream, ${machine}\n`,
+    `\nSynthetic ${flags.preset} ${weightType.toUpperCase()}, context ${contextSize}/sequence, ${decodeTokens} tokens per stream, ${machine}\n`,
   );
   console.log(table.join("\n"));
   console.log(`\n${targets.join("\n")}`);
@@ -368,7 +393,7 @@ async function main() {
   const file = join(resultsDir, `engine-${stamp}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, preset: flags.preset, type: flags.type, contextSize, decodeTokens, defaultThreads: threads, runs, summary, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, preset: flags.preset, type: weightType, contextSize, decodeTokens, defaultThreads: threads, runs, summary, table }, null, 2)}\n`,
   );
   console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
 }
@@ -466,5 +491,179 @@ async function speculativeMain() {
   console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
 }
 
-if (flags.speculative) await speculativeMain();
+/** Words for prompts no server can have cached: a nonce first, then words drawn at random. */
+const promptWords =
+  "amber river north castle winter harbour silver mountain garden letter bridge market forest engine candle village lantern meadow signal orchard copper valley island tower compass ribbon glacier canyon thunder pepper marble falcon violin cedar".split(
+    " ",
+  );
+
+function freshPrompt(): string {
+  const words = Array.from({ length: 48 }, () => promptWords[randomInt(promptWords.length)]);
+  return `[${randomUUID()}] ${words.join(" ")}. Write a long story that uses all of these words.`;
+}
+
+/** One round against one server: a single stream, then 4 concurrent requests, all with fresh prompts. */
+interface VsRound {
+  decodeTokensPerSecond: number;
+  /** Wall-clock throughput of 4 concurrent requests: all their tokens / time until the last ends. */
+  concurrentTokensPerSecond: number;
+  /** Mean time to first token of the 4 concurrent requests, ms. */
+  concurrentTtftMs: number;
+  /** Completion tokens each request produced (the single stream first). */
+  tokens: number[];
+}
+
+async function vsRound(generate: Generate, maxTokens: number, concurrency: number): Promise<VsRound> {
+  const single = await generate({ user: freshPrompt() }, maxTokens);
+  const started = performance.now();
+  const runs = await Promise.all(
+    Array.from({ length: concurrency }, () => generate({ user: freshPrompt() }, maxTokens)),
+  );
+  const wall = (performance.now() - started) / 1000;
+  return {
+    decodeTokensPerSecond: (single.tokens - 1) / ((single.totalMs - single.ttftMs) / 1000),
+    concurrentTokensPerSecond: runs.reduce((sum, run) => sum + run.tokens, 0) / wall,
+    concurrentTtftMs: runs.reduce((sum, run) => sum + run.ttftMs, 0) / runs.length,
+    tokens: [single.tokens, ...runs.map((run) => run.tokens)],
+  };
+}
+
+/**
+ * Bastion against llama-server at one thread count: both up at once on the same mmap'd model file,
+ * same threads, parallel sequences and context per sequence, measured in alternating rounds (the
+ * order flips every round) because this machine's speed drifts.
+ */
+async function vsPair(binary: string, modelPath: string, threads: number, maxTokens: number, rounds: number) {
+  const parallel = 4;
+  const contextPerSequence = 2048;
+  const bastion = await startBastion(modelPath, threads, parallel, contextPerSequence);
+  let llamaServer: Awaited<ReturnType<typeof startLlamaServer>> | undefined;
+  try {
+    llamaServer = await startLlamaServer({
+      binary,
+      modelPath,
+      port: 20_000 + randomInt(2000),
+      threads,
+      parallel,
+      contextPerSequence,
+    });
+    const sides = {
+      bastion: httpGenerate(bastion.url),
+      // llama-server can ignore the end-of-generation token; Bastion cannot, so tok/s is taken over
+      // the tokens each one produced and the table shows the fewest any request produced.
+      "llama-server": httpGenerate(llamaServer.url, { ignore_eos: true }),
+    };
+    for (const [name, generate] of Object.entries(sides)) {
+      process.stderr.write(`  warming up ${name}\n`);
+      await generate({ user: "Warm up." }, 4);
+      await Promise.all(Array.from({ length: parallel }, () => generate({ user: freshPrompt() }, 4)));
+    }
+    const results: Record<keyof typeof sides, VsRound[]> = { bastion: [], "llama-server": [] };
+    for (let round = 0; round < rounds; round++) {
+      const order = (round % 2 === 0 ? ["llama-server", "bastion"] : ["bastion", "llama-server"]) as (
+        | "bastion"
+        | "llama-server"
+      )[];
+      for (const name of order) {
+        const result = await vsRound(sides[name], maxTokens, parallel);
+        results[name].push(result);
+        process.stderr.write(
+          `  ${threads} thread(s), round ${round + 1}, ${name}: decode ${fmt(result.decodeTokensPerSecond, 2)} tok/s, 4 concurrent ${fmt(result.concurrentTokensPerSecond, 2)} tok/s, TTFT ${fmt(result.concurrentTtftMs, 0)} ms, tokens ${result.tokens.join("/")}\n`,
+        );
+      }
+    }
+    return { parallel, contextPerSequence, llamaServerArgs: llamaServer.args, results };
+  } finally {
+    await llamaServer?.stop();
+    bastion.process.kill("SIGTERM");
+    await new Promise((resolve) => bastion.process.once("exit", resolve));
+  }
+}
+
+async function vsLlamaServerMain() {
+  const started = performance.now();
+  const binary = await ensureLlamaServer({
+    root,
+    jobs: availableParallelism(),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stderr.write(`Preparing synthetic ${flags.preset} (${weightType})...\n`);
+  const model = await ensureSyntheticModel({
+    preset: flags.preset,
+    type: weightType as "q4_0",
+    dir: join(root, ".cache", "bench-models"),
+  });
+  const threads = flags.threads === undefined ? defaultThreadCount() : Number(flags.threads);
+  const threadCounts = flags["threads-sweep"] ? [...new Set([1, 2, threads])].sort() : [threads];
+  const maxTokens = flags.quick ? 24 : 64;
+  const rounds = Math.max(3, flags.rounds === undefined ? 3 : Number(flags.rounds));
+  const loadBefore = loadavg();
+  const runs: Record<number, Awaited<ReturnType<typeof vsPair>>> = {};
+  for (const count of threadCounts) runs[count] = await vsPair(binary, model.path, count, maxTokens, rounds);
+
+  const rows = [["threads", "metric", "llama-server", "Bastion", "ratio", "target"]];
+  const summary: Record<number, Record<string, number>> = {};
+  for (const count of threadCounts) {
+    const { results } = runs[count]!;
+    const metric = (side: VsRound[], pick: (round: VsRound) => number) => median(side.map(pick));
+    const add = (
+      name: string,
+      key: string,
+      pick: (round: VsRound) => number,
+      digits: number,
+      target: string,
+    ) => {
+      const theirs = metric(results["llama-server"], pick);
+      const ours = metric(results.bastion, pick);
+      summary[count] = { ...summary[count], [key]: ours / theirs };
+      rows.push([String(count), name, fmt(theirs, digits), fmt(ours, digits), fmt(ours / theirs, 2), target]);
+    };
+    add(
+      `decode, 1 stream (tok/s, median of ${rounds})`,
+      "decode",
+      (r) => r.decodeTokensPerSecond,
+      2,
+      ">= 1.0",
+    );
+    add(
+      "4 concurrent fresh requests, wall-clock throughput (tok/s)",
+      "concurrent4Throughput",
+      (r) => r.concurrentTokensPerSecond,
+      2,
+      ">= 1.1",
+    );
+    add("TTFT at 4 concurrent (ms, mean of 4)", "concurrent4Ttft", (r) => r.concurrentTtftMs, 0, "<= 1.0");
+    const fewest = (side: VsRound[]) => Math.min(...side.flatMap((round) => round.tokens));
+    rows.push([
+      String(count),
+      `fewest tokens any request produced (of ${maxTokens})`,
+      String(fewest(results["llama-server"])),
+      String(fewest(results.bastion)),
+      "",
+      "",
+    ]);
+  }
+  const table = formatTable(rows);
+  const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
+  const loadAfter = loadavg();
+  console.log(
+    `\nSynthetic ${flags.preset} ${weightType.toUpperCase()}, 4 parallel sequences × 2048 tokens, ${maxTokens} tokens per request, ${rounds} alternating rounds, ${machine}, load ${fmt(loadBefore[0]!, 1)} → ${fmt(loadAfter[0]!, 1)}\n`,
+  );
+  console.log(table);
+  console.log("\nratios are Bastion / llama-server");
+  const resultsDir = join(root, "bench", "results");
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(
+    resultsDir,
+    `engine-vs-llama-server-${new Date().toISOString().replace(/[:.]/g, "-")}.json`,
+  );
+  writeFileSync(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, load: { before: loadBefore, after: loadAfter }, preset: flags.preset, type: weightType, maxTokens, rounds, runs, summary, table }, null, 2)}\n`,
+  );
+  console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
+}
+
+if (flags["vs-llama-server"]) await vsLlamaServerMain();
+else if (flags.speculative) await speculativeMain();
 else await main();

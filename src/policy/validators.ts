@@ -132,7 +132,8 @@ const fiscalOdd = [
 /**
  * The bare checksum of each kind, in plain arithmetic. Most candidates fail it, and stdnum reports
  * a failure by building an exception object (with a stack trace), which costs far more than the
- * arithmetic; so stdnum only confirms what passes here (dates, components, special ranges).
+ * arithmetic. For ES DNI and NIE, NL BSN, DE Steuer-ID and PL PESEL it is the whole rule; for the
+ * kinds in `confirmations` stdnum then confirms what passes here (dates, special ranges).
  */
 const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
   fr_nir: (value) =>

@@ -3,7 +3,7 @@ import type { ChatRequest, ChatStreamPart, GenerationTimings, Usage } from "../c
 import type { ChatService, ChatServiceContext, ChatSession } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
 import type { Principal } from "../core/principal.ts";
-import type { CompletedRequest, RequestObserver } from "../core/request-record.ts";
+import { type CompletedRequest, type RequestObserver, requestIdentity } from "../core/request-record.ts";
 import type { BudgetReservation, Budgets } from "./budgets.ts";
 import type { CostModel } from "./cost-model.ts";
 import type { LimitScopes, RateLimits } from "./rate-limits.ts";
@@ -192,11 +192,7 @@ async function* settleOnEnd(
     const evidence = session.evidence();
     const totalMs = Date.now() - started.getTime();
     const record: CompletedRequest = {
-      requestId: context.requestId,
-      startedAt: started,
-      endpoint: context.endpoint,
-      ...(context.principal === undefined ? {} : { principal: context.principal }),
-      requestedModel: request.model,
+      ...requestIdentity(context, request.model, started),
       model: session.model.id,
       backend: evidence.backend,
       backendKind: evidence.jurisdiction.zone === "local" ? "local" : "remote",

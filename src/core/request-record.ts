@@ -1,6 +1,6 @@
 import type { Jurisdiction } from "./backend.ts";
 import type { Usage } from "./chat.ts";
-import type { PolicySummary } from "./chat-service.ts";
+import type { ChatServiceContext, PolicySummary } from "./chat-service.ts";
 import type { Principal } from "./principal.ts";
 
 /**
@@ -41,4 +41,22 @@ export interface CompletedRequest {
 /** Told about every request once it ends; metering, limits and audit implement it. */
 export interface RequestObserver {
   onCompleted(record: CompletedRequest): void | Promise<void>;
+}
+
+/**
+ * The part of a request's record known when it arrives: its id, when, where, who asked (when auth
+ * is on) and for which model. Every layer that reports a record starts from it.
+ */
+export function requestIdentity(
+  context: Pick<ChatServiceContext, "requestId" | "endpoint" | "principal">,
+  requestedModel: string,
+  startedAt: Date,
+): Pick<CompletedRequest, "requestId" | "startedAt" | "endpoint" | "principal" | "requestedModel"> {
+  return {
+    requestId: context.requestId,
+    startedAt,
+    endpoint: context.endpoint,
+    ...(context.principal === undefined ? {} : { principal: context.principal }),
+    requestedModel,
+  };
 }

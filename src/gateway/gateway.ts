@@ -5,7 +5,7 @@ import type { Jurisdiction, ModelBackend, ModelDescriptor, ModelRegistry, Pricin
 import type { ChatRequest, ChatStreamPart, Usage } from "../core/chat.ts";
 import type { ChatService, ChatServiceContext, ChatSession, PolicySummary } from "../core/chat-service.ts";
 import { BastionError, isBastionError } from "../core/errors.ts";
-import type { CompletedRequest, RequestObserver } from "../core/request-record.ts";
+import { type CompletedRequest, type RequestObserver, requestIdentity } from "../core/request-record.ts";
 import {
   createPseudonymiser,
   egressFor,
@@ -140,11 +140,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   ): CompletedRequest {
     const totalMs = performance.now() - t0;
     return {
-      requestId: context.requestId,
-      startedAt,
-      endpoint: context.endpoint,
-      ...(context.principal === undefined ? {} : { principal: context.principal }),
-      requestedModel: request.model,
+      ...requestIdentity(context, request.model, startedAt),
       model: where?.model ?? request.model,
       backend: where?.backendId ?? "none",
       backendKind: where?.kind ?? "local",

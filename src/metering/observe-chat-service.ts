@@ -1,7 +1,7 @@
 import type { ChatStreamPart, Usage } from "../core/chat.ts";
 import type { ChatEvidence, ChatService, ChatServiceContext, ChatSession } from "../core/chat-service.ts";
 import { BastionError, isBastionError } from "../core/errors.ts";
-import type { CompletedRequest } from "../core/request-record.ts";
+import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { OccupancyTracker } from "./occupancy.ts";
 
@@ -85,11 +85,7 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
         const evidence = session.evidence();
         const totalMs = performance.now() - t0;
         return {
-          requestId: context.requestId,
-          startedAt,
-          endpoint: context.endpoint,
-          ...(context.principal === undefined ? {} : { principal: context.principal }),
-          requestedModel: request.model,
+          ...requestIdentity(context, request.model, startedAt),
           model,
           backend: evidence.backend,
           backendKind:

@@ -1,5 +1,3 @@
-import type { AddressInfo } from "node:net";
-import { createAdaptorServer } from "@hono/node-server";
 import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
 import { type BastionConfig, configSchema } from "../config/config.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
@@ -7,6 +5,7 @@ import { syntheticTestModel } from "../models/testing.ts";
 import { createPlatform, type Platform } from "../platform.ts";
 import { createPolicyEngine } from "../policy/index.ts";
 import { createApp } from "../server/app.ts";
+import { startServer } from "../server/testing/start-server.ts";
 import { openStore, type Store } from "../store/database.ts";
 import { createDocuments, type Documents, type IngestionEvent } from "./index.ts";
 
@@ -70,21 +69,16 @@ export async function startDocumentsTestServer(
     tenant_id: "tenant-b",
     roles: ["member"],
   });
-  const server = createAdaptorServer({ fetch: app.fetch });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await startServer(app);
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.url,
     platform,
     store,
     documents,
     events,
     keys: { a: a.secret, b: b.secret },
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if ("closeAllConnections" in server) server.closeAllConnections();
-      });
+      await server.close();
       await documents.dispose();
       await platform.dispose();
       await store.destroy();

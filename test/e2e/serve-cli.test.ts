@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultCatalogEntry } from "../../src/models/catalog.ts";
 import { syntheticTestModel } from "../../src/models/testing.ts";
 import { type FakeHf, startFakeHf } from "../fake-hf/server.ts";
+import { freePort } from "../support/free-port.ts";
 
 // `bastion serve` as a user starts it: a real process, a fresh data folder, no model configured.
 const bin = join(import.meta.dirname, "..", "..", "bin", "bastion.js");
@@ -15,14 +15,6 @@ const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 async function startServe(env: Record<string, string>, args: string[] = []) {
   const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));

@@ -1,9 +1,8 @@
-import type { AddressInfo } from "node:net";
-import { createAdaptorServer } from "@hono/node-server";
 import { type BastionConfig, configSchema } from "../../src/config/config.ts";
 import { syntheticTestModel } from "../../src/models/testing.ts";
 import { createPlatform, type Platform } from "../../src/platform.ts";
 import { createApp } from "../../src/server/app.ts";
+import { startServer } from "../../src/server/testing/start-server.ts";
 
 /** Synthetic fixtures live in a git-ignored cache inside the checkout and are built once. */
 export const syntheticModelPath = syntheticTestModel;
@@ -59,17 +58,12 @@ export async function startTestServer(options: {
   });
   const platform = await createPlatform(config);
   const app = createApp({ registry: platform.registry, maxBodyBytes: config.server.maxBodyBytes });
-  const server = createAdaptorServer({ fetch: app.fetch });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const server = await startServer(app);
   return {
-    baseUrl: `http://127.0.0.1:${port}`,
+    baseUrl: server.url,
     platform,
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if ("closeAllConnections" in server) server.closeAllConnections();
-      });
+      await server.close();
       await platform.dispose();
     },
   };

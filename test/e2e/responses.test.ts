@@ -35,6 +35,19 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** A strict function tool whose arguments the grammar pins to two cities. */
+const weatherTool = {
+  type: "function",
+  name: "get_weather",
+  strict: true,
+  parameters: {
+    type: "object",
+    properties: { city: { type: "string", enum: ["Paris", "Berlin"] } },
+    required: ["city"],
+    additionalProperties: false,
+  },
+} satisfies OpenAI.Responses.FunctionTool;
+
 describe("the Responses API with file_search", () => {
   it("answers with a file_search call, its results and citations that point into the cited file", async () => {
     const response = await client.responses.create({
@@ -151,19 +164,7 @@ describe("the Responses API with file_search", () => {
       model: "tiny",
       input: "Weather in Paris?",
       max_output_tokens: 64,
-      tools: [
-        {
-          type: "function",
-          name: "get_weather",
-          strict: true,
-          parameters: {
-            type: "object",
-            properties: { city: { type: "string", enum: ["Paris", "Berlin"] } },
-            required: ["city"],
-            additionalProperties: false,
-          },
-        },
-      ],
+      tools: [weatherTool],
       tool_choice: { type: "function", name: "get_weather" },
     });
     const call = response.output.find(
@@ -185,19 +186,7 @@ describe("the Responses API with file_search", () => {
       input: "Weather in Berlin?",
       max_output_tokens: 64,
       stream: true,
-      tools: [
-        {
-          type: "function",
-          name: "get_weather",
-          strict: true,
-          parameters: {
-            type: "object",
-            properties: { city: { type: "string", enum: ["Paris", "Berlin"] } },
-            required: ["city"],
-            additionalProperties: false,
-          },
-        },
-      ],
+      tools: [weatherTool],
       tool_choice: { type: "function", name: "get_weather" },
     });
     let joined = "";

@@ -18,6 +18,14 @@ export interface LlamaServerBuildOptions {
   log: (line: string) => void;
 }
 
+/**
+ * x86 CPUs can advertise AMX while the (virtual) machine never enables its tile state; ggml's AMX
+ * matrix code then dies with an invalid opcode at the first multiplication (seen on our CI VM). An
+ * explicit -mno-amx-* wins over -march=native in GCC and Clang, so the rest stays native. Bastion's
+ * prebuilt llama.cpp (node-llama-cpp's CPU variants, chosen at run time) runs there without AMX too.
+ */
+const noAmx = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
+
 /** The cmake options of the build: native CPU code, no network client, only the server target. */
 const cmakeOptions = [
   "-DGGML_NATIVE=ON",
@@ -26,6 +34,7 @@ const cmakeOptions = [
   "-DLLAMA_BUILD_EXAMPLES=OFF",
   "-DLLAMA_BUILD_SERVER=ON",
   "-DCMAKE_BUILD_TYPE=Release",
+  ...(process.arch === "x64" ? [`-DCMAKE_C_FLAGS=${noAmx}`, `-DCMAKE_CXX_FLAGS=${noAmx}`] : []),
 ];
 
 function run(command: string, args: string[], cwd: string): Promise<void> {

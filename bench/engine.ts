@@ -190,6 +190,8 @@ async function startBastion(
       String(contextPerSequence),
       "--threads",
       String(threads),
+      // The engine is what is measured: keys, limits and metering stay off (loopback only).
+      "--no-auth",
     ],
     { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, BASTION_LOG_LEVEL: "warn" } },
   );

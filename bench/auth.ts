@@ -14,39 +14,18 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { ensureDefaultTenant } from "../src/auth/bootstrap.ts";
 import { createAuth } from "../src/auth/index.ts";
 import { configSchema } from "../src/config/config.ts";
-import type { ChatStreamPart } from "../src/core/chat.ts";
 import { anonymousPrincipal } from "../src/core/principal.ts";
 import { createApp } from "../src/server/app.ts";
 import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
 import { startServer } from "../src/server/testing/start-server.ts";
 import { openStore } from "../src/store/database.ts";
+import { quantile, runAlternating, scriptedAnswer, scriptedLoadFlags } from "./support/scripted-load.ts";
 
-const { values: flags } = parseArgs({
-  options: {
-    concurrency: { type: "string", default: "8" },
-    requests: { type: "string", default: "400" },
-    rounds: { type: "string", default: "4" },
-    "delay-ms": { type: "string", default: "0" },
-  },
-});
-const concurrency = Number(flags.concurrency);
-const perRound = Number(flags.requests);
-const rounds = Number(flags.rounds);
-const delayMs = Number(flags["delay-ms"]);
-
-async function* script(): AsyncIterable<ChatStreamPart> {
-  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-  yield { type: "text-delta", text: "Bonjour" };
-  yield {
-    type: "finish",
-    finishReason: "stop",
-    usage: { promptTokens: 20, completionTokens: 8, reasoningTokens: 0, cachedPromptTokens: 0 },
-  };
-}
+const { concurrency, perRound, rounds, delayMs } = scriptedLoadFlags();
+const script = scriptedAnswer(delayMs);
 
 const backend = {
   ...createScriptedBackend({ id: "m", script }),
@@ -70,54 +49,16 @@ const servers = {
   limits: await startServer(createApp({ registry, auth, web: false })),
 };
 type Name = keyof typeof servers;
-const keys: Record<Name, string | undefined> = { off: undefined, auth: plainKey, limits: limitedKey };
 
-async function round(name: Name): Promise<{ seconds: number; latencies: number[] }> {
-  const url = `${servers[name].url}/v1/chat/completions`;
-  const body = JSON.stringify({
-    model: "m",
-    messages: [{ role: "user", content: "Bonjour" }],
-    max_tokens: 8,
-  });
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  const key = keys[name];
-  if (key !== undefined) headers.authorization = `Bearer ${key}`;
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < perRound) {
-        const t0 = performance.now();
-        const response = await fetch(url, { method: "POST", headers, body });
-        if (response.status !== 200)
-          throw new Error(`${name}: HTTP ${response.status} ${await response.text()}`);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  return { seconds: (performance.now() - started) / 1000, latencies };
-}
-
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-};
-
-const names: Name[] = ["off", "auth", "limits"];
-for (const name of names) await round(name); // warm-up, not counted
-const totals = Object.fromEntries(
-  names.map((name) => [name, { seconds: 0, latencies: [] as number[] }]),
-) as Record<Name, { seconds: number; latencies: number[] }>;
-for (let index = 0; index < rounds; index++) {
-  const order = index % 2 === 0 ? names : [...names].reverse();
-  for (const name of order) {
-    const result = await round(name);
-    totals[name].seconds += result.seconds;
-    totals[name].latencies.push(...result.latencies);
-  }
-}
+const totals = await runAlternating(
+  {
+    off: { url: servers.off.url, key: undefined },
+    auth: { url: servers.auth.url, key: plainKey },
+    limits: { url: servers.limits.url, key: limitedKey },
+  },
+  { concurrency, perRound, rounds },
+);
+const names = Object.keys(totals) as Name[];
 const labels: Record<Name, string> = {
   off: "no auth",
   auth: "key check",

@@ -13,38 +13,16 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { configSchema } from "../src/config/config.ts";
-import type { ChatStreamPart } from "../src/core/chat.ts";
 import { createMeteringServices } from "../src/metering/services.ts";
 import { createApp } from "../src/server/app.ts";
 import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
 import { startServer } from "../src/server/testing/start-server.ts";
 import { openStore } from "../src/store/database.ts";
+import { quantile, runAlternating, scriptedAnswer, scriptedLoadFlags } from "./support/scripted-load.ts";
 
-const { values: flags } = parseArgs({
-  options: {
-    concurrency: { type: "string", default: "8" },
-    requests: { type: "string", default: "400" },
-    rounds: { type: "string", default: "4" },
-    "delay-ms": { type: "string", default: "0" },
-  },
-});
-const concurrency = Number(flags.concurrency);
-const perRound = Number(flags.requests);
-const rounds = Number(flags.rounds);
-const delayMs = Number(flags["delay-ms"]);
-
-async function* script(): AsyncIterable<ChatStreamPart> {
-  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-  yield { type: "text-delta", text: "Bonjour" };
-  yield {
-    type: "finish",
-    finishReason: "stop",
-    usage: { promptTokens: 20, completionTokens: 8, reasoningTokens: 0, cachedPromptTokens: 0 },
-    timings: { queueMs: 0, promptMs: 1, generationMs: Math.max(1, delayMs) },
-  };
-}
+const { concurrency, perRound, rounds, delayMs } = scriptedLoadFlags();
+const script = scriptedAnswer(delayMs, true);
 
 const backend = createScriptedBackend({ id: "m", script });
 const registry = createStaticRegistry([backend]);
@@ -58,61 +36,10 @@ const servers = {
 };
 type Name = keyof typeof servers;
 
-async function round(name: Name): Promise<{ seconds: number; cpuMs: number; latencies: number[] }> {
-  const url = `${servers[name].url}/v1/chat/completions`;
-  const body = JSON.stringify({
-    model: "m",
-    messages: [{ role: "user", content: "Bonjour" }],
-    max_tokens: 8,
-  });
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next++ < perRound) {
-        const t0 = performance.now();
-        const response = await fetch(url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-        });
-        if (response.status !== 200)
-          throw new Error(`${name}: HTTP ${response.status} ${await response.text()}`);
-        await response.arrayBuffer();
-        latencies.push(performance.now() - t0);
-      }
-    }),
-  );
-  const used = process.cpuUsage(cpu);
-  return {
-    seconds: (performance.now() - started) / 1000,
-    cpuMs: (used.user + used.system) / 1000,
-    latencies,
-  };
-}
-
-const quantile = (values: number[], q: number): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-};
-
-// Warm-up of both paths (JIT, connection pools, SQLite pages), not counted.
-await round("off");
-await round("on");
-const totals: Record<Name, { seconds: number; cpuMs: number; latencies: number[] }> = {
-  off: { seconds: 0, cpuMs: 0, latencies: [] },
-  on: { seconds: 0, cpuMs: 0, latencies: [] },
-};
-for (let index = 0; index < rounds; index++) {
-  for (const name of (index % 2 === 0 ? ["off", "on"] : ["on", "off"]) as Name[]) {
-    const result = await round(name);
-    totals[name].seconds += result.seconds;
-    totals[name].cpuMs += result.cpuMs;
-    totals[name].latencies.push(...result.latencies);
-  }
-}
+const totals = await runAlternating(
+  { off: { url: servers.off.url }, on: { url: servers.on.url } },
+  { concurrency, perRound, rounds },
+);
 const verify = await metering.verifyAudit();
 const rows = (["off", "on"] as Name[]).map((name) => {
   const { seconds, cpuMs, latencies } = totals[name];

@@ -1,6 +1,22 @@
 import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { checkBatchingPatch } from "./llama-patch.ts";
+import { checkBatchingPatch, patchMarkers } from "./llama-patch.ts";
+
+/** A fake node-llama-cpp folder whose LlamaContext.js holds `source`. */
+async function fakePackage(source: string, run: (root: string) => void): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "bastion-nlc-"));
+  try {
+    await mkdir(join(root, "dist", "evaluator", "LlamaContext"), { recursive: true });
+    await writeFile(join(root, "package.json"), JSON.stringify({ version: "3.99.0" }));
+    await writeFile(join(root, "dist", "evaluator", "LlamaContext", "LlamaContext.js"), source);
+    run(root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
 
 describe("the node-llama-cpp patch check", () => {
   it("finds the patch that npm's postinstall applied, on the version package.json pins", () => {
@@ -13,24 +29,30 @@ describe("the node-llama-cpp patch check", () => {
     expect(status).toEqual({ applied: true, version: pinned });
   });
 
+  it("looks for exactly the markers the patch script leaves", () => {
+    const script = readFileSync(new URL("../../scripts/patch-node-llama-cpp.mjs", import.meta.url), "utf8");
+    const inScript = [...script.matchAll(/marker: "([^"]+)"/g)].map((match) => match[1]).sort();
+    expect(inScript).toEqual([...patchMarkers.batching, ...patchMarkers.speculative].sort());
+  });
+
   it("says what is wrong and how to fix it when the dispatcher is not patched", async () => {
-    const { mkdir, mkdtemp, rm, writeFile } = await import("node:fs/promises");
-    const { join } = await import("node:path");
-    const { tmpdir } = await import("node:os");
-    const root = await mkdtemp(join(tmpdir(), "bastion-nlc-"));
-    try {
-      await mkdir(join(root, "dist", "evaluator", "LlamaContext"), { recursive: true });
-      await writeFile(join(root, "package.json"), JSON.stringify({ version: "3.99.0" }));
-      await writeFile(
-        join(root, "dist", "evaluator", "LlamaContext", "LlamaContext.js"),
-        "// upstream code\n",
-      );
+    await fakePackage("// upstream code\n", (root) => {
       const status = checkBatchingPatch(root);
       expect(status.applied).toBe(false);
       expect(status.version).toBe("3.99.0");
-      expect(status.warning).toMatch(/without Bastion's batching patch.*scripts\/patch-node-llama-cpp\.mjs/);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+      expect(status.warning).toMatch(
+        /without Bastion's patch.*batches poorly.*scripts\/patch-node-llama-cpp\.mjs/,
+      );
+    });
+  });
+
+  it("names the speculative fix when only the older batching patch is in place", async () => {
+    await fakePackage(`${patchMarkers.batching.map((marker) => `// ${marker}`).join("\n")}\n`, (root) => {
+      const status = checkBatchingPatch(root);
+      expect(status.applied).toBe(false);
+      expect(status.missing).toEqual([...patchMarkers.speculative]);
+      expect(status.warning).toMatch(/refutes every draft after the first/);
+      expect(status.warning).not.toMatch(/batches poorly/);
+    });
   });
 });

@@ -2,8 +2,14 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The marker scripts/patch-node-llama-cpp.mjs leaves in node-llama-cpp's batch dispatcher. */
-const marker = "bastion-batching-patch";
+/**
+ * The markers scripts/patch-node-llama-cpp.mjs leaves in node-llama-cpp's LlamaContext.js, one per
+ * change (llama-patch.test.ts checks that the script applies exactly these).
+ */
+export const patchMarkers = {
+  batching: ["bastion-batching-patch (1)", "bastion-batching-patch (2)", "bastion-batching-patch (3)"],
+  speculative: ["bastion-speculative-patch (4)", "bastion-speculative-patch (5)"],
+} as const;
 
 export interface BatchingPatchStatus {
   applied: boolean;
@@ -11,12 +17,15 @@ export interface BatchingPatchStatus {
   version: string;
   /** What to tell the operator when the patch is missing. */
   warning?: string;
+  /** The patch's markers not found in node-llama-cpp; absent when it is fully applied. */
+  missing?: string[];
 }
 
 /**
- * Whether node-llama-cpp's batch dispatcher carries Bastion's patch (README, "A patch to
- * node-llama-cpp"). Without it the server works, but parallel streams share batches poorly: 4
- * streams decode about 1.2x one stream instead of 2x. Checked once at start-up.
+ * Whether node-llama-cpp carries every change of Bastion's patch (README, "A patch to
+ * node-llama-cpp"). Without it the server works, but parallel streams share batches poorly (4
+ * streams decode about 1.2x one stream instead of 2x) and speculative decoding accepts only the
+ * first draft of each step, so prompt lookup gains nothing. Checked once at start-up.
  * @param packageRoot node-llama-cpp's folder; default: the one this process resolves.
  */
 export function checkBatchingPatch(packageRoot?: string): BatchingPatchStatus {
@@ -36,10 +45,22 @@ export function checkBatchingPatch(packageRoot?: string): BatchingPatchStatus {
   const version =
     (JSON.parse(read(join(root, "package.json")) || "{}") as { version?: string }).version ?? "unknown";
   const source = read(join(root, "dist", "evaluator", "LlamaContext", "LlamaContext.js"));
-  if (source.includes(marker)) return { applied: true, version };
+  const missing = [...patchMarkers.batching, ...patchMarkers.speculative].filter(
+    (marker) => !source.includes(marker),
+  );
+  if (missing.length === 0) return { applied: true, version };
+  const effects = [
+    ...(patchMarkers.batching.some((marker) => missing.includes(marker))
+      ? ["parallel streams share batches poorly (4 streams decode about 1.2x one stream instead of 2x)"]
+      : []),
+    ...(patchMarkers.speculative.some((marker) => missing.includes(marker))
+      ? ["speculative decoding refutes every draft after the first of a step (prompt lookup gains nothing)"]
+      : []),
+  ];
   return {
     applied: false,
     version,
-    warning: `node-llama-cpp ${version} runs without Bastion's batching patch: parallel streams share batches poorly (4 streams decode about 1.2x one stream instead of 2x). Run \`node scripts/patch-node-llama-cpp.mjs\` in Bastion's folder (npm install runs it).`,
+    missing,
+    warning: `node-llama-cpp ${version} runs without Bastion's patch (${missing.join(", ")} missing): ${effects.join("; ")}. Run \`node scripts/patch-node-llama-cpp.mjs\` in Bastion's folder (npm install runs it).`,
   };
 }

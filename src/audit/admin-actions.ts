@@ -23,8 +23,16 @@ const audited: Record<string, { action: string; target: string }> = {
  * Fields of the request body are not recorded (they may hold names, emails or passwords). The
  * service's methods are wrapped in place, so routes and CLI commands that hold it are covered.
  * Erasure is recorded by the erasure hook itself (`user.erased`), not here.
+ *
+ * `operator` names who acted when no credential does: the CLI working on the data directory
+ * directly acts as the anonymous admin, so its records say `operator: "cli:<os user>"` instead.
  */
-export function auditAdminActions<T extends object>(admin: T, log: AuditLog): T {
+export function auditAdminActions<T extends object>(
+  admin: T,
+  log: AuditLog,
+  options: { operator?: string } = {},
+): T {
+  const details = options.operator === undefined ? {} : { details: { operator: options.operator } };
   const methods = admin as unknown as Record<string, Mutation | undefined>;
   for (const [name, { action, target }] of Object.entries(audited)) {
     const original = methods[name];
@@ -39,7 +47,13 @@ export function auditAdminActions<T extends object>(admin: T, log: AuditLog): T 
         typeof result?.id === "string" ? result.id : typeof rest[0] === "string" ? (rest[0] as string) : "";
       const tenantId =
         target === "tenant" ? id : typeof result?.tenant_id === "string" ? result.tenant_id : actor.tenantId;
-      await log.appendEvent({ action, principal: actor, tenantId, target: { type: target, id } });
+      await log.appendEvent({
+        action,
+        principal: actor,
+        tenantId,
+        target: { type: target, id },
+        ...details,
+      });
       return result;
     };
   }

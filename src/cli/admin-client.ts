@@ -1,14 +1,16 @@
+import { userInfo } from "node:os";
 import { type Command, InvalidArgumentError } from "commander";
 import { Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { pino } from "pino";
+import { type AuditLog, auditAdminActions, openAuditLog } from "../audit/index.ts";
 import { openConfiguredStore, policyNames } from "../auth/control-plane.ts";
 import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
 import { loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
-import { createMeteringServices } from "../metering/services.ts";
+import { createUsageStore } from "../metering/usage-store.ts";
 import { registerAdminApi } from "../server/admin/index.ts";
 import { toErrorResponse } from "../server/error-response.ts";
 import type { ServerEnv } from "../server/server-env.ts";
@@ -71,12 +73,31 @@ function openRemoteClient(url: string, explicitKey: string | undefined): AdminCl
 }
 
 /**
+ * Who runs the CLI, for the audit log: `cli:<os user>`. The local client acts as the anonymous
+ * admin (no credential), so this is what says who made a change.
+ */
+export function localOperator(): string {
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    // No passwd entry for this uid (some containers): fall back to the environment.
+    name = process.env.USER ?? process.env.LOGNAME;
+  }
+  return `cli:${name === undefined || name === "" ? "unknown" : name}`;
+}
+
+/**
  * In process: the same admin routes as the server, over the store the server would open, acting as
  * an admin of the default tenant (whoever can read the data directory owns the installation anyway).
+ * Changes are audited as the server audits them, signed with the data directory's audit key, with
+ * the operator (`cli:<os user>`) in the record's details.
  */
 async function openLocalClient(options: AdminConnectionOptions): Promise<AdminClient> {
   const config = loadConfig(options.config === undefined ? {} : { file: options.config });
-  const store = await openConfiguredStore(config, { dataDir: dataDir() });
+  const directory = dataDir();
+  const store = await openConfiguredStore(config, { dataDir: directory });
+  let audit: AuditLog | undefined;
   try {
     await ensureDefaultTenant(store);
     const auth = createAuth({
@@ -84,14 +105,15 @@ async function openLocalClient(options: AdminConnectionOptions): Promise<AdminCl
       config: { ...config, auth: { ...config.auth, enabled: true } },
       policyNames: policyNames(config),
     });
-    // Erasure reaches usage and audit too, as on the server; their services open only when needed.
+    audit = config.audit.enabled
+      ? openAuditLog({ config: config.audit, store, dataDir: directory })
+      : undefined;
+    if (audit !== undefined) auditAdminActions(auth.admin, audit, { operator: localOperator() });
+    // Erasure reaches usage and audit too, as on the server.
+    const log = audit;
     auth.admin.onErase(async (user, actor) => {
-      const metering = createMeteringServices({ config, store, dataDir: dataDir() });
-      try {
-        await metering.eraseUser(user.id, actor);
-      } finally {
-        await metering.close();
-      }
+      await createUsageStore(store).eraseUser(user.id);
+      await log?.eraseUser(user.id, actor);
     });
     const app = new Hono<ServerEnv>();
     app.use(async (c, next) => {
@@ -114,9 +136,17 @@ async function openLocalClient(options: AdminConnectionOptions): Promise<AdminCl
         });
         return readAnswer(response, "");
       },
-      close: () => store.destroy(),
+      async close() {
+        try {
+          // Signs a checkpoint over what this command appended, so that `audit verify` covers it.
+          await log?.close();
+        } finally {
+          await store.destroy();
+        }
+      },
     };
   } catch (error) {
+    await audit?.close().catch(() => {});
     await store.destroy();
     throw error;
   }

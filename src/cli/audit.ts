@@ -2,16 +2,11 @@ import { createPublicKey } from "node:crypto";
 import { once } from "node:events";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import {
-  auditKeyPath,
-  auditLogRows,
-  toAuditRecordLine,
-  type VerifyResult,
-  verifyAudit,
-} from "../audit/index.ts";
+import { auditKeyPath, type VerifyResult, verifyAudit } from "../audit/index.ts";
 import { loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
 import { BastionError } from "../core/errors.ts";
+import { auditExportLines } from "../server/admin/audit-export.ts";
 import { adminRequest, openConfiguredStore } from "./usage.ts";
 
 interface CommonOptions {
@@ -71,35 +66,33 @@ export function registerAuditCommand(program: Command): void {
       "Write the log as JSON lines: every record (with its hash and the exact hashed body) and checkpoint.",
     )
     .option("-o, --output <file>", "write here instead of stdout")
+    .option("-u, --url <url>", "export a running server's log (with BASTION_API_KEY, admin or auditor)")
     .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG)")
     .action(async (options: CommonOptions & { output?: string }) => {
-      const config = loadConfig(options.config === undefined ? {} : { file: options.config });
-      const store = await openConfiguredStore(config);
       const out =
         options.output === undefined ? process.stdout : createWriteStream(options.output, { mode: 0o600 });
-      const write = async (line: string) => {
-        if (!out.write(`${line}\n`)) await once(out, "drain");
+      const write = async (text: string) => {
+        if (!out.write(text)) await once(out, "drain");
       };
       try {
-        for await (const row of auditLogRows(store.db, 1000))
-          await write(JSON.stringify(toAuditRecordLine(row)));
-        const checkpoints = await store.db
-          .selectFrom("audit_checkpoints")
-          .selectAll()
-          .orderBy("size", "asc")
-          .execute();
-        for (const checkpoint of checkpoints)
-          await write(
-            JSON.stringify({
-              checkpoint: {
-                size: Number(checkpoint.size),
-                created_at: checkpoint.created_at,
-                note: checkpoint.note,
-              },
-            }),
-          );
+        if (options.url !== undefined) {
+          // Streamed through as it arrives: a long log is never held in memory.
+          const response = await adminRequest(options.url, "/admin/v1/audit/export");
+          if (response.body === null) throw new BastionError("upstream_error", "The server sent no export.");
+          const decoder = new TextDecoder();
+          for await (const chunk of response.body) await write(decoder.decode(chunk, { stream: true }));
+          const rest = decoder.decode();
+          if (rest !== "") await write(rest);
+          return;
+        }
+        const config = loadConfig(options.config === undefined ? {} : { file: options.config });
+        const store = await openConfiguredStore(config);
+        try {
+          for await (const line of auditExportLines(store.db)) await write(`${line}\n`);
+        } finally {
+          await store.destroy();
+        }
       } finally {
-        await store.destroy();
         if (out !== process.stdout) {
           out.end();
           await once(out, "finish");

@@ -146,7 +146,12 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     const { usage, audit, metrics } = options.metering;
     registerUsageRoutes(app, { usage, authEnabled });
     if (audit !== undefined)
-      registerAuditRoutes(app, { audit, verify: options.metering.verifyAudit, authEnabled });
+      registerAuditRoutes(app, {
+        audit,
+        verify: options.metering.verifyAudit,
+        authEnabled,
+        ...(options.auth === undefined ? {} : { store: options.auth.store }),
+      });
     if (metrics !== undefined) registerMetricsRoute(app, { metrics, authEnabled });
   }
   if (options.documents !== undefined) registerDocumentRoutes(app, deps, options.documents);

@@ -3,13 +3,17 @@ import type { AuditLog } from "../../audit/audit-log.ts";
 import type { VerifyResult } from "../../audit/verify.ts";
 import { BastionError } from "../../core/errors.ts";
 import { usageBounds } from "../../metering/usage-store.ts";
+import type { Store } from "../../store/database.ts";
 import type { ServerEnv } from "../server-env.ts";
+import { registerAuditExportRoute } from "./audit-export.ts";
 import { dateParam, meteringReader } from "./metering-access.ts";
 
 export interface AuditRouteOptions {
   audit: AuditLog;
   verify(): Promise<VerifyResult>;
   authEnabled: boolean;
+  /** The store the log lives in: mounts `GET /admin/v1/audit/export` (streamed JSON lines). */
+  store?: Store;
 }
 
 function positiveInteger(value: string | undefined, name: string): number | undefined {
@@ -22,8 +26,9 @@ function positiveInteger(value: string | undefined, name: string): number | unde
 }
 
 /**
- * `GET /admin/v1/audit`, `POST /admin/v1/audit/verify`, `GET /admin/v1/audit/public-key` (admin or
- * auditor). Records name users by pseudonym; `?user=` takes a user id and matches its pseudonym.
+ * `GET /admin/v1/audit`, `POST /admin/v1/audit/verify`, `GET /admin/v1/audit/public-key` and, given
+ * the store, `GET /admin/v1/audit/export` (admin or auditor). Records name users by pseudonym;
+ * `?user=` takes a user id and matches its pseudonym.
  */
 export function registerAuditRoutes(app: Hono<ServerEnv>, options: AuditRouteOptions): void {
   app.get("/admin/v1/audit", async (c) => {
@@ -50,6 +55,8 @@ export function registerAuditRoutes(app: Hono<ServerEnv>, options: AuditRouteOpt
       has_more: data.length === Math.min(Math.max(limit ?? 100, 1), 1000),
     });
   });
+  if (options.store !== undefined)
+    registerAuditExportRoute(app, { store: options.store, authEnabled: options.authEnabled });
   app.post("/admin/v1/audit/verify", async (c) => {
     meteringReader(c, options.authEnabled);
     return c.json(await options.verify());

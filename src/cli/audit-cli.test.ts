@@ -1,0 +1,198 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openConfiguredStore } from "../auth/control-plane.ts";
+import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
+import { configSchema } from "../config/config.ts";
+import { anonymousPrincipal } from "../core/principal.ts";
+import { createMeteringServices, type MeteringServices } from "../metering/services.ts";
+import { createApp } from "../server/app.ts";
+import { createScriptedBackend, createStaticRegistry } from "../server/testing/scripted-backend.ts";
+import { type RunningServer, startServer } from "../server/testing/start-server.ts";
+import type { Store } from "../store/database.ts";
+import { openFreshPostgres } from "../store/test-databases.ts";
+import { localOperator } from "./admin-client.ts";
+
+const run = promisify(execFile);
+const bin = join(import.meta.dirname, "..", "..", "bin", "bastion.js");
+
+interface Database {
+  name: string;
+  /** The store the CLI and the test server share, and the DATABASE_URL that names it ("" = SQLite in the data directory). */
+  open(dataDir: string): Promise<{ store: Store; databaseUrl: string }>;
+}
+
+const databases: Database[] = [
+  {
+    name: "sqlite",
+    open: async (dataDir) => ({
+      store: await openConfiguredStore(configSchema.parse({}), { dataDir, env: {} }),
+      databaseUrl: "",
+    }),
+  },
+];
+const postgresUrl = process.env.TEST_DATABASE_URL;
+if (postgresUrl !== undefined && postgresUrl !== "") {
+  databases.push({
+    name: "postgres",
+    open: async () => {
+      const store = await openFreshPostgres(postgresUrl);
+      return { store, databaseUrl: store.databaseUrl };
+    },
+  });
+}
+
+interface ExportLine {
+  seq?: number;
+  kind?: string;
+  body?: string;
+  checkpoint?: { size: number };
+}
+
+describe.each(databases)("audit from the CLI on $name", (database) => {
+  let dataDir: string;
+  let store: Store;
+  let databaseUrl: string;
+
+  async function bastion(args: string[], env: Record<string, string> = {}) {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+        env: {
+          ...process.env,
+          BASTION_DATA_DIR: dataDir,
+          BASTION_API_KEY: "",
+          DATABASE_URL: databaseUrl,
+          ...env,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  }
+
+  const exported = (stdout: string): ExportLine[] =>
+    stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as ExportLine);
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "bastion-audit-cli-"));
+    ({ store, databaseUrl } = await database.open(dataDir));
+  });
+  afterAll(async () => {
+    await store?.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("records admin changes made on the data directory, as the operator, and the chain verifies", async () => {
+    expect((await bastion(["tenants", "create", "acme", "--name", "ACME"])).code).toBe(0);
+    expect(
+      (await bastion(["tenants", "update", "acme", "--policy", "eu-strict", "--budget-hard", "20"])).code,
+    ).toBe(0);
+    const key = await bastion(["keys", "create", "ci", "--tenant", "acme", "--json"]);
+    expect(key.code).toBe(0);
+    const keyId = (JSON.parse(key.stdout) as { id: string }).id;
+    expect((await bastion(["keys", "revoke", keyId])).code).toBe(0);
+    // A refused change is not a change: nothing is recorded for it.
+    expect((await bastion(["tenants", "create", "Bad Id"])).code).not.toBe(0);
+
+    const verified = await bastion(["audit", "verify"]);
+    expect(verified.stderr).toBe("");
+    expect(verified.code).toBe(0);
+    expect(verified.stdout).toMatch(/^audit log OK: \d+ records, [1-9]\d* signed checkpoints/);
+
+    const lines = exported((await bastion(["audit", "export"])).stdout);
+    const events = lines
+      .filter((line) => line.kind === "admin")
+      .map((line) => JSON.parse(line.body!) as Record<string, unknown>);
+    const operator = `cli:${userInfo().username}`;
+    expect(localOperator()).toBe(operator);
+    expect(events.map((event) => [event.action, event.target, event.tenant])).toEqual([
+      ["tenant.created", { type: "tenant", id: "acme" }, "acme"],
+      ["tenant.updated", { type: "tenant", id: "acme" }, "acme"],
+      ["key.created", { type: "key", id: keyId }, "acme"],
+      ["key.revoked", { type: "key", id: keyId }, "acme"],
+    ]);
+    for (const event of events) expect(event.details).toEqual({ operator });
+    // Each command signed what it appended: the newest checkpoint covers every record.
+    const newest = lines.filter((line) => line.checkpoint !== undefined).at(-1);
+    expect(newest?.checkpoint?.size).toBe(lines.filter((line) => line.seq !== undefined).length);
+  });
+
+  describe("export --url", () => {
+    let server: RunningServer;
+    let metering: MeteringServices;
+    let adminKey: string;
+    let memberKey: string;
+    let tenantAdminKey: string;
+
+    beforeAll(async () => {
+      const config = configSchema.parse({});
+      await ensureDefaultTenant(store);
+      const auth = createAuth({ store, config, env: {} });
+      const registry = createStaticRegistry([createScriptedBackend({ id: "chat-model" })]);
+      metering = createMeteringServices({ config, store, dataDir, models: registry });
+      metering.attachAdmin(auth.admin);
+      auth.useCostModel(metering.meter);
+      adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "root", roles: ["admin"] })).secret;
+      memberKey = (await auth.admin.createKey(anonymousPrincipal, { name: "m", roles: ["member"] })).secret;
+      await auth.admin.createTenant(anonymousPrincipal, { id: "beta", name: "Beta" });
+      tenantAdminKey = (
+        await auth.admin.createKey(anonymousPrincipal, { name: "b", tenant_id: "beta", roles: ["admin"] })
+      ).secret;
+      server = await startServer(createApp({ registry, auth, metering, web: false }));
+      // Requests add request records to the chain beside the admin ones.
+      for (let index = 0; index < 3; index++) {
+        const response = await fetch(`${server.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "chat-model", messages: [{ role: "user", content: "hi" }] }),
+        });
+        expect(response.status).toBe(200);
+        await response.text();
+      }
+      await metering.audit?.checkpoint();
+    });
+    afterAll(async () => {
+      await server?.close();
+      await metering?.close();
+    });
+
+    it("streams the running server's log, line for line what the local export writes", async () => {
+      const remote = await bastion(["audit", "export", "--url", `${server.url}/v1`], {
+        BASTION_API_KEY: adminKey,
+      });
+      expect(remote.stderr).toBe("");
+      expect(remote.code).toBe(0);
+      const local = await bastion(["audit", "export"]);
+      expect(remote.stdout).toBe(local.stdout);
+      const lines = exported(remote.stdout);
+      expect(lines.filter((line) => line.kind === "request")).toHaveLength(3);
+      expect(lines.at(-1)?.checkpoint?.size).toBe(lines.filter((line) => line.seq !== undefined).length);
+      expect(lines.filter((line) => line.seq !== undefined).map((line) => line.seq)).toEqual(
+        lines.filter((line) => line.seq !== undefined).map((_, index) => index + 1),
+      );
+    });
+
+    it("needs an admin or auditor key of the default tenant", async () => {
+      const none = await bastion(["audit", "export", "--url", server.url]);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toMatch(/401/);
+      const member = await bastion(["audit", "export", "--url", server.url], { BASTION_API_KEY: memberKey });
+      expect(member.code).not.toBe(0);
+      expect(member.stderr).toMatch(/403 .*admin or auditor/);
+      const tenantAdmin = await fetch(`${server.url}/admin/v1/audit/export`, {
+        headers: { authorization: `Bearer ${tenantAdminKey}` },
+      });
+      expect(tenantAdmin.status).toBe(403);
+      expect(((await tenantAdmin.json()) as { error: { code: string } }).error.code).toBe("forbidden");
+    });
+  });
+});

@@ -124,10 +124,56 @@ export const syntheticPresets = {
   },
 } as const satisfies Record<string, SyntheticPreset>;
 
-export type SyntheticPresetName = keyof typeof syntheticPresets;
+/**
+ * The shape of a BERT-architecture cross-encoder (llama.cpp's `bert` with rank pooling and the
+ * `cls` / `cls.output` head), which node-llama-cpp's `createRankingContext` accepts.
+ */
+export interface SyntheticRerankerPreset {
+  name: string;
+  description: string;
+  modelName: string;
+  architecture: "bert";
+  /** llama.cpp's BERT WordPiece vocabulary (`models/ggml-vocab-bert-bge.gguf`). */
+  vocabulary: "bert-bge";
+  hiddenSize: number;
+  intermediateSize: number;
+  layers: number;
+  heads: number;
+  contextLength: number;
+  layerNormEpsilon: number;
+  defaultType: "f32" | "f16" | "q8_0" | "q4_0";
+}
 
-export const syntheticPresetNames = Object.keys(syntheticPresets) as SyntheticPresetName[];
+export const syntheticRerankerPresets = {
+  "tiny-reranker": {
+    name: "tiny-reranker",
+    description:
+      "A few-MB BERT cross-encoder (rank pooling, cls head) with llama.cpp's BERT vocabulary; random weights, so its scores carry no relevance",
+    modelName: "Tiny Reranker (synthetic)",
+    architecture: "bert",
+    vocabulary: "bert-bge",
+    hiddenSize: 64,
+    intermediateSize: 128,
+    layers: 2,
+    heads: 4,
+    // bge-reranker-v2-m3's context, so that Bastion's passage clipping is exercised as with the real one.
+    contextLength: 8192,
+    layerNormEpsilon: 1e-12,
+    defaultType: "f16",
+  },
+} as const satisfies Record<string, SyntheticRerankerPreset>;
+
+export type SyntheticPresetName = keyof typeof syntheticPresets | keyof typeof syntheticRerankerPresets;
+
+export const syntheticPresetNames = [
+  ...Object.keys(syntheticPresets),
+  ...Object.keys(syntheticRerankerPresets),
+] as SyntheticPresetName[];
 
 export function isSyntheticPresetName(name: string): name is SyntheticPresetName {
-  return Object.hasOwn(syntheticPresets, name);
+  return Object.hasOwn(syntheticPresets, name) || Object.hasOwn(syntheticRerankerPresets, name);
+}
+
+export function isSyntheticRerankerPresetName(name: string): name is keyof typeof syntheticRerankerPresets {
+  return Object.hasOwn(syntheticRerankerPresets, name);
 }

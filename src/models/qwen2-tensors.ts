@@ -8,6 +8,8 @@ export interface TensorShape {
   name: string;
   /** ggml order: dims[0] is the row length (a linear layer's input size). */
   dims: readonly number[];
+  /** Stored as F32 whatever the file type (e.g. BERT's `token_types`, which ggml adds as is). */
+  f32?: boolean;
 }
 
 /** Fills consecutive chunks of one tensor's values, in file order; called once per chunk. */
@@ -78,9 +80,17 @@ export function qwen2Tensors(options: {
   type: GgmlTypeName;
   weights: WeightSource;
 }): GgufTensorSpec[] {
-  return qwen2TensorShapes(options.preset).map((shape) => {
+  return encodeTensors(qwen2TensorShapes(options.preset), options);
+}
+
+/** Tensors of any shape list, each generated and encoded chunk by chunk when the writer reaches it. */
+export function encodeTensors(
+  shapes: readonly TensorShape[],
+  options: { type: GgmlTypeName; weights: WeightSource },
+): GgufTensorSpec[] {
+  return shapes.map((shape) => {
     // llama.cpp convention: 1-D tensors (norms, biases) stay F32 whatever the file type.
-    const type: GgmlTypeName = shape.dims.length === 1 ? "F32" : options.type;
+    const type: GgmlTypeName = shape.dims.length === 1 || shape.f32 === true ? "F32" : options.type;
     return {
       name: shape.name,
       dims: shape.dims,

@@ -1,16 +1,25 @@
 import { existsSync } from "node:fs";
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import {
+  bertRerankerMetadata,
+  bertRerankerTensorShapes,
+  bertRerankerWeights,
+  loadBertVocabulary,
+} from "./bert-reranker.ts";
 import { SyntheticModelError } from "./errors.ts";
 import { type GgmlTypeName, type GgufMetadataValue, llamaFileType } from "./gguf/constants.ts";
 import { writeGguf } from "./gguf/writer.ts";
 import {
   isSyntheticPresetName,
+  isSyntheticRerankerPresetName,
   type SyntheticPreset,
+  type SyntheticRerankerPreset,
   syntheticPresetNames,
   syntheticPresets,
+  syntheticRerankerPresets,
 } from "./presets.ts";
-import { qwen2Tensors, randomWeights, type WeightSource } from "./qwen2-tensors.ts";
+import { encodeTensors, qwen2Tensors, randomWeights, type WeightSource } from "./qwen2-tensors.ts";
 import { defaultScriptedChain, type ScriptedChain, scriptedWeights } from "./scripted.ts";
 import { passageChain } from "./scripted-passage.ts";
 import { llamaCppBundle } from "./vocab-source.ts";
@@ -50,16 +59,19 @@ export interface SynthesizedModel {
   type: SyntheticWeightType;
 }
 
-export function resolvePreset(name: string): SyntheticPreset {
+export function resolvePreset(name: string): SyntheticPreset | SyntheticRerankerPreset {
   if (!isSyntheticPresetName(name)) {
     throw new SyntheticModelError(
       `unknown synthetic preset "${name}"; valid presets: ${syntheticPresetNames.join(", ")}`,
     );
   }
-  return syntheticPresets[name];
+  return isSyntheticRerankerPresetName(name) ? syntheticRerankerPresets[name] : syntheticPresets[name];
 }
 
-function resolveType(preset: SyntheticPreset, type: string | undefined): SyntheticWeightType {
+function resolveType(
+  preset: SyntheticPreset | SyntheticRerankerPreset,
+  type: string | undefined,
+): SyntheticWeightType {
   const resolved = type ?? preset.defaultType;
   if (!(syntheticWeightTypes as readonly string[]).includes(resolved)) {
     throw new SyntheticModelError(
@@ -124,6 +136,17 @@ export async function synthesizeModel(options: SynthesizeModelOptions): Promise<
   const ggmlType = ggmlTypeOf[type];
   const seed = options.seed ?? DEFAULT_SEED;
   if (!Number.isSafeInteger(seed)) throw new SyntheticModelError(`seed must be an integer, got ${seed}`);
+  await mkdir(dirname(options.out), { recursive: true });
+  if (preset.architecture === "bert") {
+    const result = await writeReranker({
+      preset,
+      type: ggmlType,
+      seed,
+      out: options.out,
+      cacheDir: options.cacheDir,
+    });
+    return { ...result, preset: preset.name, type };
+  }
   const vocabulary = await cachedVocabulary(preset, options.cacheDir);
   const weights: WeightSource = preset.scripted
     ? scriptedWeights(
@@ -131,13 +154,47 @@ export async function synthesizeModel(options: SynthesizeModelOptions): Promise<
         preset.hiddenSize,
       )
     : randomWeights(seed, { unusedFrom: vocabulary.firstUnusedId });
-  await mkdir(dirname(options.out), { recursive: true });
   const result = await writeGguf({
     path: options.out,
     metadata: modelMetadata({ preset, type: ggmlType, vocabulary }),
     tensors: qwen2Tensors({ preset, type: ggmlType, weights }),
   });
   return { ...result, preset: preset.name, type };
+}
+
+/** A BERT cross-encoder: llama.cpp's BERT vocabulary, rank pooling, seeded weights. */
+async function writeReranker(options: {
+  preset: SyntheticRerankerPreset;
+  type: GgmlTypeName;
+  seed: number;
+  out: string;
+  cacheDir: string | undefined;
+}) {
+  const { preset } = options;
+  const vocabulary = await loadBertVocabulary(
+    options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir },
+  );
+  const str = (value: string): GgufMetadataValue => ({ type: "string", value });
+  const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
+  return writeGguf({
+    path: options.out,
+    metadata: [
+      ["general.architecture", str("bert")],
+      ["general.type", str("model")],
+      ["general.name", str(preset.modelName)],
+      ["general.file_type", u32(llamaFileType[options.type])],
+      ["general.quantization_version", u32(2)],
+      ["bastion.synthetic", { type: "bool", value: true }],
+      ["bastion.preset", str(preset.name)],
+      ["bastion.synth_version", u32(SYNTH_WRITER_VERSION)],
+      ...bertRerankerMetadata(preset),
+      ...vocabulary.metadata,
+    ],
+    tensors: encodeTensors(bertRerankerTensorShapes(preset, vocabulary.size), {
+      type: options.type,
+      weights: bertRerankerWeights(options.seed),
+    }),
+  });
 }
 
 export interface EnsureSyntheticModelOptions {

@@ -7,10 +7,11 @@ export const testCacheDir = `${testFixturesDir}/cache`;
 
 /**
  * A synthetic model for tests, written once into `.cache/test-fixtures` and reused by later runs.
- * `tiny` (random weights, ~16 MB) and `scripted` (fixed output chain) load in well under a second.
+ * `tiny` (random weights, ~16 MB), `scripted` (fixed output chain) and `tiny-reranker` (a BERT
+ * cross-encoder, random weights) load in well under a second.
  */
 export async function syntheticTestModel(
-  preset: "tiny" | "scripted" | (string & {}),
+  preset: "tiny" | "scripted" | "tiny-reranker" | (string & {}),
   type?: SyntheticWeightType,
 ): Promise<string> {
   const { path } = await ensureSyntheticModel({

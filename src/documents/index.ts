@@ -51,10 +51,23 @@ export async function createDocuments(options: CreateDocumentsOptions): Promise<
       ? {}
       : {
           ranker: () => {
-            ranker ??= loadRanker({ path: rerankerPath }).catch((error: unknown) => {
-              ranker = undefined;
-              throw error;
-            });
+            if (ranker === undefined) {
+              const started = performance.now();
+              ranker = loadRanker({ path: rerankerPath }).then(
+                (loaded) => {
+                  // Operators see that searches now rerank, and with which model.
+                  options.logger?.info(
+                    { path: rerankerPath, ms: Math.round(performance.now() - started) },
+                    "reranker loaded",
+                  );
+                  return loaded;
+                },
+                (error: unknown) => {
+                  ranker = undefined;
+                  throw error;
+                },
+              );
+            }
             return ranker;
           },
         }),

@@ -45,6 +45,20 @@ export function budgetMonth(date?: Date): string {
 }
 const currentMonth = { from: 0, until: 0, month: "" };
 
+/**
+ * How many requests' estimates a budget lease reserves at once (see `createBudgets`): one write
+ * per this many requests instead of one each, while a scope keeps requests in flight.
+ */
+export const leaseRequests = 16;
+
+/** This instance's share of a scope's reservations: `amount` reserved in the store, `inFlight` of it promised to running requests. */
+interface Lease {
+  amount: number;
+  inFlight: number;
+  /** Running requests that took their estimate from this lease. */
+  open: number;
+}
+
 const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
 
 /**
@@ -56,27 +70,31 @@ export function createBudgets(store: Store): Budgets {
   const { db } = store;
   const fast = store.sqlite === undefined ? undefined : sqliteStatements(store.sqlite, db);
 
-  /** Takes `estimate` off the reservations of `scopes` and adds `actual` to their spend. */
+  /**
+   * Takes `decrement` off each scope's reservations and adds `actual` to its spend (one UPDATE per
+   * scope; on SQLite one job of the shared writer).
+   */
   async function release(
-    scopes: BudgetScope[],
+    scopes: Array<{ scope: BudgetScope; decrement: number }>,
     month: string,
-    estimate: number,
     actual: number,
   ): Promise<void> {
+    if (scopes.length === 0) return;
     if (fast !== undefined) {
       // One job in the shared writer's next transaction, with the request's usage row and audit
       // record: no commit of its own. Reservations only ever shrink here, so a release that
       // commits a moment later can make admission stricter, never looser.
       await fast.writer.run(() => {
-        for (const scope of scopes) fast.release.run(estimate, estimate, actual, scope.scope, month);
+        for (const { scope, decrement } of scopes)
+          fast.release.run(decrement, decrement, actual, scope.scope, month);
       });
       return;
     }
-    for (const scope of scopes) {
+    for (const { scope, decrement } of scopes) {
       await db
         .updateTable("budget_ledger")
         .set({
-          reserved_eur: sql`case when reserved_eur > ${estimate} then reserved_eur - ${estimate} else 0 end`,
+          reserved_eur: sql`case when reserved_eur > ${decrement} then reserved_eur - ${decrement} else 0 end`,
           spent_eur: sql`spent_eur + ${actual}`,
         })
         .where("scope", "=", scope.scope)
@@ -84,6 +102,26 @@ export function createBudgets(store: Store): Budgets {
         .execute();
     }
   }
+
+  // Leases: a scope with a hard budget and no soft one reserves `leaseRequests` estimates at a
+  // time, and later requests take their estimate from that slice in memory, without a write. The
+  // database still holds every lease in `reserved_eur` and admits one only while spend plus all
+  // reservations stays within the hard budget, so the bound is the same as one reservation per
+  // request. A slice too large for what is left falls back to the request's own estimate. The rest
+  // of a lease goes back with the settlement of the last request in flight on that scope.
+  const leases = new Map<string, Lease>();
+  const leaseOf = (scope: BudgetScope, month: string): Lease | undefined => {
+    if (scope.limits.budget_hard_eur === undefined || scope.limits.budget_soft_eur !== undefined)
+      return undefined;
+    const id = `${scope.scope}\n${month}`;
+    let lease = leases.get(id);
+    if (lease === undefined) {
+      if (leases.size >= 10_000) for (const [key, idle] of leases) if (idle.open === 0) leases.delete(key);
+      lease = { amount: 0, inFlight: 0, open: 0 };
+      leases.set(id, lease);
+    }
+    return lease;
+  };
 
   async function overBudget(scope: BudgetScope, month: string, estimate: number): Promise<RateLimitError> {
     const current = await db
@@ -99,6 +137,69 @@ export function createBudgets(store: Store): Budgets {
     );
   }
 
+  /**
+   * Reserves `amount` on every scope, or nothing: returns the scope that refused, if one did.
+   * Soft-budget warnings are added to `warnings`.
+   */
+  async function reserveInStore(
+    asked: Array<{ scope: BudgetScope; amount: number }>,
+    month: string,
+    warnings: string[],
+  ): Promise<{ refused?: BudgetScope }> {
+    const noted: string[] = [];
+    const note = (scope: BudgetScope, result: { spent_eur: number; reserved_eur: number }) => {
+      const soft = scope.limits.budget_soft_eur;
+      const committed = Number(result.spent_eur) + Number(result.reserved_eur);
+      if (soft !== undefined && committed >= soft) {
+        noted.push(
+          `${scope.label} has committed ${eur(committed)} of its ${eur(soft)} soft budget this month`,
+        );
+      }
+    };
+    if (fast !== undefined) {
+      // SQLite: prepared statements, in the shared writer's next transaction.
+      const refused = await fast.reserveAll(asked, month, note);
+      if (refused !== undefined) return { refused };
+    } else {
+      const reserved: Array<{ scope: BudgetScope; decrement: number }> = [];
+      for (const { scope, amount } of asked) {
+        let result = await tryReserve(scope, amount, month);
+        if (result === undefined) {
+          // First request of the month for this scope, or over budget: make sure the row exists.
+          await db
+            .insertInto("budget_ledger")
+            .values({ scope: scope.scope, month, spent_eur: 0, reserved_eur: 0 })
+            .onConflict((conflict) => conflict.columns(["scope", "month"]).doNothing())
+            .execute();
+          result = await tryReserve(scope, amount, month);
+        }
+        if (result === undefined) {
+          await release(reserved, month, 0);
+          return { refused: scope };
+        }
+        reserved.push({ scope, decrement: amount });
+        note(scope, result);
+      }
+    }
+    warnings.push(...noted);
+    return {};
+  }
+
+  // No transaction spanning the scopes: each conditional UPDATE is atomic by itself, and a
+  // transaction held across awaits would queue every other query behind it (one SQLite
+  // connection). A refusal gives back what the earlier scopes reserved.
+  const tryReserve = (scope: BudgetScope, amount: number, month: string) => {
+    const hard = scope.limits.budget_hard_eur;
+    let update = db
+      .updateTable("budget_ledger")
+      .set({ reserved_eur: sql`reserved_eur + ${amount}` })
+      .where("scope", "=", scope.scope)
+      .where("month", "=", month);
+    if (hard !== undefined)
+      update = update.where(sql<boolean>`spent_eur + reserved_eur + ${amount} <= ${hard}`);
+    return update.returning(["spent_eur", "reserved_eur"]).executeTakeFirst();
+  };
+
   return {
     async reserve(scopes, estimateEur) {
       const month = budgetMonth();
@@ -107,53 +208,71 @@ export function createBudgets(store: Store): Budgets {
       );
       if (budgeted.length === 0) return { settle: async () => {} };
       const estimate = Math.max(0, estimateEur);
-      const warnings: string[] = [];
-      // No transaction spanning the scopes: each conditional UPDATE is atomic by itself, and a
-      // transaction held across awaits would queue every other query behind it (one SQLite
-      // connection). A refusal gives back what the earlier scopes reserved.
-      const tryReserve = (scope: BudgetScope) => {
-        const hard = scope.limits.budget_hard_eur;
-        let update = db
-          .updateTable("budget_ledger")
-          .set({ reserved_eur: sql`reserved_eur + ${estimate}` })
-          .where("scope", "=", scope.scope)
-          .where("month", "=", month);
-        if (hard !== undefined)
-          update = update.where(sql<boolean>`spent_eur + reserved_eur + ${estimate} <= ${hard}`);
-        return update.returning(["spent_eur", "reserved_eur"]).executeTakeFirst();
+      const entries = budgeted.map((scope) => ({ scope, lease: leaseOf(scope, month) }));
+      type Entry = (typeof entries)[number];
+      const take = (lease: Lease) => {
+        lease.inFlight += estimate;
+        lease.open++;
       };
-      const reserved: BudgetScope[] = [];
-      const note = (scope: BudgetScope, result: { spent_eur: number; reserved_eur: number }) => {
-        reserved.push(scope);
-        const soft = scope.limits.budget_soft_eur;
-        const committed = Number(result.spent_eur) + Number(result.reserved_eur);
-        if (soft !== undefined && committed >= soft) {
-          warnings.push(
-            `${scope.label} has committed ${eur(committed)} of its ${eur(soft)} soft budget this month`,
-          );
+      /** Gives a request's share of a lease back; returns what leaves the store's reservations. */
+      const giveBack = ({ scope, lease }: Entry, actual: number) => {
+        if (lease === undefined) return { scope, decrement: estimate };
+        // What was spent leaves the lease; the rest of the estimate is free for the next request.
+        lease.inFlight = Math.max(0, lease.inFlight - estimate);
+        lease.open--;
+        let decrement = Math.min(actual, lease.amount);
+        lease.amount -= decrement;
+        if (lease.open === 0) {
+          decrement += lease.amount;
+          lease.amount = 0;
+          lease.inFlight = 0;
         }
+        return { scope, decrement };
       };
-      if (fast !== undefined) {
-        // SQLite: prepared statements, in the shared writer's next transaction.
-        const refused = await fast.reserveAll(budgeted, estimate, month, note);
-        if (refused !== undefined) throw await overBudget(refused, month, estimate);
-      } else {
-        for (const scope of budgeted) {
-          let result = await tryReserve(scope);
-          if (result === undefined) {
-            // First request of the month for this scope, or over budget: make sure the row exists.
-            await db
-              .insertInto("budget_ledger")
-              .values({ scope: scope.scope, month, spent_eur: 0, reserved_eur: 0 })
-              .onConflict((conflict) => conflict.columns(["scope", "month"]).doNothing())
-              .execute();
-            result = await tryReserve(scope);
+      // Shares of leases with room are taken now, before any await, so that no other request can
+      // promise the same room meanwhile.
+      const fromLease = entries.filter(
+        ({ lease }) => lease !== undefined && lease.amount - lease.inFlight >= estimate,
+      );
+      for (const { lease } of fromLease) take(lease!);
+      const needed = entries.filter((entry) => !fromLease.includes(entry));
+      const warnings: string[] = [];
+      if (needed.length > 0) {
+        // The other scopes reserve in the store: a lease's slice where one is used, else the
+        // estimate; when the slice does not fit in what is left, the estimate alone.
+        const attempt = (slice: boolean) =>
+          needed.map((entry) => ({
+            scope: entry.scope,
+            amount: slice && entry.lease !== undefined ? estimate * leaseRequests : estimate,
+          }));
+        let asked = attempt(true);
+        let outcome: { refused?: BudgetScope };
+        try {
+          outcome = await reserveInStore(asked, month, warnings);
+          if (outcome.refused !== undefined && needed.some((entry) => entry.lease !== undefined)) {
+            asked = attempt(false);
+            outcome = await reserveInStore(asked, month, warnings);
           }
-          if (result === undefined) {
-            await release(reserved, month, estimate, 0);
-            throw await overBudget(scope, month, estimate);
-          }
-          note(scope, result);
+        } catch (error) {
+          await release(
+            fromLease.map((entry) => giveBack(entry, 0)),
+            month,
+            0,
+          );
+          throw error;
+        }
+        if (outcome.refused !== undefined) {
+          await release(
+            fromLease.map((entry) => giveBack(entry, 0)),
+            month,
+            0,
+          );
+          throw await overBudget(outcome.refused, month, estimate);
+        }
+        for (const [index, { lease }] of needed.entries()) {
+          if (lease === undefined) continue;
+          lease.amount += asked[index]!.amount;
+          take(lease);
         }
       }
       let settled = false;
@@ -162,7 +281,12 @@ export function createBudgets(store: Store): Budgets {
         async settle(actualEur) {
           if (settled) return;
           settled = true;
-          await release(budgeted, month, estimate, Math.max(0, actualEur));
+          const actual = Math.max(0, actualEur);
+          await release(
+            entries.map((entry) => giveBack(entry, actual)),
+            month,
+            actual,
+          );
         },
       };
     },
@@ -202,53 +326,51 @@ function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
     "update budget_ledger set reserved_eur = case when reserved_eur > ? then reserved_eur - ? else 0 end, spent_eur = spent_eur + ? where scope = ? and month = ?",
   );
   type Row = { spent_eur: number; reserved_eur: number };
-  const tryReserve = (scope: BudgetScope, estimate: number, month: string): Row | undefined => {
+  type Asked = { scope: BudgetScope; amount: number };
+  const tryReserve = ({ scope, amount }: Asked, month: string): Row | undefined => {
     const hard = scope.limits.budget_hard_eur;
     return (
       hard === undefined
-        ? reserveSoft.get(estimate, scope.scope, month)
-        : reserveHard.get(estimate, scope.scope, month, estimate, hard)
+        ? reserveSoft.get(amount, scope.scope, month)
+        : reserveHard.get(amount, scope.scope, month, amount, hard)
     ) as Row | undefined;
   };
-  const giveBack = (scopes: BudgetScope[], estimate: number, month: string) => {
-    for (const scope of scopes) release.run(estimate, estimate, 0, scope.scope, month);
+  const giveBack = (asked: Asked[], month: string) => {
+    for (const { scope, amount } of asked) release.run(amount, amount, 0, scope.scope, month);
   };
   /** Reserves on every scope or none; returns the scope that refused, if one did. */
   const reserveAll = (
-    scopes: BudgetScope[],
-    estimate: number,
+    asked: Asked[],
     month: string,
     reserved: (scope: BudgetScope, row: Row) => void,
   ): BudgetScope | undefined => {
-    const rows: Array<[BudgetScope, Row]> = [];
+    const rows: Array<[Asked, Row]> = [];
     try {
-      for (const scope of scopes) {
-        let row = tryReserve(scope, estimate, month);
+      for (const entry of asked) {
+        let row = tryReserve(entry, month);
         if (row === undefined) {
           // First request of the month for this scope, or over budget: make sure the row exists.
-          ensureRow.run(scope.scope, month);
-          row = tryReserve(scope, estimate, month);
+          ensureRow.run(entry.scope.scope, month);
+          row = tryReserve(entry, month);
         }
         if (row === undefined) {
           giveBack(
             rows.map(([done]) => done),
-            estimate,
             month,
           );
-          return scope;
+          return entry.scope;
         }
-        rows.push([scope, row]);
+        rows.push([entry, row]);
       }
     } catch (error) {
       // The writer's transaction commits the other jobs: take back what this one reserved.
       giveBack(
         rows.map(([done]) => done),
-        estimate,
         month,
       );
       throw error;
     }
-    for (const [scope, row] of rows) reserved(scope, row);
+    for (const [entry, row] of rows) reserved(entry.scope, row);
     return undefined;
   };
   const writer = sharedSqliteWriter(sqlite, (work) => db.connection().execute(work));
@@ -262,10 +384,9 @@ function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
      * hard budget holds exactly as with one transaction per request.
      */
     reserveAll: (
-      scopes: BudgetScope[],
-      estimate: number,
+      asked: Asked[],
       month: string,
       reserved: (scope: BudgetScope, row: Row) => void,
-    ): Promise<BudgetScope | undefined> => writer.run(() => reserveAll(scopes, estimate, month, reserved)),
+    ): Promise<BudgetScope | undefined> => writer.run(() => reserveAll(asked, month, reserved)),
   };
 }

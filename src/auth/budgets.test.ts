@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Store } from "../store/database.ts";
+import { testDatabases } from "../store/test-databases.ts";
+import { type BudgetScope, createBudgets, leaseRequests } from "./budgets.ts";
+
+let counter = 0;
+const scopeWith = (limits: BudgetScope["limits"]): BudgetScope => ({
+  scope: `key:lease-${process.pid}-${++counter}`,
+  label: "this API key",
+  limits,
+});
+
+describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => {
+  let store: Store;
+  beforeAll(async () => {
+    store = await open();
+  });
+  afterAll(async () => {
+    await store?.destroy();
+  });
+
+  it("reserves a slice once and takes later estimates from it, then gives the rest back when idle", async () => {
+    const budgets = createBudgets(store);
+    const scope = scopeWith({ budget_hard_eur: 100 });
+    const first = await budgets.reserve([scope], 0.01);
+    expect((await budgets.status(scope.scope)).reservedEur).toBeCloseTo(0.01 * leaseRequests, 12);
+    const more = [];
+    for (let index = 0; index < leaseRequests - 1; index++) more.push(await budgets.reserve([scope], 0.01));
+    // All 16 estimates came out of the one slice: nothing more reserved in the store.
+    expect((await budgets.status(scope.scope)).reservedEur).toBeCloseTo(0.01 * leaseRequests, 12);
+    const beyond = await budgets.reserve([scope], 0.01);
+    expect((await budgets.status(scope.scope)).reservedEur).toBeCloseTo(0.02 * leaseRequests, 12);
+    for (const reservation of [first, ...more, beyond]) await reservation.settle(0.004);
+    const status = await budgets.status(scope.scope);
+    expect(status.spentEur).toBeCloseTo(0.004 * (leaseRequests + 1), 12);
+    expect(status.reservedEur).toBeCloseTo(0, 12);
+  });
+
+  it("falls back to one estimate when a slice does not fit, and never passes the hard budget", async () => {
+    const budgets = createBudgets(store);
+    const scope = scopeWith({ budget_hard_eur: 0.1 });
+    const admitted = [];
+    let refused = 0;
+    const attempts = await Promise.allSettled(
+      Array.from({ length: 50 }, () => budgets.reserve([scope], 0.01)),
+    );
+    for (const attempt of attempts) {
+      if (attempt.status === "fulfilled") admitted.push(attempt.value);
+      else refused++;
+    }
+    expect(admitted.length).toBeLessThanOrEqual(10);
+    expect(admitted.length).toBeGreaterThan(0);
+    expect(refused).toBe(50 - admitted.length);
+    const during = await budgets.status(scope.scope);
+    expect(during.reservedEur).toBeLessThanOrEqual(0.1 + 1e-9);
+    for (const reservation of admitted) await reservation.settle(0.01);
+    const after = await budgets.status(scope.scope);
+    expect(after.spentEur).toBeLessThanOrEqual(0.1 + 1e-9);
+    expect(after.reservedEur).toBeCloseTo(0, 12);
+  });
+
+  it("keeps two instances' leases within one hard budget", async () => {
+    const [first, second] = await openTwo();
+    try {
+      const a = createBudgets(first);
+      const b = createBudgets(second);
+      // Binary fractions, so that the sums are exact. A takes a slice of 16 x 1/32 = 0.5; B finds
+      // 0.5 left: its own slice does not fit, one estimate at a time does, 16 times.
+      const estimate = 1 / 32;
+      const scope = scopeWith({ budget_hard_eur: 1 });
+      const held = [await a.reserve([scope], estimate)];
+      for (let index = 0; index < 16; index++) held.push(await b.reserve([scope], estimate));
+      await expect(b.reserve([scope], estimate)).rejects.toThrow(/Monthly budget reached/);
+      const status = await a.status(scope.scope);
+      expect(status.spentEur + status.reservedEur).toBeLessThanOrEqual(1);
+      // A still has room in its slice: its next request needs no write.
+      held.push(await a.reserve([scope], estimate));
+      for (const reservation of held) await reservation.settle(estimate);
+      const after = await b.status(scope.scope);
+      expect(after.spentEur).toBeCloseTo(estimate * 18, 12);
+      expect(after.reservedEur).toBeCloseTo(0, 12);
+    } finally {
+      await second.destroy();
+      await first.destroy();
+    }
+  });
+
+  it("reserves per request where a soft budget needs each request's figure", async () => {
+    const budgets = createBudgets(store);
+    const scope = scopeWith({ budget_hard_eur: 100, budget_soft_eur: 0.015 });
+    const first = await budgets.reserve([scope], 0.01);
+    expect(first.warning).toBeUndefined();
+    const second = await budgets.reserve([scope], 0.01);
+    expect(second.warning).toContain("soft budget");
+    expect((await budgets.status(scope.scope)).reservedEur).toBeCloseTo(0.02, 12);
+    await first.settle(0.01);
+    await second.settle(0.01);
+  });
+});

@@ -13,7 +13,8 @@ export function rawAllowed(inspection: Inspection, backend: BackendPlace): boole
 
 /**
  * How a backend may be used under an inspection. block: never; allow: raw; keep-local: raw if the
- * backend is allowed, else not at all; pseudonymise: raw if allowed, else only pseudonymised.
+ * backend is allowed, else not at all; pseudonymise: raw if allowed, else only pseudonymised (and
+ * not at all when a detection sits in a field that cannot be pseudonymised, see `unmaskable`).
  * Fails closed: a malformed inspection or backend gives `denied`.
  */
 export function egressFor(inspection: Inspection, backend: BackendPlace): Egress {
@@ -26,7 +27,11 @@ export function egressFor(inspection: Inspection, backend: BackendPlace): Egress
       case "keep-local":
         return rawAllowed(inspection, backend) ? "raw" : "denied";
       case "pseudonymise":
-        return rawAllowed(inspection, backend) ? "raw" : "pseudonymised";
+        // A detection in a field no placeholder can stand in for: raw where allowed, else nowhere.
+        if (rawAllowed(inspection, backend)) return "raw";
+        return inspection.unmaskable !== undefined && inspection.unmaskable.length > 0
+          ? "denied"
+          : "pseudonymised";
       default:
         return "denied";
     }
@@ -100,6 +105,12 @@ export function policyDenied(inspection: Inspection, model?: string): PolicyDeni
     return new PolicyDeniedError(
       inspection.reason ?? `${inspection.dataClass}_blocked`,
       `Policy ${inspection.policy} blocks ${inspection.dataClass} data${describeCounts(inspection.counts) === "" ? "" : ` (${describeCounts(inspection.counts)} detected)`}`,
+    );
+  const unmaskable = inspection.unmaskable ?? [];
+  if (inspection.action === "pseudonymise" && unmaskable.length > 0)
+    return new PolicyDeniedError(
+      "unmaskable_field",
+      `Policy ${inspection.policy} pseudonymises ${inspection.dataClass} data for backends outside ${zonesText(inspection)}, but ${unmaskable.length === 1 ? "the field" : "the fields"} ${unmaskable.join(", ")} cannot be pseudonymised without changing what the request means (a name, a key, a pattern or a reference), and no backend that may receive it raw serves ${model === undefined ? "this model" : `model ${model}`}. Remove the personal data from ${unmaskable.length === 1 ? "that field" : "those fields"}`,
     );
   return new PolicyDeniedError(
     "no_allowed_backend",

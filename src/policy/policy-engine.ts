@@ -10,7 +10,7 @@ import {
 import type { ChatRequest } from "../core/chat.ts";
 import { BastionError } from "../core/errors.ts";
 import { PolicyDeniedError } from "./policy-error.ts";
-import { requestTexts } from "./request-texts.ts";
+import { type RequestText, requestTexts } from "./request-texts.ts";
 import { type CustomMatcher, createScanner, type Detector, type Scanner } from "./scanner.ts";
 import type { DataClass, Detection, DetectorType, Inspection, PolicyAction, PolicyEngine } from "./types.ts";
 
@@ -77,16 +77,24 @@ export function createPolicyEngine(
   };
 
   const evaluate = (
-    texts: Array<{ path: string; text: string }>,
+    texts: RequestText[],
     inspectOptions: { policy?: string; declaredDataClass?: string },
   ): Inspection => {
     const declared = parseDeclaredClass(inspectOptions.declaredDataClass);
     const policy = policyFor(inspectOptions.policy);
     try {
       const detections: Detection[] = [];
-      for (const { path, text } of texts)
-        for (const detection of policy.scanner.scan(text, path)) detections.push(detection);
-      return decide(policy, detections, declared);
+      const unmaskable = new Set<string>();
+      for (const { path, text, maskable } of texts) {
+        if (text.length === 0) continue;
+        const found = policy.scanner.scan(text, path);
+        for (const detection of found) detections.push(detection);
+        if (!maskable && found.length > 0) unmaskable.add(path);
+      }
+      const inspection = decide(policy, detections, declared);
+      if (unmaskable.size > 0)
+        inspection.unmaskable = [...unmaskable].map((path) => redactPath(path, detections));
+      return inspection;
     } catch (error) {
       // Fail closed: whatever broke, the request is denied rather than sent unchecked. The cause's
       // message stays out of the answer: a detector's error may quote the text it choked on.
@@ -102,7 +110,7 @@ export function createPolicyEngine(
     defaultPolicy: config.default,
     names: () => [...policies.keys()],
     inspect: (request: ChatRequest, inspectOptions = {}) => {
-      let texts: Array<{ path: string; text: string }>;
+      let texts: RequestText[];
       try {
         texts = requestTexts(request);
       } catch (error) {
@@ -112,7 +120,8 @@ export function createPolicyEngine(
       }
       return evaluate(texts, inspectOptions);
     },
-    inspectText: (text: string, inspectOptions = {}) => evaluate([{ path: "text", text }], inspectOptions),
+    inspectText: (text: string, inspectOptions = {}) =>
+      evaluate([{ path: "text", text, maskable: true }], inspectOptions),
     describe: () =>
       [...policies.values()].map((policy) => {
         const definition = definitions[policy.name] as PolicyDefinitionConfig;
@@ -130,6 +139,18 @@ export function createPolicyEngine(
         };
       }),
   };
+}
+
+/**
+ * A path fit for an error message: a detected value that is part of it (a property name that is an
+ * email) becomes its type, `⟦EMAIL⟧`, so that the message carries no personal data.
+ */
+function redactPath(path: string, detections: readonly Detection[]): string {
+  let redacted = path;
+  for (const detection of detections)
+    if (detection.value.length > 0 && redacted.includes(detection.value))
+      redacted = redacted.replaceAll(detection.value, `⟦${detection.type.toUpperCase()}⟧`);
+  return redacted;
 }
 
 function parseDeclaredClass(value: string | undefined): DataClass | undefined {

@@ -1,4 +1,5 @@
 import type { ChatRequest } from "../core/chat.ts";
+import { PolicyDeniedError } from "./policy-error.ts";
 import { mapRequestTexts } from "./request-texts.ts";
 import type { Detection, DetectorType, Inspection, Pseudonymiser } from "./types.ts";
 
@@ -68,7 +69,20 @@ export function createPseudonymiser(
   // Longest values first, so that a value containing another is replaced whole.
   const values = [...byValue.keys()].filter((value) => value.length >= 3).sort((a, b) => b.length - a.length);
 
-  const maskText = (text: string, path: string): string => {
+  const maskText = (text: string, path: string, maskable: boolean): string => {
+    const masked = maskValues(text, path);
+    // A name, a key or a pattern with a placeholder in it would mean something else: fail closed
+    // (egressFor denies such a request before it gets here; this guards a value found elsewhere
+    // that recurs in such a field).
+    if (!maskable && masked !== text)
+      throw new PolicyDeniedError(
+        "unmaskable_field",
+        `${maskValues(path, "")} holds personal data and cannot be pseudonymised without changing what the request means`,
+      );
+    return masked;
+  };
+
+  const maskValues = (text: string, path: string): string => {
     let masked = text;
     const detections = byPath.get(path);
     if (detections !== undefined) {

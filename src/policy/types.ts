@@ -17,7 +17,11 @@ export interface Detection {
   type: DetectorType;
   /** Finer label, e.g. `fr_nir`, `es_dni`, `jwt`, `aws_access_key`, or a custom pattern's name. */
   subtype?: string;
-  /** Which text of the request: `messages[2].content`, `messages[3].tool_calls[0].arguments`, or `text`. */
+  /**
+   * Which text of the request: `messages[2].content`, `messages[3].tool_calls[0].arguments`,
+   * `tools[0].function.description`, `response_format.json_schema.schema.properties.email.description`,
+   * or `text`.
+   */
   path: string;
   /** UTF-16 offsets into that text. */
   start: number;
@@ -50,6 +54,12 @@ export interface Inspection {
   };
   /** Machine-readable reason when `action` is `block`, e.g. `secret_detected`. */
   reason?: string;
+  /**
+   * Fields holding a detection that a placeholder cannot stand in for (a schema's property name, a
+   * `pattern`, a tool's name), by path, with detected values in the path masked as `⟦EMAIL⟧`. Under
+   * pseudonymise such a request may only go where raw data may; elsewhere it is denied.
+   */
+  unmaskable?: string[];
 }
 
 /**

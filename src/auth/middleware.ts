@@ -294,6 +294,8 @@ async function authenticate(c: Context, authenticator: Authenticator): Promise<A
     credential.kind === "key"
       ? await authenticator.fromKey(credential.value)
       : await authenticator.fromSession(credential.value);
+  // Set before the scope checks, so that a refusal below is recorded against who was refused.
+  c.set("principal", context.principal);
   const { scopes } = context;
   if (scopes.endpoints !== undefined && !allowedByScope(scopes.endpoints, c.req.path)) {
     throw new BastionError("forbidden", `This API key may not use ${c.req.path.slice(0, 100)}.`);

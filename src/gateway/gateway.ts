@@ -116,16 +116,24 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const load = (candidate: Candidate) => inFlight.get(candidate.backendId) ?? 0;
 
-  function report(record: CompletedRequest): void {
+  /**
+   * Tells every observer; resolves once they are done (never rejects). A refusal awaits it before
+   * throwing, so that its usage row and audit record exist before the error response leaves.
+   */
+  function report(record: CompletedRequest): Promise<void> {
+    const pending: Promise<void>[] = [];
     for (const observer of observers) {
       try {
         const done = observer.onCompleted(record);
         if (done instanceof Promise)
-          done.catch((error: unknown) => logger.error({ err: error }, "request observer failed"));
+          pending.push(
+            done.catch((error: unknown) => logger.error({ err: error }, "request observer failed")),
+          );
       } catch (error) {
         logger.error({ err: error }, "request observer failed");
       }
     }
+    return pending.length === 0 ? Promise.resolve() : Promise.all(pending).then(() => {});
   }
 
   function blockedRecord(
@@ -219,7 +227,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         detections: {},
         summary: `denied (${denied.reason})`,
       };
-      report(blockedRecord(request, context, startedAt, t0, summary, "blocked", denied.reason));
+      await report(blockedRecord(request, context, startedAt, t0, summary, "blocked", denied.reason));
       throw denied;
     }
 
@@ -234,7 +242,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         { reason: denied.reason, policy: inspection.policy, counts: inspection.counts },
         "request blocked by policy",
       );
-      report(
+      await report(
         blockedRecord(
           request,
           context,
@@ -298,7 +306,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     const last = ordered.at(-1)!;
     const code = codeOf(lastError);
-    report(
+    await report(
       blockedRecord(
         request,
         context,
@@ -400,7 +408,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (!result.done) await Promise.resolve(iterator.return?.()).catch(() => {});
       if (!finished && status === "ok") status = "cancelled";
       const totalMs = performance.now() - meta.t0;
-      report({
+      void report({
         requestId: meta.context.requestId,
         startedAt: meta.startedAt,
         endpoint: meta.context.endpoint,

@@ -48,14 +48,15 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
       try {
         session = await inner.open(request, context);
       } catch (error) {
-        // Refused before any part (unknown model, policy block, full queue): recorded, not awaited.
+        // Refused before any part (unknown model, policy block, full queue): recorded before the
+        // error goes out, so that a client holding the refusal can find its record.
         const status = isBastionError(error) && error.code === "forbidden" ? "blocked" : "error";
         // An unknown model is the client's typo, not a use of the platform; its name is client
         // text that must not reach the audit log or a metrics label.
         if (isBastionError(error) && (error.code === "model_not_found" || error.code === "not_found"))
           throw error;
         if (options.refusals?.wasReported(context.requestId) === true) throw error;
-        void options
+        await options
           .record(
             refusedRecord(
               request.model,

@@ -18,7 +18,7 @@ import { type DescribedPolicyEngine, registerPolicyRoutes } from "./admin/polici
 import { registerUsageRoutes } from "./admin/usage-route.ts";
 import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
 import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.ts";
-import { installAuth } from "./auth-routes.ts";
+import { installAuth, protectedPaths } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
@@ -28,6 +28,7 @@ import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
 import { type DocumentRoutesOptions, registerDocumentRoutes } from "./openai/responses/document-routes.ts";
+import { recordRefusals } from "./record-refusals.ts";
 import { clip } from "./resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "./server-env.ts";
 import { registerWebApp, type WebAppOptions } from "./web/index.ts";
@@ -140,6 +141,11 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));
   registerOllamaBodyRules(app, { maxBodyBytes });
 
+  if (options.metering !== undefined) {
+    // Outside the auth middleware: its refusals are recorded before they leave.
+    const refusals = recordRefusals(options.metering.recorder);
+    for (const path of protectedPaths) app.use(path, refusals);
+  }
   if (options.auth !== undefined) installAuth(app, options.auth);
   if (options.metering !== undefined) {
     const authEnabled = options.auth?.enabled ?? false;

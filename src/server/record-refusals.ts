@@ -1,0 +1,82 @@
+import type { MiddlewareHandler } from "hono";
+import type { Principal } from "../core/principal.ts";
+import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
+import type { RequestRecorder } from "../metering/request-recorder.ts";
+import type { ServerEnv } from "./server-env.ts";
+
+/** The refusals recorded here, by status: a missing or bad credential, a scope or role, a limit or budget. */
+const refusalCodes: Readonly<Record<number, string>> = {
+  401: "unauthorized",
+  403: "forbidden",
+  429: "rate_limited",
+};
+
+/**
+ * Records every 401, 403 and 429 answer of a protected path (`/v1`, `/api`, `/admin`, `/app/api`,
+ * `/metrics`) as a usage row and audit record with status `blocked`, committed before the error
+ * response leaves: the auth middleware's refusals (credential, endpoint or policy scope, CSRF,
+ * requests/min, tokens/min, concurrency), a hard budget's 429 and an admin route's role check.
+ * Mount it outside the auth middleware. A refusal that the chat pipeline recorded itself (a
+ * policy block, with its detector counts) is not recorded twice: the recorder tells this
+ * middleware which requests it wrote.
+ *
+ * The record names no model (a refused request's model name is client text) and, for a 401, no
+ * principal: who was refused is unknown until a credential is accepted.
+ */
+export function recordRefusals(recorder: RequestRecorder): MiddlewareHandler<ServerEnv> {
+  // Requests in flight here, by request id (clients choose it, so several may share one), and the
+  // principals of the records the pipeline wrote for each.
+  const inFlight = new Map<string, Array<{ recorded: Array<Principal | undefined> }>>();
+  recorder.addObserver({
+    onCompleted(record) {
+      for (const state of inFlight.get(record.requestId) ?? []) state.recorded.push(record.principal);
+    },
+  });
+  return async (c, next) => {
+    const startedAt = new Date();
+    const t0 = performance.now();
+    const requestId = c.get("requestId");
+    const state = { recorded: [] as Array<Principal | undefined> };
+    const sharing = inFlight.get(requestId);
+    if (sharing === undefined) inFlight.set(requestId, [state]);
+    else sharing.push(state);
+    try {
+      await next();
+      const code = refusalCodes[c.res.status];
+      if (code === undefined) return;
+      const principal = c.get("principal");
+      // The pipeline's own record of this request (a policy block) carries this request's principal.
+      if (state.recorded.some((recorded) => recorded === principal)) return;
+      const totalMs = performance.now() - t0;
+      const record: CompletedRequest = {
+        ...requestIdentity(
+          { requestId, endpoint: c.req.path, ...(principal === undefined ? {} : { principal }) },
+          "none",
+          startedAt,
+        ),
+        model: "none",
+        backend: "none",
+        backendKind: "local",
+        jurisdiction: { country: "local", zone: "local", operator: "this server" },
+        policy: { policy: "none", dataClass: "unclassified", action: "block", detections: {}, summary: "" },
+        usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 },
+        timings: { queueMs: 0, ttftMs: 0, totalMs, busyMs: 0 },
+        status: "blocked",
+        errorCode: code,
+      };
+      try {
+        await recorder.record(record);
+      } catch (error) {
+        // The refusal still goes out: withholding it would tell the client nothing more.
+        c.get("logger")?.error({ err: error }, "could not record a refusal");
+      }
+    } finally {
+      const list = inFlight.get(requestId);
+      if (list !== undefined) {
+        const left = list.filter((entry) => entry !== state);
+        if (left.length === 0) inFlight.delete(requestId);
+        else inFlight.set(requestId, left);
+      }
+    }
+  };
+}

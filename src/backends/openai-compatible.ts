@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { Agent, errors as undiciErrors, request as undiciRequest } from "undici";
+import { type Dispatcher, Pool, errors as undiciErrors } from "undici";
 import type {
   ChatCallOptions,
   EmbeddingResult,
@@ -227,7 +227,11 @@ export function createOpenAICompatibleBackend(
   options: OpenAICompatibleBackendOptions,
 ): OpenAICompatibleBackend {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
-  const agent = new Agent({
+  // One pool for the upstream's origin, asked by path: no URL to parse and no origin to look up
+  // per request (what `request(url, {dispatcher: agent})` does), the same connections otherwise.
+  const url = new URL(baseUrl);
+  const pathPrefix = `${url.pathname.replace(/\/+$/, "")}${url.search}`;
+  const pool = new Pool(url.origin, {
     connections: options.maxConcurrent,
     connect: { timeout: options.timeouts.connectMs },
     headersTimeout: options.timeouts.firstByteMs,
@@ -252,15 +256,16 @@ export function createOpenAICompatibleBackend(
     return options.models?.[name] ?? name;
   }
 
+  // Built once: the same for every request of this backend.
+  const chatHeaders = { ...headers(true), accept: "text/event-stream" };
+  const jsonHeaders = headers(true);
+
   async function post(path: string, body: unknown, signal: AbortSignal) {
     try {
-      return await undiciRequest(`${baseUrl}${path}`, {
+      return await pool.request({
+        path: `${pathPrefix}${path}`,
         method: "POST",
-        dispatcher: agent,
-        headers: {
-          ...headers(true),
-          accept: path === "/chat/completions" ? "text/event-stream" : "application/json",
-        },
+        headers: path === "/chat/completions" ? chatHeaders : jsonHeaders,
         body: JSON.stringify(body),
         signal,
       });
@@ -269,7 +274,7 @@ export function createOpenAICompatibleBackend(
     }
   }
 
-  async function failOnStatus(response: Awaited<ReturnType<typeof undiciRequest>>): Promise<void> {
+  async function failOnStatus(response: Dispatcher.ResponseData): Promise<void> {
     if (response.statusCode >= 200 && response.statusCode < 300) return;
     const text = await readText(response.body, maxErrorBodyBytes).catch(() => "");
     const message = upstreamErrorMessage(parseJson(text)) ?? (text.trim().slice(0, 200) || "no body");
@@ -286,7 +291,7 @@ export function createOpenAICompatibleBackend(
 
   async function* chat(request: ChatRequest, call: ChatCallOptions): AsyncIterable<ChatStreamPart> {
     inFlight++;
-    let response: Awaited<ReturnType<typeof undiciRequest>> | undefined;
+    let response: Dispatcher.ResponseData | undefined;
     try {
       response = await post(
         "/chat/completions",
@@ -423,10 +428,10 @@ export function createOpenAICompatibleBackend(
       const timeout = AbortSignal.timeout(options.timeouts.connectMs + 5_000);
       const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
       try {
-        const response = await undiciRequest(`${baseUrl}${options.healthPath ?? "/models"}`, {
+        const response = await pool.request({
+          path: `${pathPrefix}${options.healthPath ?? "/models"}`,
           method: "GET",
-          dispatcher: agent,
-          headers: headers(true),
+          headers: jsonHeaders,
           signal: combined,
         });
         await response.body.dump();
@@ -438,7 +443,7 @@ export function createOpenAICompatibleBackend(
       }
     },
     async dispose() {
-      await agent.close().catch(() => {});
+      await pool.close().catch(() => {});
     },
   };
   return backend;

@@ -115,14 +115,26 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
       "request",
     );
   });
-  app.use(
-    cors({
-      origin: "*",
-      allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
-      exposeHeaders: ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames],
-      maxAge: 600,
-    }),
-  );
+  const exposedHeaders = ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames];
+  const preflight = cors({
+    origin: "*",
+    allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
+    exposeHeaders: exposedHeaders,
+    maxAge: 600,
+  });
+  const exposedHeaderList = exposedHeaders.join(",");
+  app.use(async (c, next) => {
+    if (c.req.method === "OPTIONS") return preflight(c, next);
+    // The CORS headers go on the finished response, as Hono's cors would set them: touching
+    // `c.res` before `next()` makes Hono copy the handler's response into a new one, which turns a
+    // JSON string body into a stream (an extra socket write and a web-stream pipe per request).
+    await next();
+    const headers = c.res.headers;
+    headers.set("Access-Control-Allow-Origin", "*");
+    headers.set("Access-Control-Expose-Headers", exposedHeaderList);
+    // A response built without `c` (file content) misses the prepared request id; as before, it has one.
+    if (!headers.has("x-request-id")) headers.set("X-Request-Id", c.get("requestId"));
+  });
   app.use("/v1/*", async (c, next) => {
     // File uploads are multipart; their route checks the type and applies its own size limit.
     if (c.req.method === "POST" && !isUploadPath(c.req.path))
@@ -138,7 +150,22 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
       );
     },
   });
-  app.use("/v1/*", (c, next) => (isUploadPath(c.req.path) ? next() : jsonBodyLimit(c, next)));
+  app.use("/v1/*", (c, next) => {
+    if (isUploadPath(c.req.path)) return next();
+    // A declared length is checked as bodyLimit checks it, without it building a web Request and
+    // stream over the body: the route then reads the bytes straight from the socket.
+    const length = c.req.header("content-length");
+    if (length !== undefined && c.req.header("transfer-encoding") === undefined) {
+      if (Number.parseInt(length, 10) > maxBodyBytes) {
+        throw new BastionError(
+          "payload_too_large",
+          `The request body exceeds the limit of ${maxBodyBytes} bytes.`,
+        );
+      }
+      return next();
+    }
+    return jsonBodyLimit(c, next);
+  });
   registerOllamaBodyRules(app, { maxBodyBytes });
 
   if (options.metering !== undefined) {

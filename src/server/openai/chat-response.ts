@@ -85,9 +85,22 @@ export interface CompletionIdentity {
   systemFingerprint: string;
 }
 
+/** Random bytes drawn 4 KiB at a time: one `randomBytes` call per request costs more than the id is worth. */
+const idPool = { bytes: Buffer.alloc(0), offset: 0 };
+
+function randomId(): string {
+  if (idPool.offset + 12 > idPool.bytes.length) {
+    idPool.bytes = randomBytes(12 * 341);
+    idPool.offset = 0;
+  }
+  const id = idPool.bytes.toString("base64url", idPool.offset, idPool.offset + 12);
+  idPool.offset += 12;
+  return id;
+}
+
 export function createCompletionIdentity(model: string, version: string): CompletionIdentity {
   return {
-    id: `chatcmpl-${randomBytes(12).toString("base64url")}`,
+    id: `chatcmpl-${randomId()}`,
     created: Math.floor(Date.now() / 1000),
     model,
     systemFingerprint: `fp_bastion_${version}`,

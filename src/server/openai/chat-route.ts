@@ -19,6 +19,14 @@ function sleep(ms: number): Promise<undefined> {
   return new Promise((resolve) => setTimeout(resolve, ms, undefined));
 }
 
+/**
+ * One SSE `data:` event, as Hono's `writeSSE` writes it for a single-line payload (JSON text and
+ * `[DONE]` have no line breaks); built here so that several events can share one write.
+ */
+function sseEvent(data: string): string {
+  return `data: ${data}\n\n`;
+}
+
 /** Sends an SSE comment at once and then every `keepAliveMs` until `pending` settles. */
 async function waitWithKeepAlive<T>(
   pending: Promise<T>,
@@ -94,6 +102,9 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       const chunker = createChunker(identity, options);
       let result: IteratorResult<ChatStreamPart> = { done: false, value: { type: "text-delta", text: "" } };
       let finished = false;
+      // Events not yet written: one write per part; the finish part's chunks wait for the stream's
+      // end, which follows at once, so that they and `[DONE]` leave in one socket write.
+      let unsent = "";
       try {
         result = first ?? (await waitWithKeepAlive(pending, (comment) => stream.write(comment)));
         while (!result.done) {
@@ -108,13 +119,17 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
               withEvidence && chunk === last
                 ? { ...chunk, bastion: toWireEvidence(session.evidence()) }
                 : chunk;
-            await stream.writeSSE({ data: JSON.stringify(body) });
+            unsent += sseEvent(JSON.stringify(body));
+          }
+          if (part.type !== "finish" && unsent !== "") {
+            await stream.write(unsent);
+            unsent = "";
           }
           if (stream.aborted || link.signal.aborted) return;
           result = await iterator.next();
         }
         if (!finished) throw new Error("The backend ended its stream without a finish part.");
-        await stream.writeSSE({ data: "[DONE]" });
+        await stream.write(unsent + sseEvent("[DONE]"));
       } catch (error) {
         if (stream.aborted || link.signal.aborted) {
           logger.debug({ err: error }, "stream ended after the client went away");
@@ -123,8 +138,7 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
         const response = toErrorResponse(error, requestId);
         if (response.unexpected) logger.error({ err: error }, "chat stream failed");
         else logger.info({ code: response.body.error.code }, "chat stream ended with an error");
-        await stream.writeSSE({ data: JSON.stringify(response.body) });
-        await stream.writeSSE({ data: "[DONE]" });
+        await stream.write(unsent + sseEvent(JSON.stringify(response.body)) + sseEvent("[DONE]"));
       } finally {
         link.dispose();
         if (!result.done) {

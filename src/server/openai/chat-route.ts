@@ -27,6 +27,19 @@ function sseEvent(data: string): string {
   return `data: ${data}\n\n`;
 }
 
+const settled = () => true;
+
+/**
+ * Whether `pending` settles before the event loop's next turn: true when its value was already
+ * there (a chain of resolved promises), false when it waits for I/O or a timer.
+ */
+function settlesThisTurn(pending: Promise<unknown>): Promise<boolean> {
+  return Promise.race([
+    pending.then(settled, settled),
+    new Promise<boolean>((resolve) => setImmediate(resolve, false)),
+  ]);
+}
+
 /** Sends an SSE comment at once and then every `keepAliveMs` until `pending` settles. */
 async function waitWithKeepAlive<T>(
   pending: Promise<T>,
@@ -102,8 +115,10 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       const chunker = createChunker(identity, options);
       let result: IteratorResult<ChatStreamPart> = { done: false, value: { type: "text-delta", text: "" } };
       let finished = false;
-      // Events not yet written: one write per part; the finish part's chunks wait for the stream's
-      // end, which follows at once, so that they and `[DONE]` leave in one socket write.
+      // Events not yet written. Parts that are already there (one upstream read often carries
+      // several) share a socket write; a part the backend has yet to produce first sends what is
+      // ready, so nothing waits on the next token. The finish part's chunks wait for the stream's
+      // end, which follows at once, so that they and `[DONE]` leave in one write.
       let unsent = "";
       try {
         result = first ?? (await waitWithKeepAlive(pending, (comment) => stream.write(comment)));
@@ -121,12 +136,13 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
                 : chunk;
             unsent += sseEvent(JSON.stringify(body));
           }
-          if (part.type !== "finish" && unsent !== "") {
+          if (stream.aborted || link.signal.aborted) return;
+          const next = iterator.next();
+          if (part.type !== "finish" && unsent !== "" && !(await settlesThisTurn(next))) {
             await stream.write(unsent);
             unsent = "";
           }
-          if (stream.aborted || link.signal.aborted) return;
-          result = await iterator.next();
+          result = await next;
         }
         if (!finished) throw new Error("The backend ended its stream without a finish part.");
         await stream.write(unsent + sseEvent("[DONE]"));

@@ -9,6 +9,8 @@ function fakeSequence() {
 }
 
 const tokens = (...ids: number[]) => ids as Token[];
+const range = (from: number, to: number) =>
+  tokens(...Array.from({ length: to - from + 1 }, (_, i) => from + i));
 
 function start(predictor: AdaptiveLookupPredictor, sequence: LlamaContextSequence) {
   predictor.reset({
@@ -16,42 +18,71 @@ function start(predictor: AdaptiveLookupPredictor, sequence: LlamaContextSequenc
     stateTokens: [],
     evaluateOptions: {} as SequenceEvaluateOptions,
   });
-  // The prompt holds 1 2 3 4 5 6 7 8 9 10: after "1 2" the lookup proposes what followed.
-  predictor.updateInputTokens(tokens(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+  // The prompt holds 1 2 3 ... 60: after "1 2 3" the lookup proposes what followed.
+  predictor.updateInputTokens(range(1, 60));
 }
 
 describe("prompt lookup with back-off", () => {
-  it("drafts what followed the last generated tokens in the prompt", () => {
+  it("drafts what followed the last three generated tokens in the prompt, two tokens at first", () => {
     const predictor = new AdaptiveLookupPredictor();
     const { sequence } = fakeSequence();
     start(predictor, sequence);
     predictor.pushTokens(tokens(1, 2));
-    expect(predictor.predictTokens()).toEqual(tokens(3, 4, 5, 6, 7, 8, 9, 10));
+    expect(predictor.predictTokens()).toEqual([]);
+    predictor.pushTokens(tokens(3));
+    expect(predictor.predictTokens()).toEqual(tokens(4, 5));
+  });
+
+  it("doubles the draft after each draft accepted whole, up to 16, and starts short again after a refuted one", () => {
+    const predictor = new AdaptiveLookupPredictor();
+    const { sequence, tokenPredictions } = fakeSequence();
+    start(predictor, sequence);
+    predictor.pushTokens(range(1, 3));
+    expect(predictor.predictTokens()).toEqual(range(4, 5));
+    // node-llama-cpp verified both drafts and yielded them with the token sampled after them.
+    tokenPredictions.validated += 2;
+    predictor.pushTokens(range(4, 6));
+    expect(predictor.predictTokens()).toEqual(range(7, 10));
+    tokenPredictions.validated += 4;
+    predictor.pushTokens(range(7, 11));
+    expect(predictor.predictTokens()).toEqual(range(12, 19));
+    tokenPredictions.validated += 8;
+    predictor.pushTokens(range(12, 20));
+    expect(predictor.predictTokens()).toEqual(range(21, 36));
+    tokenPredictions.validated += 16;
+    predictor.pushTokens(range(21, 37));
+    expect(predictor.predictTokens()).toEqual(range(38, 53));
+    // The model left the prompt after 14 of 16 (2 refuted), then came back to it.
+    tokenPredictions.validated += 14;
+    tokenPredictions.refuted += 2;
+    predictor.pushTokens(tokens(...range(38, 51), 99, 1, 2, 3));
+    expect(predictor.predictTokens()).toEqual(range(4, 5));
   });
 
   it("stops drafting for a while when drafts keep being refuted, then tries again", () => {
     const predictor = new AdaptiveLookupPredictor();
     const { sequence, tokenPredictions } = fakeSequence();
     start(predictor, sequence);
-    predictor.pushTokens(tokens(1, 2));
+    predictor.pushTokens(range(1, 3));
     expect(predictor.predictTokens().length).toBeGreaterThan(0);
-    // The model went elsewhere: 30 drafts verified, 28 refuted.
+    // The model went elsewhere: 20 drafts verified, 18 refuted.
     tokenPredictions.validated += 2;
-    tokenPredictions.refuted += 28;
+    tokenPredictions.refuted += 18;
     expect(predictor.predictTokens()).toEqual([]);
     // 16 generated tokens later, drafting resumes.
-    for (let index = 0; index < 15; index++) predictor.pushTokens(tokens(50 + index));
+    for (let index = 0; index < 13; index++) predictor.pushTokens(tokens(100 + index));
+    predictor.pushTokens(range(1, 2));
     expect(predictor.predictTokens()).toEqual([]);
-    predictor.pushTokens(tokens(1, 2));
-    expect(predictor.predictTokens().length).toBeGreaterThan(0);
+    predictor.pushTokens(range(3, 3));
+    expect(predictor.predictTokens()).toEqual(range(4, 5));
   });
 
   it("keeps drafting while drafts are accepted", () => {
     const predictor = new AdaptiveLookupPredictor();
     const { sequence, tokenPredictions } = fakeSequence();
     start(predictor, sequence);
-    predictor.pushTokens(tokens(1, 2));
-    tokenPredictions.validated += 28;
+    predictor.pushTokens(range(1, 3));
+    tokenPredictions.validated += 18;
     tokenPredictions.refuted += 2;
     expect(predictor.predictTokens().length).toBeGreaterThan(0);
   });

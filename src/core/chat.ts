@@ -114,4 +114,10 @@ export interface GenerationTimings {
   promptMs: number;
   /** Milliseconds spent generating after the first token. */
   generationMs: number;
+  /**
+   * Speculative decoding's drafts for this answer, when the model drafts (prompt lookup or a draft
+   * model): how many the model confirmed and how many it refuted. Work, not output: usage counts
+   * only generated tokens.
+   */
+  drafts?: { accepted: number; rejected: number };
 }

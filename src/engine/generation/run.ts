@@ -57,6 +57,14 @@ export async function runGeneration(input: RunGenerationInput): Promise<void> {
       predictions.refuted - predictionsBefore.refuted + (predictions.unused - predictionsBefore.unused);
     return TokenMeter.diff(slot.sequence.tokenMeter, meterBefore).usedOutputTokens - wasted;
   };
+  // Drafts this answer's verifications accepted and refuted (speculative decoding only).
+  const drafts = () => {
+    const predictions = slot.sequence.tokenPredictions;
+    return {
+      accepted: predictions.validated - predictionsBefore.validated,
+      rejected: predictions.refuted - predictionsBefore.refuted,
+    };
+  };
   const tools = createToolCallStream((part) => {
     firstTokenAt ??= performance.now();
     push(part);
@@ -114,6 +122,7 @@ export async function runGeneration(input: RunGenerationInput): Promise<void> {
       queueMs: input.queueMs,
       promptMs: (firstTokenAt ?? endedAt) - startedAt,
       generationMs: endedAt - (firstTokenAt ?? endedAt),
+      ...(slot.sequence.tokenPredictor === undefined ? {} : { drafts: drafts() }),
     },
   });
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { configSchema } from "../config/config.ts";
 import { createPolicyEngine } from "./policy-engine.ts";
+import type { NationalIdKind } from "./validators.ts";
 
 const engine = createPolicyEngine(configSchema.parse({}).policies);
 const found = (text: string) => engine.inspectText(text).detections.map((d) => [d.type, d.subtype, d.value]);
@@ -251,5 +252,79 @@ describe("the arithmetic pre-checks agree with stdnum", () => {
       }
     }
     expect(valid).toBeGreaterThan(0);
+  });
+
+  it("on the edges of the kinds validated without stdnum (BE dates and BIS months, NIR Corsica, codice fiscale shape)", async () => {
+    // BE national number, FR NIR and IT codice fiscale are checked by arithmetic alone, no longer
+    // confirmed by stdnum: agree with it on unknown and future dates, leap days, BIS months (+20,
+    // +40), check numbers 00 and 97, Corsican departments, and malformed codes.
+    const { stdnum } = await import("stdnum");
+    const { isNationalId } = await import("./validators.ts");
+    // mulberry32: the low bits of a power-of-two LCG repeat too soon to mix the date parts.
+    let seed = 11;
+    const random = (limit: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let mixed = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      mixed = (mixed + Math.imul(mixed ^ (mixed >>> 7), 61 | mixed)) ^ mixed;
+      return ((mixed ^ (mixed >>> 14)) >>> 0) % limit;
+    };
+    const pad2 = (value: number) => String(value).padStart(2, "0");
+    const digits = (count: number) => Array.from({ length: count }, () => random(10)).join("");
+    const mod97Check = (body: number) => pad2(97 - (body % 97));
+    const cases: Array<[NationalIdKind, string, string]> = [];
+    const thisYear = new Date().getFullYear() % 100;
+    for (let index = 0; index < 4000; index++) {
+      const yy = [0, 4, 20, 29, 96, thisYear, thisYear + 1, random(100)][random(8)] as number;
+      const month = [0, 2, 13, 20, 21, 32, 40, 41, random(100)][random(9)] as number;
+      const day = [0, 1, 29, 30, 31, random(40)][random(6)] as number;
+      const first =
+        index % 50 === 0
+          ? ["000001", "002001", "004001"][random(3)]!
+          : `${pad2(yy % 100)}${pad2(month)}${pad2(day)}`;
+      const body = `${first}${digits(3)}`;
+      const suffix = [
+        mod97Check(Number(body)),
+        mod97Check(2_000_000_000 + Number(body)),
+        "00",
+        "97",
+        pad2(random(100)),
+      ][random(5)] as string;
+      cases.push(["be_national_number", "BE", body + suffix]);
+    }
+    // Born today, tomorrow (still accepted: stdnum allows a day) and the day after, in the 2000s.
+    for (const offset of [0, 1, 2, 3]) {
+      const date = new Date(Date.now() + offset * 86_400_000);
+      const first = `${pad2(date.getUTCFullYear() % 100)}${pad2(date.getUTCMonth() + 1)}${pad2(date.getUTCDate())}`;
+      const body = `${first}${digits(3)}`;
+      cases.push(["be_national_number", "BE", body + mod97Check(2_000_000_000 + Number(body))]);
+    }
+    for (let index = 0; index < 3000; index++) {
+      const department = ["2A", "2B", "2C", "AB", pad2(random(100))][random(5)] as string;
+      const pre = `${1 + random(2)}${digits(4)}`;
+      const post = digits(6);
+      const numeric = department === "2A" ? "19" : department === "2B" ? "18" : department;
+      const right = /^\d\d$/.test(numeric) ? mod97Check(Number(`${pre}${numeric}${post}`)) : "00";
+      cases.push([
+        "fr_nir",
+        "FR",
+        `${pre}${department}${post}${random(3) === 0 ? pad2(random(100)) : right}`,
+      ]);
+    }
+    const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    const any = `${upper}0123456789`;
+    for (let index = 0; index < 3000; index++) {
+      const code = Array.from({ length: 15 + random(3) }, () => any[random(any.length)]).join("");
+      cases.push(["it_codice_fiscale", "IT", code]);
+    }
+    let valid = 0;
+    for (const [kind, country, candidate] of cases) {
+      const name = { be_national_number: "nn", fr_nir: "nir", it_codice_fiscale: "codicefiscale" }[
+        kind as "be_national_number" | "fr_nir" | "it_codice_fiscale"
+      ];
+      const expected = stdnum[country]?.[name]?.validate(candidate).isValid ?? false;
+      if (expected) valid++;
+      expect(isNationalId(kind, candidate), `${kind} ${candidate}`).toBe(expected);
+    }
+    expect(valid).toBeGreaterThan(500);
   });
 });

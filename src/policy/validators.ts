@@ -1,6 +1,5 @@
 import { isIPv4, isIPv6 } from "node:net";
 import { isValidBBAN } from "ibantools";
-import { stdnum, type Validator } from "stdnum";
 
 /**
  * Checksum and structure checks that turn a candidate into a detection. A candidate that fails
@@ -100,27 +99,6 @@ export type NationalIdKind =
   | "be_national_number"
   | "pl_pesel";
 
-/** A stdnum validator, looked up once at start-up so that a missing one fails loudly, not per request. */
-function validator(country: string, name: string): Validator {
-  const found = stdnum[country]?.[name];
-  if (found === undefined) throw new Error(`stdnum has no ${country}.${name} validator`);
-  return found;
-}
-
-/**
- * stdnum confirms only the kinds whose rules our arithmetic below does not fully cover: FR NIR
- * (departments, Corsica, overseas ranges), BE national number (birth date and the 2000s rule) and
- * IT codice fiscale (omocodia, birth date). For ES DNI and NIE, NL BSN, DE Steuer-ID and PL PESEL
- * the arithmetic check is stdnum's rule restated (checksum, length, components, birth date), so
- * stdnum would only repeat it at the cost of a cleaning pass and, on failure, an exception object.
- * The property test in detectors.test.ts keeps stdnum as the oracle for every kind.
- */
-const confirmations: Partial<Record<NationalIdKind, Validator>> = {
-  fr_nir: validator("FR", "nir"),
-  it_codice_fiscale: validator("IT", "codicefiscale"),
-  be_national_number: validator("BE", "nn"),
-};
-
 const digitAt = (text: string, index: number) => text.charCodeAt(index) - 48;
 const allDigits = (text: string) => /^\d+$/.test(text);
 const dniLetters = "TRWAGMYFPDXBNJZSQVHLCKE";
@@ -128,18 +106,68 @@ const dniLetters = "TRWAGMYFPDXBNJZSQVHLCKE";
 const fiscalOdd = [
   1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23,
 ];
+/** stdnum's structure of a codice fiscale (omocodia letters in the digit places, a month letter). */
+const fiscalShape =
+  /^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$/;
+
+/** Whether day/month/year is a calendar date (Gregorian leap years). */
+function calendarDate(year: number, month: number, day: number): boolean {
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days =
+    month === 2 ? (leap ? 29 : 28) : month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+  return day <= days;
+}
 
 /**
- * The bare checksum of each kind, in plain arithmetic. Most candidates fail it, and stdnum reports
- * a failure by building an exception object (with a stack trace), which costs far more than the
- * arithmetic. For ES DNI and NIE, NL BSN, DE Steuer-ID and PL PESEL it is the whole rule; for the
- * kinds in `confirmations` stdnum then confirms what passes here (dates, special ranges).
+ * The Belgian national number as stdnum's `be.nn` rules it: YYMMDD a real date in 1900-2099
+ * not after tomorrow (or an unknown date: month 00, or 000001, 002001, 004001), and the check
+ * number making the first nine digits (with a 2 in front for the 2000s) a multiple of 97.
  */
-const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
-  fr_nir: (value) =>
-    value.length !== 15 ||
-    !allDigits(value) ||
-    97 - (Number(value.slice(0, 13)) % 97) === Number(value.slice(13)),
+function belgianNationalNumber(value: string): boolean {
+  if (value.length !== 11 || !allDigits(value) || Number(value) <= 0) return false;
+  const yy = Number(value.slice(0, 2));
+  const month = Number(value.slice(2, 4));
+  const day = Number(value.slice(4, 6));
+  const firstSix = value.slice(0, 6);
+  const unknownDate = month === 0 || firstSix === "000001" || firstSix === "002001" || firstSix === "004001";
+  const body = Number(value.slice(0, 9));
+  const check = Number(value.slice(9));
+  // stdnum compares a date with "now plus one day", parsed as UTC midnight.
+  const latest = Date.now() + 86_400_000;
+  for (const century of [1900, 2000]) {
+    const year = century + yy;
+    if (unknownDate) {
+      if (Date.UTC(year, 0, 1) > latest) continue;
+    } else if (!calendarDate(year, month, day) || Date.UTC(year, month - 1, day) > latest) continue;
+    if (((year < 2000 ? body : 2_000_000_000 + body) + check) % 97 === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Each kind's whole rule in plain arithmetic, restating stdnum's validator (checksum, length,
+ * components, birth date where stdnum checks one). stdnum itself reports a failure by building an
+ * exception object and cleans the input first, which costs far more than the arithmetic; the
+ * property tests in detectors.test.ts keep stdnum as the oracle for every kind.
+ */
+const checks: Record<NationalIdKind, (value: string) => boolean> = {
+  // 13 digits (Corsica's 2A/2B counted as 19/18) modulo 97, then 97 minus that as the last two.
+  fr_nir: (value) => {
+    if (value.length !== 15 || !allDigits(value.slice(0, 5)) || !allDigits(value.slice(7))) return false;
+    const department = value.slice(5, 7);
+    const digits =
+      department === "2A"
+        ? "19"
+        : department === "2B"
+          ? "18"
+          : allDigits(department)
+            ? department
+            : undefined;
+    if (digits === undefined) return false;
+    const sum = Number(`${value.slice(0, 5)}${digits}${value.slice(7, 13)}`) % 97;
+    return String(97 - sum).padStart(2, "0") === value.slice(13);
+  },
   es_dni: (value) =>
     value.length === 9 &&
     allDigits(value.slice(0, 8)) &&
@@ -154,15 +182,13 @@ const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
       dniLetters[Number(body) % 23] === value[8]?.toUpperCase()
     );
   },
-  // The check letter only (stdnum then confirms the birth date and omocodia): most lookalikes fail here.
   it_codice_fiscale: (value) => {
-    if (value.length !== 16) return true;
     const upper = value.toUpperCase();
+    if (!fiscalShape.test(upper)) return false;
     let sum = 0;
     for (let index = 0; index < 15; index++) {
       const code = upper.charCodeAt(index);
-      const rank = code >= 48 && code <= 57 ? code - 48 : code >= 65 && code <= 90 ? code - 65 : -1;
-      if (rank < 0) return true;
+      const rank = code <= 57 ? code - 48 : code - 65;
       sum += index % 2 === 0 ? (fiscalOdd[rank] as number) : rank;
     }
     return upper.charCodeAt(15) === 65 + (sum % 26);
@@ -184,14 +210,7 @@ const quickChecks: Record<NationalIdKind, (value: string) => boolean> = {
     for (let index = 0; index < 8; index++) sum += digitAt(value, index) * (9 - index);
     return sum % 11 === 0;
   },
-  be_national_number: (value) => {
-    if (value.length !== 11 || !allDigits(value)) return false;
-    // Month 00-12 (00 when unknown; +20/+40 for BIS numbers), day 00-31.
-    if (Number(value.slice(2, 4)) % 20 > 12 || Number(value.slice(4, 6)) > 31) return false;
-    const body = Number(value.slice(0, 9));
-    const check = Number(value.slice(9));
-    return 97 - (body % 97) === check || 97 - ((2_000_000_000 + body) % 97) === check;
-  },
+  be_national_number: belgianNationalNumber,
   pl_pesel: (value) => {
     if (value.length !== 11 || !allDigits(value)) return false;
     // The month carries the century (+20 for 2000-2099, ...): month mod 20 is 1-12, day 1-31.
@@ -239,9 +258,7 @@ function steuerIdDigitsValid(value: string): boolean {
 export function isNationalId(kind: NationalIdKind, compact: string): boolean {
   // stdnum's BSN also accepts 8 digits (a leading zero dropped); a bare 8-digit number is too common to flag.
   if (kind === "nl_bsn" && compact.length !== 9) return false;
-  if (!quickChecks[kind](compact)) return false;
-  const confirmation = confirmations[kind];
-  return confirmation === undefined || confirmation.validate(compact).isValid;
+  return checks[kind](compact);
 }
 
 /** National identifiers that are all digits, by length, in the order they are tried. */

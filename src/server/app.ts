@@ -21,6 +21,7 @@ import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.t
 import { installAuth, protectedPaths } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
+import { createEmbeddingAccounting } from "./metered-embedding.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
 import { registerOllamaBodyRules, registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
@@ -92,6 +93,15 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     version: options.version ?? "dev",
   };
   if (options.auth !== undefined) deps.chat = options.auth.wrapChatService(deps.chat, options.registry);
+  // Embeddings are charged to budgets and metered like chats (they do not go through the chat service).
+  if (options.auth !== undefined || options.metering !== undefined)
+    deps.embeddings = createEmbeddingAccounting({
+      ...(options.auth === undefined ? {} : { auth: options.auth }),
+      ...(options.metering === undefined
+        ? {}
+        : { recorder: options.metering.recorder, costModel: options.metering.meter }),
+      registry: options.registry,
+    });
   // A request's budget is settled when metering records it, so that the settlement joins its
   // usage row and audit record in one SQLite commit (the chat wrapper still settles otherwise).
   if (options.auth !== undefined && options.metering !== undefined)

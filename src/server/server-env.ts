@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import type { Principal } from "../core/principal.ts";
+import type { EmbeddingAccounting } from "./metered-embedding.ts";
 
 /** The Hono environment of the Bastion app: what middleware puts on the context. */
 export interface ServerEnv {
@@ -21,4 +22,6 @@ export interface ServerDependencies {
   logger: Logger;
   /** Bastion's version, shown in `system_fingerprint`. */
   version: string;
+  /** Budgets, usage and audit of the embedding routes; absent = embeddings are not accounted. */
+  embeddings?: EmbeddingAccounting;
 }

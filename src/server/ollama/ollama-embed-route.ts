@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import type { EmbeddingResult } from "../../core/backend.ts";
 import { BastionError } from "../../core/errors.ts";
-import { createAbortLink } from "../abort-link.ts";
+import { embedMetered } from "../metered-embedding.ts";
 import { readJsonBody } from "../read-json-body.ts";
 import { clip, resolveBackend } from "../resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
@@ -32,12 +32,9 @@ async function embed(
       },
     );
   }
-  const link = createAbortLink(c.req.raw.signal);
-  try {
-    return { id: backend.describe().id, result: await backend.embed(inputs, { signal: link.signal }) };
-  } finally {
-    link.dispose();
-  }
+  // Budgets, usage row and audit record, as for /v1/embeddings.
+  const result = await embedMetered(c, deps.embeddings, { backend, requestedModel: model, inputs });
+  return { id: backend.describe().id, result };
 }
 
 /**

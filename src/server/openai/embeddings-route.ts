@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { BastionError } from "../../core/errors.ts";
-import { createAbortLink } from "../abort-link.ts";
+import { embedMetered } from "../metered-embedding.ts";
 import { readJsonBody } from "../read-json-body.ts";
 import { clip, resolveBackend } from "../resolve-backend.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
@@ -41,13 +41,12 @@ export function createEmbeddingsHandler(deps: ServerDependencies) {
     if (wire.dimensions != null && known !== undefined && wire.dimensions !== known) {
       throw dimensionsError(known);
     }
-    const link = createAbortLink(c.req.raw.signal);
-    let result: Awaited<ReturnType<NonNullable<typeof backend.embed>>>;
-    try {
-      result = await backend.embed(embeddingInputs(wire), { signal: link.signal });
-    } finally {
-      link.dispose();
-    }
+    // Budgets, usage row and audit record, as for a chat (see embedMetered).
+    const result = await embedMetered(c, deps.embeddings, {
+      backend,
+      requestedModel: wire.model,
+      inputs: embeddingInputs(wire),
+    });
     const dimensions = result.vectors[0]?.length;
     if (wire.dimensions != null && dimensions !== undefined && wire.dimensions !== dimensions) {
       throw dimensionsError(dimensions);

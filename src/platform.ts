@@ -7,7 +7,7 @@ import { type BastionConfig, defaultMemoryBudget } from "./config/config.ts";
 import { dataDir } from "./config/paths.ts";
 import type { ModelBackend, ModelDescriptor, ModelProvenance, ModelRegistry } from "./core/backend.ts";
 import type { ChatService } from "./core/chat-service.ts";
-import { BastionError } from "./core/errors.ts";
+import { BastionError, isBastionError } from "./core/errors.ts";
 import type { RequestObserver } from "./core/request-record.ts";
 import { getLlamaRuntime } from "./engine/llama.ts";
 import { checkBatchingPatch } from "./engine/llama-patch.ts";
@@ -34,6 +34,11 @@ export interface Platform {
   /** Backends with jurisdiction, price and health (`bastion backends`, `GET /admin/v1/backends`). */
   backends: Pick<Gateway, "backends">;
   pool: ModelPool;
+  /**
+   * Serves a model that arrived in the store while the server runs (an admin pull), under its store
+   * id, with the configured `models` defaults; no restart needed.
+   */
+  serveModel(id: string, path: string): Promise<ModelDescriptor>;
   threads: number;
   memoryBudgetBytes: number;
   /** Problems with the inference engine the operator should fix (logged at start-up). */
@@ -126,7 +131,7 @@ export async function createPlatform(
       threads: entry.threads ?? threads,
       maxQueue: entry.maxQueue ?? config.models.maxQueue,
       ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
-      speculative: entry.speculative ?? "off",
+      ...(entry.speculative === undefined ? {} : { speculative: entry.speculative }),
       ...(entry.temperature === undefined
         ? {}
         : {
@@ -144,13 +149,12 @@ export async function createPlatform(
 
   const backends = new Map<string, ModelBackend>();
   const byName = new Map<string, ModelBackend>();
-  for (const [index, spec] of specs.entries()) {
-    const entry = config.models.entries[index]!;
+  async function localBackend(spec: ModelServeSpec, aliases: string[]): Promise<ModelBackend> {
     const file = statSync(spec.path);
-    const backend = createLocalBackend({
+    return createLocalBackend({
       ...(batchingPatch.warning === undefined ? {} : { engineWarning: batchingPatch.warning }),
       id: spec.id,
-      aliases: entry.aliases,
+      aliases,
       pool,
       path: spec.path,
       contextSize: spec.contextSize,
@@ -165,12 +169,50 @@ export async function createPlatform(
       ...(await storeProvenance(spec.path)),
       jurisdiction: { country: "local", zone: "local", operator: "this server" },
     });
+  }
+  for (const [index, spec] of specs.entries()) {
+    const entry = config.models.entries[index]!;
+    const backend = await localBackend(spec, entry.aliases);
     backends.set(spec.id, backend);
     for (const name of [spec.id, ...entry.aliases]) {
       if (byName.has(name))
         throw new BastionError("invalid_request", `Model id or alias "${name}" is used twice.`);
       byName.set(name, backend);
     }
+  }
+
+  /** A model pulled while the server runs: served at once with the configured defaults. */
+  async function serveModel(id: string, path: string): Promise<ModelDescriptor> {
+    const served = byName.get(id);
+    if (served !== undefined) return served.describe();
+    if (gateway.registry.get(id) !== undefined) {
+      throw new BastionError(
+        "conflict",
+        `"${id}" already names a route or a remote model; add the pulled model to models.entries under another id, and restart.`,
+      );
+    }
+    const spec: ModelServeSpec = {
+      id,
+      path,
+      parallel: config.models.parallel,
+      contextSize: config.models.contextSize,
+      threads,
+      maxQueue: config.models.maxQueue,
+    };
+    const backend = await localBackend(spec, []);
+    await pool.add(spec).catch((error: unknown) => {
+      throw isBastionError(error) && error.code !== "internal_error"
+        ? error
+        : new BastionError("invalid_request", `llama.cpp cannot load ${path}: ${(error as Error).message}`, {
+            cause: error,
+          });
+    });
+    // Checked again after the awaits: a second pull of the same id may have got here first.
+    const winner = byName.get(id);
+    if (winner !== undefined) return winner.describe();
+    backends.set(id, backend);
+    byName.set(id, backend);
+    return backend.describe();
   }
 
   const registry: ModelRegistry = {
@@ -212,6 +254,7 @@ export async function createPlatform(
     chat: gateway,
     backends: gateway,
     pool,
+    serveModel,
     threads,
     memoryBudgetBytes,
     store: control.store,

@@ -196,7 +196,7 @@ async function serve(options: ServeOptions): Promise<void> {
           maxBodyBytes: effective.server.maxBodyBytes,
         }
       : false,
-    models: { pool: platform.pool, hubEndpoint: hubEndpoint(effective) },
+    models: { pool: platform.pool, hubEndpoint: hubEndpoint(effective), serve: platform.serveModel },
     policies: { engine: createPolicyEngine(effective.policies), defaultPolicy: effective.policies.default },
     logger,
     maxBodyBytes: effective.server.maxBodyBytes,

@@ -49,6 +49,14 @@ export interface ModelPool {
   warm(id: string): Promise<void>;
   /** Estimated RAM the model needs when loaded with its spec. */
   estimate(id: string): Promise<number>;
+  /**
+   * Serves one more model from now on (a model pulled while the server runs), loading it once to
+   * prove it loads. Refused with `model_too_large` when it could never fit the budget, with
+   * `conflict` when the id is taken by another file, and with the load's error when llama.cpp
+   * cannot load it (then it is not added); adding the same file again does nothing.
+   */
+  add(spec: ModelServeSpec): Promise<void>;
+  has(id: string): boolean;
   loadedBytes(): number;
   readonly budgetBytes: number;
   /**
@@ -267,6 +275,36 @@ export function createModelPool(specs: readonly ModelServeSpec[], options: Model
       }
     },
     estimate: (id) => estimate(entryOf(id)),
+    has: (id) => entries.has(id),
+    async add(spec) {
+      const existing = entries.get(spec.id);
+      if (existing !== undefined) {
+        if (existing.spec.path === spec.path) return;
+        throw new BastionError("conflict", `A model "${spec.id}" is already served from another file.`);
+      }
+      const entry: Entry = { spec, users: 0, lastUsed: 0, extraBytes: 0 };
+      const needed = await estimate(entry);
+      if (needed > options.memoryBudgetBytes) {
+        throw new BastionError(
+          "model_too_large",
+          `Model "${spec.id}" needs about ${formatBinaryBytes(needed)} (weights + KV cache for ${spec.parallel} sequences of ${spec.contextSize} tokens), more than the whole memory budget of ${formatBinaryBytes(options.memoryBudgetBytes)}. Raise models.memoryBudget, or lower models.contextSize or models.parallel, and restart.`,
+        );
+      }
+      // Two adds of one id racing: the first one in wins, the second finds it above next time.
+      if (entries.has(spec.id)) return;
+      entries.set(spec.id, entry);
+      // Loaded once now, so that "served" means it really loads; a file llama.cpp refuses is dropped
+      // again rather than left to fail every request (and /ready).
+      try {
+        (await this.acquire(spec.id)).release();
+      } catch (error) {
+        if (entries.get(spec.id) === entry && entry.users === 0) {
+          clearTimeout(entry.idleTimer);
+          entries.delete(spec.id);
+        }
+        throw error;
+      }
+    },
     loadedBytes: () => loadedBytes(),
     async dispose() {
       await startupCheck;

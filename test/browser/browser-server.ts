@@ -74,6 +74,7 @@ export async function startBrowserServer(options: {
     models: {
       pool: platform.pool,
       modelsDir: join(dataDir, "models"),
+      serve: platform.serveModel,
       ...(options.hubEndpoint === undefined ? {} : { hubEndpoint: options.hubEndpoint }),
     },
     policies: { engine: createPolicyEngine(config.policies), defaultPolicy: config.policies.default },

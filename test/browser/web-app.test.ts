@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { join } from "node:path";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { syntheticTestModel } from "../../src/models/testing.ts";
 import { makeGguf } from "../fake-hf/gguf-fixture.ts";
 import { type FakeHf, startFakeHf } from "../fake-hf/server.ts";
 import { type BrowserServer, startBrowserServer } from "./browser-server.ts";
@@ -108,6 +109,12 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
   beforeAll(async () => {
     hub = await startFakeHf({
       repos: [
+        {
+          // A real (synthetic) model: the console's pull serves it at once.
+          id: "acme/Tiny-GGUF",
+          license: "apache-2.0",
+          files: [{ path: "Tiny-Q8_0.gguf", content: readFileSync(await syntheticTestModel("tiny")) }],
+        },
         {
           id: "acme/Pulled-GGUF",
           license: "apache-2.0",
@@ -578,11 +585,10 @@ describe.skipIf(!hasChromium)("web app in chromium", () => {
     await expect.poll(() => tiny.textContent()).toContain("not loaded");
     expect(server.platform.pool.isLoaded("tiny")).toBe(false);
 
-    await page
-      .getByLabel("Model reference (catalog id or Hugging Face repo)")
-      .fill("hf:acme/Pulled-GGUF:q8_0");
+    await page.getByLabel("Model reference (catalog id or Hugging Face repo)").fill("hf:acme/Tiny-GGUF:q8_0");
     await page.getByRole("button", { name: "Pull" }).click();
-    await page.getByText("restart Bastion to serve it").waitFor({ timeout: 60_000 });
+    await page.getByText("is in the store and served").waitFor({ timeout: 120_000 });
+    await page.locator("table.data tr", { hasText: "tiny-q8_0" }).waitFor();
     await shoot(page, "console-models");
     await expectAccessible(page);
     expect(problems).toEqual([]);

@@ -65,7 +65,8 @@ export function ModelsTab() {
         if (name === "progress") setProgress(data);
         else if (name === "done") {
           setProgress(undefined);
-          setMessage(t(data.served ? "pulledServed" : "pulledRestart", { id: data.id }));
+          if (data.served) setMessage(t("pulledServed", { id: data.id }));
+          else setError({ message: data.message ?? t("pulledNotServed", { id: data.id }) });
           models.reload();
         } else if (name === "error") {
           setProgress(undefined);

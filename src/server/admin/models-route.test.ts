@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -51,8 +51,14 @@ describe("admin model routes", () => {
       tensors: [{ name: "token_embd.weight", dims: [16, 8] }],
       padBytes: 400_000,
     });
+    const tinyWeights = await readFile(await syntheticTestModel("tiny"));
     fake = await startFakeHf({
       repos: [
+        {
+          id: "acme/Tiny-GGUF",
+          license: "apache-2.0",
+          files: [{ path: "Tiny-Q8_0.gguf", content: tinyWeights }],
+        },
         {
           id: "acme/Pulled-GGUF",
           license: "apache-2.0",
@@ -77,7 +83,12 @@ describe("admin model routes", () => {
         registry: platform.registry,
         auth,
         web: false,
-        models: { pool: platform.pool, hubEndpoint: fake.url, modelsDir: join(dir, "models") },
+        models: {
+          pool: platform.pool,
+          hubEndpoint: fake.url,
+          modelsDir: join(dir, "models"),
+          serve: platform.serveModel,
+        },
       }),
     );
     adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "admin", roles: ["admin"] })).secret;
@@ -111,9 +122,37 @@ describe("admin model routes", () => {
     expect(last.downloadedBytes).toBeGreaterThan(400_000);
     const done = events.at(-1)!;
     expect(done.event).toBe("done");
+    // Not a loadable model (one tensor): in the store, and the reason it is not served.
     expect(done.data).toMatchObject({ downloaded: true, served: false });
+    expect((done.data as { message: string }).message).toMatch(/not served: .*cannot load/);
     const id = (done.data as { id: string }).id;
     expect(existsSync(join(dir, "models", id, "Pulled-Q8_0.gguf"))).toBe(true);
+  });
+
+  it("serves a pulled model at once, without a restart", async () => {
+    const response = await post("/admin/v1/models/pull", adminKey, { ref: "hf:acme/Tiny-GGUF:q8_0" });
+    const done = sseEvents(await response.text()).at(-1)!;
+    expect(done.event).toBe("done");
+    expect(done.data).toMatchObject({ downloaded: true, served: true });
+    const id = (done.data as { id: string }).id;
+    const listed = (await (
+      await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${adminKey}` } })
+    ).json()) as { data: Array<{ id: string }> };
+    expect(listed.data.map((model) => model.id)).toContain(id);
+    const chat = await post("/v1/chat/completions", adminKey, {
+      model: id,
+      messages: [{ role: "user", content: "Hello" }],
+      max_tokens: 4,
+    });
+    expect(chat.status).toBe(200);
+    const body = (await chat.json()) as { model: string; usage: { completion_tokens: number } };
+    expect(body.model).toBe(id);
+    expect(body.usage.completion_tokens).toBeGreaterThan(0);
+    // Pulling it again changes nothing: still served, from the same file.
+    const again = sseEvents(
+      await (await post("/admin/v1/models/pull", adminKey, { ref: "hf:acme/Tiny-GGUF:q8_0" })).text(),
+    ).at(-1)!;
+    expect(again.data).toMatchObject({ id, downloaded: false, served: true });
   });
 
   it("reports a failed pull as the stream's last event, in the API's error shape", async () => {

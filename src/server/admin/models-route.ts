@@ -23,6 +23,8 @@ export interface ModelAdminOptions {
   modelsDir?: string;
   /** For tests: the fetch the pull uses. */
   fetch?: typeof fetch;
+  /** Serves a freshly pulled model at once (the platform's `serveModel`); without it, a restart does. */
+  serve?: (id: string, path: string) => Promise<unknown>;
 }
 
 const pullSchema = z.strictObject({
@@ -78,7 +80,20 @@ export function registerModelAdminRoutes(
             void stream.writeSSE({ event: "progress", data: JSON.stringify(progress) });
           },
         });
-        const served = deps.registry.get(result.id) !== undefined;
+        let served = deps.registry.get(result.id) !== undefined;
+        let why = "restart Bastion to serve it";
+        if (!served && options.serve !== undefined) {
+          try {
+            await options.serve(result.id, result.path);
+            served = true;
+          } catch (error) {
+            why = `it is not served: ${(error as Error).message}`;
+            deps.logger.warn(
+              { id: result.id, code: (error as BastionError).code },
+              "pulled model not served",
+            );
+          }
+        }
         await stream.writeSSE({
           event: "done",
           data: JSON.stringify({
@@ -87,7 +102,7 @@ export function registerModelAdminRoutes(
             served,
             message: served
               ? `${result.id} is in the store and served.`
-              : `${result.id} is in the store; restart Bastion to serve it.`,
+              : `${result.id} is in the store; ${why}.`,
           }),
         });
       } catch (error) {

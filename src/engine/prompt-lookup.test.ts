@@ -13,13 +13,14 @@ const range = (from: number, to: number) =>
   tokens(...Array.from({ length: to - from + 1 }, (_, i) => from + i));
 
 function start(predictor: AdaptiveLookupPredictor, sequence: LlamaContextSequence) {
+  // The prompt holds 1 2 3 ... 60: after "1 2 3" the lookup proposes what followed.
   predictor.reset({
     targetSequence: sequence,
-    stateTokens: [],
+    stateTokens: range(1, 60),
     evaluateOptions: {} as SequenceEvaluateOptions,
   });
-  // The prompt holds 1 2 3 ... 60: after "1 2 3" the lookup proposes what followed.
-  predictor.updateInputTokens(range(1, 60));
+  // node-llama-cpp's LlamaChat passes the last user message; the predictor already has the context.
+  predictor.updateInputTokens(tokens(7, 8, 9));
 }
 
 describe("prompt lookup with back-off", () => {
@@ -71,10 +72,33 @@ describe("prompt lookup with back-off", () => {
     expect(predictor.predictTokens()).toEqual([]);
     // 16 generated tokens later, drafting resumes.
     for (let index = 0; index < 13; index++) predictor.pushTokens(tokens(100 + index));
-    predictor.pushTokens(range(1, 2));
+    predictor.pushTokens(range(10, 11));
     expect(predictor.predictTokens()).toEqual([]);
-    predictor.pushTokens(range(3, 3));
-    expect(predictor.predictTokens()).toEqual(range(4, 5));
+    predictor.pushTokens(range(12, 12));
+    expect(predictor.predictTokens()).toEqual(range(13, 14));
+  });
+
+  it("looks in the whole context, the answer so far included, and prefers the longest match", () => {
+    const predictor = new AdaptiveLookupPredictor();
+    const { sequence } = fakeSequence();
+    // A system prompt, then a user message: "5 6 7" is followed by 8 in one, by 70 in the other,
+    // and "4 5 6 7" only in the first.
+    predictor.reset({
+      targetSequence: sequence,
+      stateTokens: tokens(...range(1, 10), 500, 5, 6, 7, 70, 71),
+      evaluateOptions: {} as SequenceEvaluateOptions,
+    });
+    predictor.pushTokens(range(4, 7));
+    expect(predictor.predictTokens()).toEqual(tokens(8, 9));
+    // The answer repeats itself: "200 201 202" came before, followed by 203.
+    const fresh = new AdaptiveLookupPredictor();
+    fresh.reset({
+      targetSequence: sequence,
+      stateTokens: tokens(1, 2),
+      evaluateOptions: {} as SequenceEvaluateOptions,
+    });
+    fresh.pushTokens(tokens(200, 201, 202, 203, 204, 9, 200, 201, 202));
+    expect(fresh.predictTokens()).toEqual(tokens(203, 204));
   });
 
   it("keeps drafting while drafts are accepted", () => {

@@ -1,10 +1,4 @@
-import {
-  InputLookupTokenPredictor,
-  type LlamaContextSequence,
-  type SequenceEvaluateOptions,
-  type Token,
-  TokenPredictor,
-} from "node-llama-cpp";
+import { type LlamaContextSequence, type Token, TokenPredictor } from "node-llama-cpp";
 
 /** Drafts judged together before deciding whether prompt lookup pays on this request. */
 const windowSize = 16;
@@ -20,21 +14,100 @@ const maxPause = 512;
  */
 const firstDraft = 2;
 const maxDraft = 16;
+/**
+ * Tokens that must match before the lookup drafts what followed them. Two-token matches (" of
+ * the") are common in any long prompt and mostly wrong.
+ */
+const patternLength = 3;
+/** Earlier occurrences of a pattern compared per lookup, latest first. */
+const maxCandidates = 8;
+/** Longest match compared backwards when choosing between occurrences. */
+const maxCompared = 32;
 
 /**
- * Prompt-lookup speculative decoding (node-llama-cpp's `InputLookupTokenPredictor`: the tokens that
- * followed the last few generated ones in the prompt are proposed as drafts and verified in one
- * batch) with an adaptive draft length, and that backs off when drafts keep being refuted. On a
- * request that copies from its prompt (a RAG answer, an edit) the drafts are accepted and grow to
- * 16 tokens per step; on one with nothing to copy there are few drafts, short ones, and wrong ones
- * pause prediction for a while, so the extra verification work stays small.
+ * The context's tokens (the whole prompt as rendered, then what was generated) with, for every
+ * three consecutive tokens, where they occurred: finding the last three again is a map lookup.
+ */
+class TokenIndex {
+  readonly tokens: Token[] = [];
+  readonly #ends = new Map<number, number[]>();
+
+  push(tokens: readonly Token[]): void {
+    for (const token of tokens) {
+      this.tokens.push(token);
+      const end = this.tokens.length - 1;
+      if (end < patternLength - 1) continue;
+      const key = this.#key(end);
+      const ends = this.#ends.get(key);
+      if (ends === undefined) this.#ends.set(key, [end]);
+      else ends.push(end);
+    }
+  }
+
+  /**
+   * Where the tokens that followed an earlier occurrence of the last `patternLength` tokens start:
+   * of the latest few occurrences, the one whose match reaches furthest back, then the latest.
+   */
+  find(): number | undefined {
+    const last = this.tokens.length - 1;
+    if (last < patternLength) return undefined;
+    const ends = this.#ends.get(this.#key(last)) ?? [];
+    let best: number | undefined;
+    let bestLength = 0;
+    for (let index = ends.length - 1, checked = 0; index >= 0 && checked < maxCandidates; index--) {
+      const end = ends[index] as number;
+      if (end >= last) continue;
+      checked++;
+      const length = this.matchLength(end + 1);
+      if (length >= patternLength && length > bestLength) {
+        best = end + 1;
+        bestLength = length;
+      }
+    }
+    return best;
+  }
+
+  /** How many tokens before `next` equal the last tokens of the context. */
+  matchLength(next: number): number {
+    const last = this.tokens.length - 1;
+    let length = 0;
+    while (
+      length < maxCompared &&
+      next - 1 - length >= 0 &&
+      next - 1 < last &&
+      this.tokens[next - 1 - length] === this.tokens[last - length]
+    )
+      length++;
+    return length;
+  }
+
+  #key(end: number): number {
+    const t = this.tokens;
+    return (
+      (Math.imul(t[end - 2] as number, 0x9e3779b1) ^
+        Math.imul((t[end - 1] as number) + 1, 0x85ebca77) ^
+        Math.imul((t[end] as number) + 2, 0xc2b2ae3d)) >>>
+      0
+    );
+  }
+}
+
+/**
+ * Prompt-lookup speculative decoding: the tokens that followed the last three generated ones
+ * anywhere in the context (system prompt, retrieved passages, earlier turns, the user's message,
+ * the answer so far) are proposed as drafts, and node-llama-cpp verifies them in one batch. Drafts
+ * start short and grow while they are accepted; when too many are refuted, drafting pauses for a
+ * while (longer each time). On a request that copies (a RAG answer quoting its passages, an edit)
+ * decoding goes up to 17 tokens per step; on one with nothing to copy there are few drafts, short
+ * ones, so the extra verification work stays small.
+ *
+ * node-llama-cpp's own `InputLookupTokenPredictor` looks only in the last user message, where
+ * Bastion's assistants put retrieved passages in the system message.
  */
 export class AdaptiveLookupPredictor extends TokenPredictor {
-  readonly #lookup = new InputLookupTokenPredictor({
-    // Three tokens: two-token matches (" of the") are common in any long prompt and mostly wrong.
-    patternLength: { min: 3 },
-    predictionLength: { min: 1, max: maxDraft },
-  });
+  #index = new TokenIndex();
+  /** Where the current match's continuation starts in the context, while the answer follows it. */
+  #follow: number | undefined;
   #sequence: LlamaContextSequence | undefined;
   #seen = { validated: 0, refuted: 0 };
   #window = { validated: 0, refuted: 0 };
@@ -43,11 +116,7 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
   #pause = firstPause;
   #draftLength = firstDraft;
 
-  override reset(params: {
-    targetSequence: LlamaContextSequence;
-    stateTokens: Token[];
-    evaluateOptions: Readonly<SequenceEvaluateOptions>;
-  }): void {
+  override reset(params: { targetSequence: LlamaContextSequence; stateTokens: Token[] }): void {
     this.#sequence = params.targetSequence;
     this.#seen = { ...params.targetSequence.tokenPredictions };
     this.#window = { validated: 0, refuted: 0 };
@@ -55,22 +124,29 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
     this.#pausedUntil = 0;
     this.#pause = firstPause;
     this.#draftLength = firstDraft;
-    this.#lookup.reset({ stateTokens: params.stateTokens });
+    this.#index = new TokenIndex();
+    this.#index.push(params.stateTokens);
+    this.#follow = undefined;
   }
 
-  override updateInputTokens(tokens: Token[]): void {
-    this.#lookup.updateInputTokens(tokens);
-  }
+  /** The last user message: already in the context that `reset` indexed. */
+  override updateInputTokens(): void {}
 
   override pushTokens(tokens: Token[]): void {
     this.#generated += tokens.length;
-    this.#lookup.pushTokens(tokens);
+    this.#index.push(tokens);
+    if (this.#follow !== undefined) this.#follow += tokens.length;
   }
 
   override predictTokens(): Token[] {
     this.#judge();
     if (this.#generated < this.#pausedUntil) return [];
-    return this.#lookup.predictTokens().slice(0, this.#draftLength);
+    const index = this.#index;
+    // Keep following the same occurrence while the answer does; look again when it left it.
+    if (this.#follow === undefined || index.matchLength(this.#follow) < patternLength)
+      this.#follow = index.find();
+    if (this.#follow === undefined) return [];
+    return index.tokens.slice(this.#follow, Math.min(this.#follow + this.#draftLength, index.tokens.length));
   }
 
   /**
@@ -99,6 +175,6 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
   }
 
   override dispose(): void {
-    this.#lookup.dispose();
+    this.#index = new TokenIndex();
   }
 }

@@ -73,9 +73,10 @@ describe("speculative decoding by prompt lookup", () => {
     expect(plain.drafts).toBeUndefined();
     expect({ ...drafted, drafts: undefined }).toEqual(plain);
     const drafts = drafted.drafts;
-    // Drafting starts once two tokens match the prompt; from there on every draft is right.
+    // Drafting starts once three tokens match the prompt; from there on every draft is right,
+    // except past the passage's end, where the prompt goes on (chat template) and the model stops.
     expect(drafts!.accepted).toBeGreaterThanOrEqual(passage.length - 8);
-    expect(drafts!.rejected).toBeLessThanOrEqual(2);
+    expect(drafts!.rejected).toBeLessThanOrEqual(16);
   });
 
   it("stops drafting when the prompt only misleads, and still answers exactly as without drafts", async () => {

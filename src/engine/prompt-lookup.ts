@@ -1,4 +1,9 @@
-import { type LlamaContextSequence, type Token, TokenPredictor } from "node-llama-cpp";
+import {
+  type LlamaContextSequence,
+  type SequenceEvaluateOptions,
+  type Token,
+  TokenPredictor,
+} from "node-llama-cpp";
 
 /** Drafts judged together before deciding whether prompt lookup pays on this request. */
 const windowSize = 16;
@@ -116,7 +121,11 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
   #pause = firstPause;
   #draftLength = firstDraft;
 
-  override reset(params: { targetSequence: LlamaContextSequence; stateTokens: Token[] }): void {
+  override reset(params: {
+    targetSequence: LlamaContextSequence;
+    stateTokens: Token[];
+    evaluateOptions: Readonly<SequenceEvaluateOptions>;
+  }): void {
     this.#sequence = params.targetSequence;
     this.#seen = { ...params.targetSequence.tokenPredictions };
     this.#window = { validated: 0, refuted: 0 };
@@ -130,7 +139,7 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
   }
 
   /** The last user message: already in the context that `reset` indexed. */
-  override updateInputTokens(): void {}
+  override updateInputTokens(_lastUserMessage: Token[]): void {}
 
   override pushTokens(tokens: Token[]): void {
     this.#generated += tokens.length;

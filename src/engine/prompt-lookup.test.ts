@@ -101,6 +101,18 @@ describe("prompt lookup with back-off", () => {
     expect(fresh.predictTokens()).toEqual(tokens(203, 204));
   });
 
+  it("does not draft under a repeat penalty, whose tokens node-llama-cpp does not update within a step", () => {
+    const predictor = new AdaptiveLookupPredictor();
+    const { sequence } = fakeSequence();
+    predictor.reset({
+      targetSequence: sequence,
+      stateTokens: range(1, 60),
+      evaluateOptions: { repeatPenalty: { penalty: 1.1, punishTokens: () => [] } },
+    });
+    predictor.pushTokens(range(1, 3));
+    expect(predictor.predictTokens()).toEqual([]);
+  });
+
   it("keeps drafting while drafts are accepted", () => {
     const predictor = new AdaptiveLookupPredictor();
     const { sequence, tokenPredictions } = fakeSequence();

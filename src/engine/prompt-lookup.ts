@@ -120,6 +120,7 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
   #pausedUntil = 0;
   #pause = firstPause;
   #draftLength = firstDraft;
+  #penalised = false;
 
   override reset(params: {
     targetSequence: LlamaContextSequence;
@@ -127,6 +128,11 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
     evaluateOptions: Readonly<SequenceEvaluateOptions>;
   }): void {
     this.#sequence = params.targetSequence;
+    // node-llama-cpp samples every drafted position with the penalty tokens of the step's first
+    // one, so under a repeat penalty the drafts' tokens would be sampled with a stale list: the
+    // answer could differ from the one without drafts. No drafting then.
+    const options = params.evaluateOptions;
+    this.#penalised = Boolean(options.repeatPenalty) || Boolean(options.dryRepeatPenalty);
     this.#seen = { ...params.targetSequence.tokenPredictions };
     this.#window = { validated: 0, refuted: 0 };
     this.#generated = 0;
@@ -149,7 +155,7 @@ export class AdaptiveLookupPredictor extends TokenPredictor {
 
   override predictTokens(): Token[] {
     this.#judge();
-    if (this.#generated < this.#pausedUntil) return [];
+    if (this.#penalised || this.#generated < this.#pausedUntil) return [];
     const index = this.#index;
     // Keep following the same occurrence while the answer does; look again when it left it.
     if (this.#follow === undefined || index.matchLength(this.#follow) < patternLength)

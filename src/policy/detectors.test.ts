@@ -34,6 +34,16 @@ describe("national identifiers", () => {
 });
 
 describe("financial identifiers", () => {
+  it("IBAN in lower or mixed case: normalised, then mod-97 as any other; a failing one swallows nothing", () => {
+    expect(only("Konto de89 3704 0044 0532 0130 00 bitte.")).toEqual(["iban:de89 3704 0044 0532 0130 00"]);
+    expect(only("iban fr1420041010050500013m02606 merci")).toEqual(["iban:fr1420041010050500013m02606"]);
+    expect(only("Rekening Nl91 abna 0417 1643 00 graag")).toEqual(["iban:Nl91 abna 0417 1643 00"]);
+    expect(only("GB29 nwbk 6016 1331 9268 19 thanks")).toEqual(["iban:GB29 nwbk 6016 1331 9268 19"]);
+    // Wrong check digits in lower case: nothing, and the phone number after it is still found.
+    expect(only("de88 3704 0044 0532 0130 00")).toEqual([]);
+    expect(only("ab12 call 06 12 34 56 78")).toEqual(["phone/national:06 12 34 56 78"]);
+  });
+
   it("IBAN: mod-97 through ibantools, spaced or compact, not with wrong check digits", () => {
     expect(only("Konto DE89 3704 0044 0532 0130 00 bitte.")).toEqual(["iban:DE89 3704 0044 0532 0130 00"]);
     expect(only("IBAN FR1420041010050500013M02606")).toEqual(["iban:FR1420041010050500013M02606"]);

@@ -61,47 +61,107 @@ export interface Scanner {
   scan(text: string, path: string): Detection[];
 }
 
-// Group numbers of the master expression, one per family of candidates.
-const G_PRIVATE_KEY = 1;
-const G_JWT = 2;
-const G_API_KEY = 3;
-const G_ASSIGNED_SECRET = 4;
-const G_NIE = 5;
-const G_FISCAL_CODE = 6;
-const G_IBAN = 7;
-const G_NIR_CORSICA = 8;
-const G_NUMBER = 9;
-const G_DNI_LETTER = 10;
-const G_TITLED_NAME = 11;
-const G_INTRODUCED_NAME = 12;
-const G_FIRST_NAME = 13;
+/** The families of candidates the master expressions look for, in the order they are tried. */
+type Family =
+  | "privateKey"
+  | "jwt"
+  | "apiKey"
+  | "assignedSecret"
+  | "nie"
+  | "fiscalCode"
+  | "iban"
+  | "nirCorsica"
+  | "number"
+  | "titledName"
+  | "introducedName"
+  | "firstName";
 
 const omocode = "[0-9LMNPQRSTUV]";
-/**
- * Every built-in recognizer as one alternation, so the text is read once (Presidio reads it once
- * per recognizer). It is sticky: `scanMaster` runs it only at the words that can start a match
- * (see `wordKind`), which is about twice as fast on prose as letting the engine try every
- * position. Emails and IPv6 are found from their `@` and `:` anchors instead, by `indexOf`.
- */
-const master = new RegExp(
+/** Each family's expression; its first group is set whenever the family matched. */
+const familySources: ReadonlyArray<[Family, string]> = [
   [
+    "privateKey",
     String.raw`(-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$))`,
-    String.raw`\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)`,
+  ],
+  ["jwt", String.raw`\b(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*)`],
+  [
+    "apiKey",
     String.raw`\b((?:AKIA|ASIA)[0-9A-Z]{16}|sk-(?:proj-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|[rs]k_(?:live|test)_[A-Za-z0-9]{16,}|hf_[A-Za-z0-9]{30,}|bst_live_[A-Za-z0-9]+_[A-Za-z0-9]{16,})\b`,
+  ],
+  [
+    "assignedSecret",
     String.raw`(?:\b(?:password|passwd|api_key|apikey|api-key|secret_key|client_secret|access_token|auth_token)|\b[A-Z0-9_]*(?:PASSWORD|SECRET|TOKEN|API_KEY))["']?\s*[:=]\s*["']?([^\s"',;]{8,})`,
-    String.raw`\b([XYZ]-?\d{7}-?[A-Z])\b`,
-    String.raw`\b([A-Z]{6}${omocode}{2}[A-EHLMPRST]${omocode}{2}[A-Z]${omocode}{3}[A-Z])\b`,
-    String.raw`\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8})\b`,
-    String.raw`\b([12] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d)\b`,
-    String.raw`((?:\+|\(\+?|\b)\d(?:[ .\-/()]{0,2}\d){5,})(?:-?([A-Z]))?(?![\w])`,
-    String.raw`\b(?:${titles.join("|")}) +${secondTitle}(${fullName})`,
-    `(?:${introductions.join("|")}) +(${fullName})`,
-    // The first names as literals: the engine tries them only where a listed name's first letter is,
-    // which is several times faster than matching every pair of capitalised words and looking them up.
+  ],
+  ["nie", String.raw`\b([XYZ]-?\d{7}-?[A-Z])\b`],
+  ["fiscalCode", String.raw`\b([A-Z]{6}${omocode}{2}[A-EHLMPRST]${omocode}{2}[A-Z]${omocode}{3}[A-Z])\b`],
+  ["iban", String.raw`\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8})\b`],
+  ["nirCorsica", String.raw`\b([12] ?\d\d ?\d\d ?2[AB] ?\d{3} ?\d{3} ?\d\d)\b`],
+  ["number", String.raw`((?:\+|\(\+?|\b)\d(?:[ .\-/()]{0,2}\d){5,})(?:-?([A-Z]))?(?![\w])`],
+  ["titledName", String.raw`\b(?:${titles.join("|")}) +${secondTitle}(${fullName})`],
+  ["introducedName", `(?:${introductions.join("|")}) +(${fullName})`],
+  // The first names as literals: the engine tries them only where a listed name's first letter is,
+  // which is several times faster than matching every pair of capitalised words and looking them up.
+  [
+    "firstName",
     String.raw`(?<![\wÀ-ſ])(${[...firstNames].join("|")}) (${capitalised}(?:[ -]${capitalised})?)`,
-  ].join("|"),
-  "y",
-);
+  ],
+];
+
+/** One sticky expression over some families, and where each family's first group is. */
+interface Master {
+  regex: RegExp;
+  groups: ReadonlyArray<[Family, number]>;
+}
+
+/**
+ * The families as one alternation, so that a word is read once (Presidio reads the text once per
+ * recognizer). Sticky: `scanMaster` runs it only at the words that can start a match. There is one
+ * per kind of word start, holding only the families that can begin with such a character (in the
+ * same relative order, so a word gets the match the full alternation would give it): fewer
+ * alternatives to try and fewer groups to fill at each word.
+ */
+function composeMaster(families: readonly Family[]): Master {
+  const groups: Array<[Family, number]> = [];
+  let group = 1;
+  const sources: string[] = [];
+  for (const [family, source] of familySources) {
+    if (!families.includes(family)) continue;
+    groups.push([family, group]);
+    group += (new RegExp(`${source}|`).exec("") as RegExpExecArray).length - 1;
+    sources.push(source);
+  }
+  return { regex: new RegExp(sources.join("|"), "y"), groups };
+}
+
+const lowerFirstName = [...firstNames].some((name) => name[0] !== name[0]?.toUpperCase());
+/** A digit: a number run, a Corsican NIR, or an upper-case secret name (2FA_SECRET=). */
+const digitMaster = composeMaster(["assignedSecret", "nirCorsica", "number"]);
+/** `+` or `(`: a phone number. */
+const openerMaster = composeMaster(["number"]);
+/** `-----BEGIN`: a key block. */
+const hyphenMaster = composeMaster(["privateKey"]);
+const upperMaster = composeMaster([
+  "apiKey",
+  "assignedSecret",
+  "nie",
+  "fiscalCode",
+  "iban",
+  "titledName",
+  "introducedName",
+  "firstName",
+]);
+/** Lower case and `_`: JWTs, key prefixes, secret names, lower-case titles and introductions. */
+const lowerMaster = composeMaster([
+  "jwt",
+  "apiKey",
+  "assignedSecret",
+  "titledName",
+  "introducedName",
+  ...(lowerFirstName ? (["firstName"] as const) : []),
+]);
+
+/** IBANs in any case (`fr76 3000 6000 ...`, `De89...`), tried at a word of two letters and two digits. */
+const anyCaseIban = /\b[A-Za-z]{2}\d{2}(?: ?[A-Za-z0-9]{1,4}){3,8}\b/y;
 
 const secretSubtypes: Array<[string, string]> = [
   ["AKIA", "aws_access_key"],
@@ -344,19 +404,40 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
     const wordStart = index;
     if (keywords !== undefined && keywords.first[text.charCodeAt(index)] !== 0)
       tryKeywords(text, index, keywords);
+    let master: Master;
     if (kind === HYPHEN) {
       index++;
       if (!text.startsWith("-----BEGIN", wordStart)) continue;
-    } else if (kind === LOWER && !maybeLowerTrigger(text, index)) {
-      // The common case in prose: a lower-case word that cannot start a match. One lookup per character.
-      index++;
-      for (;;) {
-        const inner = wordKind[text.charCodeAt(index)];
-        if (inner !== LOWER && inner !== UPPER && inner !== DIGIT) break;
-        index++;
+      master = hyphenMaster;
+    } else if (kind === DIGIT) {
+      if (!numberMayStart(text, wordStart)) {
+        // Fewer than six digits in the run and no secret name: nothing starts in this word.
+        index = skipWord(text, wordStart + 1);
+        continue;
       }
-      continue;
-    } else if (kind === LOWER || kind === UPPER) {
+      master = digitMaster;
+    } else if (kind === OPENER) {
+      master = openerMaster;
+    } else {
+      // A letter or "_". Two letters and two digits may be an IBAN written in lower or mixed case.
+      if (wordKind[text.charCodeAt(index + 2)] === DIGIT && wordKind[text.charCodeAt(index + 3)] === DIGIT) {
+        const end = anyCaseIbanAt(text, wordStart, add);
+        if (end > 0) {
+          index = end;
+          if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
+          continue;
+        }
+      }
+      if (kind === LOWER && !maybeLowerTrigger(text, index)) {
+        // The common case in prose: a lower-case word that cannot start a match. One lookup per character.
+        index++;
+        for (;;) {
+          const inner = wordKind[text.charCodeAt(index)];
+          if (inner !== LOWER && inner !== UPPER && inner !== DIGIT) break;
+          index++;
+        }
+        continue;
+      }
       let hash = 0;
       let capitals = 0;
       let code = text.charCodeAt(index);
@@ -391,56 +472,150 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
         }
         continue;
       }
+      master = kind === UPPER ? upperMaster : lowerMaster;
     }
-    master.lastIndex = wordStart;
-    const match = master.exec(text);
+    master.regex.lastIndex = wordStart;
+    const match = master.regex.exec(text);
     if (match === null) {
       // Nothing starts here; nothing starts inside this word either (every alternative needs a
       // word boundary), except after a + or ( within it.
       index = wordStart + 1;
       if (keywords !== undefined && kind === OPENER) tryKeywordsWithin(text, index, index + 1, keywords);
-      while (index < length) {
-        const inner = wordKind[text.charCodeAt(index)] as number;
-        if (inner === OTHER || inner === OPENER || inner === HYPHEN) break;
-        index++;
-      }
+      index = skipWord(text, index);
       continue;
     }
-    index = master.lastIndex;
+    index = master.regex.lastIndex;
     if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
-    handleMatch(text, match, add);
+    handleMatch(text, match, master.groups, add);
   }
 }
 
-function handleMatch(text: string, match: RegExpExecArray, add: Add): void {
+/** The end of the word `index` is in: the next separator, `+`, `(` or `-`. */
+function skipWord(text: string, index: number): number {
+  const length = text.length;
+  while (index < length) {
+    const inner = wordKind[text.charCodeAt(index)] as number;
+    if (inner === OTHER || inner === OPENER || inner === HYPHEN) break;
+    index++;
+  }
+  return index;
+}
+
+const isDigitCode = (code: number) => code >= 48 && code <= 57;
+/** The separators a number run may have between two digits (up to two in a row), as in `number`. */
+const isNumberSeparator = (code: number) =>
+  code === 32 || code === 46 || code === 45 || code === 47 || code === 40 || code === 41;
+
+/**
+ * Whether the digit expression can match at `start`, a digit: the number family needs six digits
+ * with at most two separators between two of them (the Corsican NIR as well, `2A` counting its
+ * 2), and the secret-name one a capital or "_" after the leading digits (`2FA_SECRET=`). Most
+ * digit words in prose (a year, a time, an amount) fail this without running the expression.
+ */
+function numberMayStart(text: string, start: number): boolean {
+  let at = start;
+  let digits = 0;
+  while (isDigitCode(text.charCodeAt(at))) {
+    at++;
+    digits++;
+  }
+  const after = text.charCodeAt(at);
+  if ((after >= 65 && after <= 90) || after === 95) return true;
+  while (digits < 6) {
+    let separators = 0;
+    while (separators < 2 && isNumberSeparator(text.charCodeAt(at))) {
+      at++;
+      separators++;
+    }
+    if (!isDigitCode(text.charCodeAt(at))) return false;
+    while (isDigitCode(text.charCodeAt(at))) {
+      at++;
+      digits++;
+    }
+  }
+  return true;
+}
+
+/**
+ * An IBAN with a lower-case letter in it (`fr76 3000 6000 0112 3456 7890 189`, `De89...`), at a word
+ * of two letters and two digits: normalised to upper case, then mod-97 and ibantools as any other.
+ * Returns the end of the IBAN it added, or 0 (then the word is scanned as usual: an all-capitals
+ * IBAN is the master expression's, and a failing candidate swallows nothing).
+ */
+function anyCaseIbanAt(text: string, start: number, add: Add): number {
+  anyCaseIban.lastIndex = start;
+  const match = anyCaseIban.exec(text);
+  if (match === null) return 0;
+  const candidate = match[0];
+  if (candidate === candidate.toUpperCase()) return 0;
+  const value = longestIban(candidate);
+  if (value === undefined) return 0;
+  add("iban", start, value, 1);
+  return start + value.length;
+}
+
+function handleMatch(
+  text: string,
+  match: RegExpExecArray,
+  groups: ReadonlyArray<[Family, number]>,
+  add: Add,
+): void {
   const start = match.index;
   const whole = match[0];
-  if (match[G_PRIVATE_KEY] !== undefined) add("secret", start, whole, 1, "private_key");
-  else if (match[G_JWT] !== undefined) add("secret", start, whole, 0.95, "jwt");
-  else if (match[G_API_KEY] !== undefined) add("secret", start, whole, 0.95, apiKeySubtype(whole));
-  else if (match[G_ASSIGNED_SECRET] !== undefined) {
-    const value = match[G_ASSIGNED_SECRET];
-    add("secret", start + whole.length - value.length, value, 0.8, "assigned_secret");
-  } else if (match[G_NIE] !== undefined) {
-    if (isNationalId("es_nie", whole.replaceAll("-", ""))) add("national_id", start, whole, 1, "es_nie");
-  } else if (match[G_FISCAL_CODE] !== undefined) {
-    if (isNationalId("it_codice_fiscale", whole)) add("national_id", start, whole, 1, "it_codice_fiscale");
-  } else if (match[G_IBAN] !== undefined) {
-    const value = longestIban(whole);
-    // An uppercase token that fails mod-97 holds nothing else we detect.
-    if (value !== undefined) add("iban", start, value, 1);
-  } else if (match[G_NIR_CORSICA] !== undefined) {
-    if (isNationalId("fr_nir", whole.replaceAll(" ", ""))) add("national_id", start, whole, 1, "fr_nir");
-  } else if (match[G_NUMBER] !== undefined) {
-    classifyNumber(text, start, match[G_NUMBER], match[G_DNI_LETTER], add);
-  } else if (match[G_TITLED_NAME] !== undefined) {
-    const name = match[G_TITLED_NAME];
-    add("person", start + whole.length - name.length, name, 0.8, "titled");
-  } else if (match[G_INTRODUCED_NAME] !== undefined) {
-    const name = match[G_INTRODUCED_NAME];
-    add("person", start + whole.length - name.length, name, 0.8, "introduced");
-  } else if (match[G_FIRST_NAME] !== undefined) {
-    add("person", start, whole, 0.6, "first_name");
+  let family: Family | undefined;
+  let group = 0;
+  for (const [candidate, index] of groups)
+    if (match[index] !== undefined) {
+      family = candidate;
+      group = index;
+      break;
+    }
+  switch (family) {
+    case "privateKey":
+      add("secret", start, whole, 1, "private_key");
+      break;
+    case "jwt":
+      add("secret", start, whole, 0.95, "jwt");
+      break;
+    case "apiKey":
+      add("secret", start, whole, 0.95, apiKeySubtype(whole));
+      break;
+    case "assignedSecret": {
+      const value = match[group] as string;
+      add("secret", start + whole.length - value.length, value, 0.8, "assigned_secret");
+      break;
+    }
+    case "nie":
+      if (isNationalId("es_nie", whole.replaceAll("-", ""))) add("national_id", start, whole, 1, "es_nie");
+      break;
+    case "fiscalCode":
+      if (isNationalId("it_codice_fiscale", whole)) add("national_id", start, whole, 1, "it_codice_fiscale");
+      break;
+    case "iban": {
+      const value = longestIban(whole);
+      // An uppercase token that fails mod-97 holds nothing else we detect.
+      if (value !== undefined) add("iban", start, value, 1);
+      break;
+    }
+    case "nirCorsica":
+      if (isNationalId("fr_nir", whole.replaceAll(" ", ""))) add("national_id", start, whole, 1, "fr_nir");
+      break;
+    case "number":
+      classifyNumber(text, start, match[group] as string, match[group + 1], add);
+      break;
+    case "titledName": {
+      const name = match[group] as string;
+      add("person", start + whole.length - name.length, name, 0.8, "titled");
+      break;
+    }
+    case "introducedName": {
+      const name = match[group] as string;
+      add("person", start + whole.length - name.length, name, 0.8, "introduced");
+      break;
+    }
+    case "firstName":
+      add("person", start, whole, 0.6, "first_name");
+      break;
   }
 }
 

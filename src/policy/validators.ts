@@ -50,8 +50,12 @@ export function isPaymentCard(digits: string): boolean {
   return issuer && luhnValid(digits);
 }
 
-/** An IBAN in electronic format (no spaces): mod-97, then country structure by `ibantools`. */
-export function isIban(compact: string): boolean {
+/**
+ * An IBAN in electronic format (no spaces), in any case (`fr76...` is normalised to `FR76...`
+ * first): mod-97, then country structure by `ibantools`.
+ */
+export function isIban(written: string): boolean {
+  const compact = written.toUpperCase();
   // ibantools checks the country's length, BBAN structure and national check digits; its own
   // mod-97 (string-based) would repeat the arithmetic one just done.
   const tens = compact.charCodeAt(2);

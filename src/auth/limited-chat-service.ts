@@ -35,7 +35,13 @@ export interface LimitsSettler extends RequestObserver {
       estimateEur: number;
       principal: Principal;
     },
-  ): (record: CompletedRequest) => Promise<void>;
+  ): Settle;
+}
+
+/** Settles a tracked request with its record (idempotent); `done` once a report has settled it. */
+export interface Settle {
+  (record: CompletedRequest): Promise<void>;
+  readonly done: boolean;
 }
 
 /**
@@ -55,20 +61,22 @@ export function createLimitsSettler(options: {
     track(requestId, entry) {
       // Whoever reports first settles; a later report waits for that same settlement.
       let settled: Promise<void> | undefined;
-      const settle = (record: CompletedRequest): Promise<void> => {
+      const settle = ((record: CompletedRequest): Promise<void> => {
         settled ??= (async () => {
           if (open.get(requestId)?.settle === settle) open.delete(requestId);
           const tokens = record.usage.promptTokens + record.usage.completionTokens;
-          // Without a finish part the usage is unknown: charge the reservation rather than nothing.
+          // A cancelled request is charged what it used until the client left (its record counts
+          // it). A failed one without a finish part has unknown usage: charge the reservation.
           const cost =
-            record.status === "ok" || tokens > 0
+            record.status === "ok" || record.status === "cancelled" || tokens > 0
               ? options.costModel.price(record).costEur
               : entry.estimateEur;
           await entry.reservation.settle(cost);
           await options.rateLimits.recordTokens(entry.scopes, tokens);
         })();
         return settled;
-      };
+      }) as Settle;
+      Object.defineProperty(settle, "done", { get: () => settled !== undefined });
       open.set(requestId, { principal: entry.principal, settle });
       return settle;
     },
@@ -168,27 +176,46 @@ async function* settleOnEnd(
   request: ChatRequest,
   context: ChatServiceContext,
   started: Date,
-  settle: (record: CompletedRequest) => Promise<void>,
+  settle: Settle,
   state: { started: boolean },
 ): AsyncIterable<ChatStreamPart> {
   if (state.started) return;
   state.started = true;
-  let usage: Usage = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 };
+  let usage: Usage | undefined;
   let timings: GenerationTimings | undefined;
   let status: CompletedRequest["status"] = "cancelled";
+  let output = 0;
+  let reasoning = 0;
   try {
     for await (const part of session.parts) {
       if (part.type === "finish") {
         usage = part.usage;
         timings = part.timings;
         status = "ok";
-      }
+      } else if (part.type === "reasoning-delta") reasoning++;
+      else if (part.type === "text-delta" || part.type === "tool-call-delta") output++;
       yield part;
     }
   } catch (error) {
-    status = "error";
+    status = context.signal.aborted ? "cancelled" : "error";
     throw error;
   } finally {
+    // With metering on, its record of this request usually settled it already.
+    if (!settle.done) await settle(completedRecord());
+  }
+
+  function completedRecord(): CompletedRequest {
+    if (usage === undefined) {
+      // No finish part: a cancelled request is charged the tokens streamed until the client left
+      // (one a delta) and its prompt (about four characters a token), as metering counts them.
+      const generated = output + reasoning;
+      usage = {
+        promptTokens: status === "cancelled" && generated > 0 ? Math.ceil(promptCharacters(request) / 4) : 0,
+        completionTokens: status === "cancelled" ? generated : 0,
+        reasoningTokens: status === "cancelled" ? reasoning : 0,
+        cachedPromptTokens: 0,
+      };
+    }
     const evidence = session.evidence();
     const totalMs = Date.now() - started.getTime();
     const record: CompletedRequest = {
@@ -207,13 +234,17 @@ async function* settleOnEnd(
       },
       status,
     };
-    await settle(record);
+    return record;
   }
+}
+
+function promptCharacters(request: ChatRequest): number {
+  let characters = JSON.stringify(request.messages).length;
+  if (request.tools !== undefined) characters += JSON.stringify(request.tools).length;
+  return characters;
 }
 
 /** A generous token count from the text size (about 3 characters a token), for the budget estimate. */
 function estimateInputTokens(request: ChatRequest): number {
-  let characters = JSON.stringify(request.messages).length;
-  if (request.tools !== undefined) characters += JSON.stringify(request.tools).length;
-  return Math.ceil(characters / 3);
+  return Math.ceil(promptCharacters(request) / 3);
 }

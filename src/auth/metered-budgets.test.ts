@@ -31,7 +31,26 @@ beforeAll(async () => {
     ...createScriptedBackend({ id: "chat-model", aliases: ["chat"], script: scriptWithDelay(10) }),
     pricing: testPricing,
   };
-  const registry = createStaticRegistry([backend]);
+  // Streams 50 tokens slowly: a client can leave in the middle.
+  const slow = {
+    ...createScriptedBackend({
+      id: "slow-model",
+      script: async function* (_request, signal) {
+        for (let index = 0; index < 50; index++) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          if (signal.aborted) return;
+          yield { type: "text-delta" as const, text: `t${index} ` };
+        }
+        yield {
+          type: "finish" as const,
+          finishReason: "stop" as const,
+          usage: { promptTokens: 7, completionTokens: 50, reasoningTokens: 0, cachedPromptTokens: 0 },
+        };
+      },
+    }),
+    pricing: testPricing,
+  };
+  const registry = createStaticRegistry([backend, slow]);
   metering = createMeteringServices({ config, store, dataDir, models: registry });
   auth.useCostModel(metering.meter);
   server = await startServer(createApp({ registry, auth, metering, web: false }));
@@ -94,5 +113,53 @@ describe("budgets with metering on", () => {
     const status = await auth.budgets.status(`key:${key.id}`);
     expect(status.spentEur).toBe(0);
     expect(status.reservedEur).toBeCloseTo(0, 12);
+  });
+
+  it("charges a stream the client aborted for the tokens it used until then, not its reservation", async () => {
+    const key = await auth.admin.createKey(anonymousPrincipal, {
+      name: "aborted",
+      limits: { budget_hard_eur: 1000 },
+    });
+    const controller = new AbortController();
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key.secret}`, "content-type": "application/json" },
+      body: JSON.stringify(chatBody({ model: "slow-model", stream: true, max_tokens: 1000 })),
+      signal: controller.signal,
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    let text = "";
+    while ((text.match(/"content":"t\d+ "/g) ?? []).length < 3) {
+      const next = await reader.read();
+      if (next.done) break;
+      text += new TextDecoder().decode(next.value);
+    }
+    controller.abort();
+    await reader.cancel().catch(() => {});
+    // Settled once the server has seen the client go.
+    let status = await auth.budgets.status(`key:${key.id}`);
+    for (let tries = 0; tries < 100 && (status.reservedEur > 0 || status.spentEur === 0); tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      status = await auth.budgets.status(`key:${key.id}`);
+    }
+    expect(status.reservedEur).toBeCloseTo(0, 12);
+    const rows = await store.db
+      .selectFrom("usage_records")
+      .selectAll()
+      .where("key_id", "=", key.id)
+      .execute();
+    expect(rows).toHaveLength(1);
+    const [row] = rows;
+    expect(row!.status).toBe("cancelled");
+    // At least the three tokens the client read, far fewer than the 50 of the whole answer.
+    expect(row!.output_tokens).toBeGreaterThanOrEqual(3);
+    expect(row!.output_tokens).toBeLessThan(50);
+    expect(row!.input_tokens).toBeGreaterThan(0);
+    const partial = (row!.input_tokens * 2 + row!.output_tokens * 10) / 1_000_000;
+    expect(row!.cost_eur).toBeCloseTo(partial, 12);
+    // Charged what the usage row says, not the estimate reserved for 1000 output tokens.
+    expect(status.spentEur).toBeCloseTo(partial, 12);
+    expect(status.spentEur).toBeLessThan((1000 * 10) / 1_000_000);
   });
 });

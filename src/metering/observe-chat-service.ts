@@ -4,6 +4,7 @@ import { BastionError, isBastionError } from "../core/errors.ts";
 import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { OccupancyTracker } from "./occupancy.ts";
+import { createUsageTally } from "./usage-so-far.ts";
 
 export interface ObserveChatServiceOptions {
   /** Prices and records a finished request (usage row, audit record); awaited before the final part. */
@@ -110,10 +111,12 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
       async function* observed(): AsyncGenerator<ChatStreamPart> {
         let ttftMs = -1;
         let finished = false;
+        const tally = createUsageTally(request);
         try {
           for await (const part of session.parts) {
             if (ttftMs < 0) ttftMs = performance.now() - t0;
             if (part.type !== "finish") {
+              tally.count(part);
               yield part;
               continue;
             }
@@ -145,16 +148,19 @@ export function observeChatService(inner: ChatService, options: ObserveChatServi
           if (!finished) {
             finished = true;
             const status = context.signal.aborted ? "cancelled" : "error";
+            // A cancelled request is charged what it used until then; a failed one, nothing known.
+            const usage = status === "cancelled" ? tally.usage() : zeroUsage;
             void options
-              .record(build(zeroUsage, { queueMs: 0 }, Math.max(0, ttftMs), status, errorCode(error)))
+              .record(build(usage, { queueMs: 0 }, Math.max(0, ttftMs), status, errorCode(error)))
               .catch((failure: unknown) => options.onError?.(failure, context.requestId));
           }
           throw error;
         } finally {
           if (!finished) {
-            // The consumer stopped early (client gone): the request was cancelled mid-answer.
+            // The consumer stopped early (client gone): the request was cancelled mid-answer, and
+            // is charged the tokens it used until then.
             void options
-              .record(build(zeroUsage, { queueMs: 0 }, Math.max(0, ttftMs), "cancelled", "cancelled"))
+              .record(build(tally.usage(), { queueMs: 0 }, Math.max(0, ttftMs), "cancelled", "cancelled"))
               .catch((failure: unknown) => options.onError?.(failure, context.requestId));
           }
           endOccupancy();

@@ -4,7 +4,7 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Logger, pino } from "pino";
-import { type Auth, limitHeaderNames } from "../auth/index.ts";
+import { type Auth, clientAddress, limitHeaderNames } from "../auth/index.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
@@ -180,7 +180,10 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
 
   if (options.metering !== undefined) {
     // Outside the auth middleware: its refusals are recorded before they leave.
-    const refusals = recordRefusals(options.metering.recorder);
+    const trustProxy = options.auth?.settings.auth.trustProxy ?? false;
+    const refusals = recordRefusals(options.metering.recorder, {
+      clientAddress: (c) => clientAddress(c, trustProxy),
+    });
     for (const path of protectedPaths) app.use(path, refusals);
   }
   if (options.auth !== undefined) installAuth(app, options.auth);

@@ -1,4 +1,5 @@
-import type { MiddlewareHandler } from "hono";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Principal } from "../core/principal.ts";
 import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
 import type { RequestRecorder } from "../metering/request-recorder.ts";
@@ -22,8 +23,86 @@ const refusalCodes: Readonly<Record<number, string>> = {
  *
  * The record names no model (a refused request's model name is client text) and, for a 401, no
  * principal: who was refused is unknown until a credential is accepted.
+ *
+ * Refusals of requests without an accepted credential cost the caller nothing, so one client could
+ * otherwise fill the database with them: per client address, at most `anonymousPerMinute` of them
+ * are recorded in a minute. The rest are counted, and the count is logged (once a minute per
+ * address, without the address) and reported through `onUnrecorded`, so that the gap is visible.
  */
-export function recordRefusals(recorder: RequestRecorder): MiddlewareHandler<ServerEnv> {
+export interface RefusalRecordingOptions {
+  /** Records of refusals without a principal per client address and minute (default 60). */
+  anonymousPerMinute?: number;
+  /** The client's address (default: the socket's peer). */
+  clientAddress?: (c: Context<ServerEnv>) => string;
+  /** Told how many refusals an address had beyond the cap when its minute ends (metrics, tests). */
+  onUnrecorded?: (count: number) => void;
+  /** For tests. */
+  now?: () => number;
+}
+
+/** Addresses tracked at once; beyond it the oldest windows are dropped (a flood of spoofed sources). */
+const maxTrackedAddresses = 10_000;
+
+/** A fixed one-minute window per address: how many were recorded and how many were not. */
+function anonymousCap(options: RefusalRecordingOptions, warn: (count: number) => void) {
+  const limit = options.anonymousPerMinute ?? 60;
+  const now = options.now ?? Date.now;
+  const windows = new Map<string, { start: number; recorded: number; skipped: number }>();
+  const close = (window: { skipped: number }) => {
+    if (window.skipped > 0) warn(window.skipped);
+  };
+  return {
+    /** Whether this refusal from `address` may be recorded now. */
+    admit(address: string): boolean {
+      const at = now();
+      let window = windows.get(address);
+      if (window !== undefined && at - window.start >= 60_000) {
+        close(window);
+        windows.delete(address);
+        window = undefined;
+      }
+      if (window === undefined) {
+        if (windows.size >= maxTrackedAddresses) {
+          for (const [key, old] of windows) {
+            if (windows.size < maxTrackedAddresses / 2) break;
+            close(old);
+            windows.delete(key);
+          }
+        }
+        window = { start: at, recorded: 0, skipped: 0 };
+        windows.set(address, window);
+      }
+      if (window.recorded < limit) {
+        window.recorded++;
+        return true;
+      }
+      window.skipped++;
+      return false;
+    },
+  };
+}
+
+export function recordRefusals(
+  recorder: RequestRecorder,
+  options: RefusalRecordingOptions = {},
+): MiddlewareHandler<ServerEnv> {
+  let logger: ServerEnv["Variables"]["logger"] | undefined;
+  const cap = anonymousCap(options, (count) => {
+    options.onUnrecorded?.(count);
+    logger?.warn(
+      { unrecorded: count },
+      `${count} refusals of requests without a valid credential from one client address were not recorded (over ${options.anonymousPerMinute ?? 60} a minute)`,
+    );
+  });
+  const addressOf =
+    options.clientAddress ??
+    ((c: Context<ServerEnv>) => {
+      try {
+        return getConnInfo(c).remote.address ?? "unknown";
+      } catch {
+        return "unknown";
+      }
+    });
   // Requests in flight here, by request id (clients choose it, so several may share one), and the
   // principals of the records the pipeline wrote for each.
   const inFlight = new Map<string, Array<{ recorded: Array<Principal | undefined> }>>();
@@ -47,6 +126,8 @@ export function recordRefusals(recorder: RequestRecorder): MiddlewareHandler<Ser
       const principal = c.get("principal");
       // The pipeline's own record of this request (a policy block) carries this request's principal.
       if (state.recorded.some((recorded) => recorded === principal)) return;
+      logger ??= c.get("logger");
+      if (principal === undefined && !cap.admit(addressOf(c))) return;
       const totalMs = performance.now() - t0;
       const record: CompletedRequest = {
         ...requestIdentity(

@@ -16,23 +16,73 @@ export interface Metrics {
   render(): Promise<{ contentType: string; body: string }>;
 }
 
+/** Counters of one model and backend, published to prom-client on a scrape. */
+interface Lane {
+  labels: { model: string; backend: string };
+  statuses: Map<string, number>;
+  tokens: { input: number; output: number; reasoning: number; cached: number };
+  cost: number;
+  saved: number;
+  energy: number;
+  carbon: number;
+  histograms: Map<string, { observe(value: number): void }>;
+  ttft?: { observe(value: number): void };
+  queue?: { observe(value: number): void };
+}
+
 const latencyBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export function createMetrics(options: { models?: ModelRegistry; processMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "bastion_" });
   const labels = ["model", "backend", "status"] as const;
-  const requests = new Counter({
+  // The counters of each model and backend are summed here as plain numbers and handed to
+  // prom-client on a scrape: prom-client hashes and validates the labels on every `inc`, which
+  // was most of what counting a request cost (a dozen increments a request, a scrape a minute).
+  const lanes = new Map<string, Lane>();
+  const laneOf = (model: string, backend: string): Lane => {
+    const id = `${model}\n${backend}`;
+    let lane = lanes.get(id);
+    if (lane === undefined) {
+      lane = {
+        labels: { model, backend },
+        statuses: new Map(),
+        tokens: { input: 0, output: 0, reasoning: 0, cached: 0 },
+        cost: 0,
+        saved: 0,
+        energy: 0,
+        carbon: 0,
+        histograms: new Map(),
+      };
+      lanes.set(id, lane);
+    }
+    return lane;
+  };
+  const publish = (metric: Counter, value: (lane: Lane) => number) => {
+    metric.reset();
+    for (const lane of lanes.values()) metric.inc(lane.labels, value(lane));
+  };
+  new Counter({
     name: "bastion_requests_total",
     help: "Finished chat requests.",
     labelNames: labels,
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const lane of lanes.values())
+        for (const [status, count] of lane.statuses) this.inc({ ...lane.labels, status }, count);
+    },
   });
-  const tokens = new Counter({
+  new Counter({
     name: "bastion_tokens_total",
     help: "Tokens processed, by type (input, output, reasoning, cached).",
     labelNames: ["model", "backend", "type"],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const lane of lanes.values())
+        for (const [type, count] of Object.entries(lane.tokens)) this.inc({ ...lane.labels, type }, count);
+    },
   });
   const duration = new Histogram({
     name: "bastion_request_duration_seconds",
@@ -55,29 +105,41 @@ export function createMetrics(options: { models?: ModelRegistry; processMetrics?
     buckets: latencyBuckets,
     registers: [registry],
   });
-  const cost = new Counter({
+  new Counter({
     name: "bastion_cost_eur_total",
     help: "Metered cost in EUR (self-hosted cost model for local backends, price table for remote ones).",
     labelNames: ["model", "backend"],
     registers: [registry],
+    collect() {
+      publish(this, (lane) => lane.cost);
+    },
   });
-  const saved = new Counter({
+  new Counter({
     name: "bastion_saved_eur_total",
     help: "Reference-model cost minus metered cost, in EUR.",
     labelNames: ["model", "backend"],
     registers: [registry],
+    collect() {
+      publish(this, (lane) => lane.saved);
+    },
   });
-  const energy = new Counter({
+  new Counter({
     name: "bastion_energy_wh_total",
     help: "Metered energy in watt-hours.",
     labelNames: ["model", "backend"],
     registers: [registry],
+    collect() {
+      publish(this, (lane) => lane.energy);
+    },
   });
-  const carbon = new Counter({
+  new Counter({
     name: "bastion_co2e_grams_total",
     help: "Metered emissions in grams CO2-equivalent.",
     labelNames: ["model", "backend"],
     registers: [registry],
+    collect() {
+      publish(this, (lane) => lane.carbon);
+    },
   });
   const decisions = new Counter({
     name: "bastion_policy_decisions_total",
@@ -145,21 +207,29 @@ export function createMetrics(options: { models?: ModelRegistry; processMetrics?
       };
     },
     observe(record, priced) {
-      const base = { model: record.model, backend: record.backend };
-      requests.inc({ ...base, status: record.status });
-      duration.observe({ ...base, status: record.status }, record.timings.totalMs / 1000);
-      if (record.status === "ok") {
-        ttft.observe(base, record.timings.ttftMs / 1000);
-        queue.observe(base, record.timings.queueMs / 1000);
+      const lane = laneOf(record.model, record.backend);
+      lane.statuses.set(record.status, (lane.statuses.get(record.status) ?? 0) + 1);
+      // A histogram child per label set, bound once (prom-client's `labels()` is that).
+      let durations = lane.histograms.get(record.status);
+      if (durations === undefined) {
+        durations = duration.labels({ ...lane.labels, status: record.status });
+        lane.histograms.set(record.status, durations);
       }
-      tokens.inc({ ...base, type: "input" }, record.usage.promptTokens);
-      tokens.inc({ ...base, type: "output" }, record.usage.completionTokens);
-      tokens.inc({ ...base, type: "reasoning" }, record.usage.reasoningTokens);
-      tokens.inc({ ...base, type: "cached" }, record.usage.cachedPromptTokens);
-      cost.inc(base, priced.costEur);
-      saved.inc(base, Math.max(0, priced.savedEur));
-      energy.inc(base, priced.energyWh);
-      carbon.inc(base, priced.co2eG);
+      durations.observe(record.timings.totalMs / 1000);
+      if (record.status === "ok") {
+        lane.ttft ??= ttft.labels(lane.labels);
+        lane.queue ??= queue.labels(lane.labels);
+        lane.ttft.observe(record.timings.ttftMs / 1000);
+        lane.queue.observe(record.timings.queueMs / 1000);
+      }
+      lane.tokens.input += record.usage.promptTokens;
+      lane.tokens.output += record.usage.completionTokens;
+      lane.tokens.reasoning += record.usage.reasoningTokens;
+      lane.tokens.cached += record.usage.cachedPromptTokens;
+      lane.cost += priced.costEur;
+      lane.saved += Math.max(0, priced.savedEur);
+      lane.energy += priced.energyWh;
+      lane.carbon += priced.co2eG;
       decisions.inc({ action: record.policy.action, data_class: record.policy.dataClass });
       for (const [type, count] of Object.entries(record.policy.detections)) detections.inc({ type }, count);
     },

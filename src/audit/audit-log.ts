@@ -137,7 +137,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     const head = sqlite.prepare("select seq, hash from audit_log order by seq desc limit 1");
     const anchor = sqlite.prepare("select size, root_hash from audit_checkpoints order by size desc limit 1");
     const insert = sqlite.prepare(
-      "insert into audit_log (seq, created_at, kind, tenant_id, actor, model, body, prev_hash, hash) values (@seq, @created_at, @kind, @tenant_id, @actor, @model, @body, @prev_hash, @hash)",
+      "insert into audit_log (seq, created_at, kind, tenant_id, actor, model, body, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     sqliteAppend = (item) => {
       const top = head.get() as { seq: number; hash: string } | undefined;
@@ -146,7 +146,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         top === undefined ? (anchor.get() as { size: number; root_hash: string } | undefined) : undefined,
         [item],
       );
-      insert.run(row!);
+      const r = row!;
+      insert.run(r.seq, r.created_at, r.kind, r.tenant_id, r.actor, r.model, r.body, r.prev_hash, r.hash);
       return { seq: row!.seq, hash: row!.hash };
     };
     return sqliteAppend;

@@ -147,12 +147,14 @@ export function createUsageStore(store: Store): UsageStore {
   const insertRow = (row: Insertable<UsageRecordsTable>): Promise<void> => {
     if (sqlite === undefined || sqliteWriter === undefined) return writer.add(row);
     return sqliteWriter.run(() => {
+      // Bound by position (the row's keys are always in toRow's order): binding 33 values by
+      // name looks each one up on the object, a good part of the insert.
       sqliteInsert ??= sqlite.prepare(
         `insert into usage_records (${Object.keys(row).join(", ")}) values (${Object.keys(row)
-          .map((column) => `@${column}`)
+          .map(() => "?")
           .join(", ")}) on conflict (id) do nothing`,
       );
-      sqliteInsert.run(row);
+      sqliteInsert.run(Object.values(row));
     });
   };
   return {

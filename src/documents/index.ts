@@ -22,7 +22,12 @@ export interface Documents {
 export interface CreateDocumentsOptions {
   store: Store;
   registry: ModelRegistry;
-  config: { documents: DocumentsConfig; assistants: readonly AssistantConfig[] };
+  config: {
+    documents: DocumentsConfig;
+    assistants: readonly AssistantConfig[];
+    /** The reranker runs with the chat models' thread count when it is a number. */
+    engine?: { threads: "auto" | number };
+  };
   /** The policy engine: personal data is detected at ingestion, and chunks bound for a remote embedder are checked. */
   policy?: PolicyEngine;
   logger?: Logger;
@@ -40,6 +45,7 @@ export async function createDocuments(options: CreateDocumentsOptions): Promise<
   const { config } = options;
   let ranker: Promise<Ranker | undefined> | undefined;
   const rerankerPath = config.documents.rerankerModel;
+  const rerankerThreads = typeof config.engine?.threads === "number" ? config.engine.threads : undefined;
   const service = createDocumentService({
     store: options.store,
     registry: options.registry,
@@ -53,7 +59,10 @@ export async function createDocuments(options: CreateDocumentsOptions): Promise<
           ranker: () => {
             if (ranker === undefined) {
               const started = performance.now();
-              ranker = loadRanker({ path: rerankerPath }).then(
+              ranker = loadRanker({
+                path: rerankerPath,
+                ...(rerankerThreads === undefined ? {} : { threads: rerankerThreads }),
+              }).then(
                 (loaded) => {
                   // Operators see that searches now rerank, and with which model.
                   options.logger?.info(

@@ -386,11 +386,13 @@ function maybeLowerTrigger(text: string, index: number): boolean {
 }
 
 /**
- * Runs the sticky master expression at each word that could start a match: a digit, `+` or `(`;
+ * Runs the sticky master expression for the word's first character (see `composeMaster`) at each
+ * word that could start a match: a digit run that may hold six digits, `+` or `(`;
  * a word whose letters are followed by a digit, an underscore, or a hyphen and digit (IBAN, codice
  * fiscale, NIE, AWS keys, DB_PASSWORD=); an all-capitals word of six letters or more; a listed word
- * (titles, introductions, first names, key prefixes). Other words are skipped whole, by a table
- * lookup per character, which is what makes prose cheap.
+ * (titles, introductions, first names, key prefixes); two letters and two digits (an IBAN in any
+ * case, see `anyCaseIbanAt`). Other words are skipped whole, by a table lookup per character,
+ * which is what makes prose cheap.
  */
 function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined): void {
   const length = text.length;

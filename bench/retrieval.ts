@@ -7,8 +7,10 @@
  *   BENCH_EMBEDDING_MODEL=/path/multilingual-e5-small.gguf BENCH_RERANKER_MODEL=/path/bge-reranker-v2-m3.gguf npm run bench:retrieval
  *
  * Without BENCH_EMBEDDING_MODEL the embedder is the synthetic `tiny` model (random weights): the
- * vector and hybrid rows then measure plumbing, not quality, and are marked so. Rerank rows need
- * BENCH_RERANKER_MODEL.
+ * vector and hybrid rows then measure plumbing, not quality, and are marked so. Without
+ * BENCH_RERANKER_MODEL the hybrid+rerank row runs the synthetic `tiny-reranker` (a 2-layer, 64-wide
+ * BERT cross-encoder with random weights) through the same createRankingContext path: its latency
+ * is real plumbing (a floor: bge-reranker-v2-m3 is 24 layers x 1024), its quality means nothing.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -22,6 +24,8 @@ import { createDocuments } from "../src/documents/index.ts";
 import { parseDocument } from "../src/documents/parse/parse-document.ts";
 import { type RetrievalMode, reciprocalRankFusion } from "../src/documents/retrieval.ts";
 import { approximateTokenizer } from "../src/documents/tokenizer.ts";
+import { loadRanker } from "../src/engine/ranker.ts";
+import { defaultThreadCount, measureBusyCores } from "../src/engine/threads.ts";
 import { syntheticTestModel } from "../src/models/testing.ts";
 import { createPlatform } from "../src/platform.ts";
 import { openStore } from "../src/store/database.ts";
@@ -44,8 +48,17 @@ const questions = JSON.parse(readFileSync(new URL("questions.json", corpusDir), 
 const embeddingPath = process.env.BENCH_EMBEDDING_MODEL;
 const rerankerPath = process.env.BENCH_RERANKER_MODEL;
 const realEmbeddings = embeddingPath !== undefined && embeddingPath !== "";
+const realReranker = rerankerPath !== undefined && rerankerPath !== "";
+const rerankerModel = realReranker ? rerankerPath : await syntheticTestModel("tiny-reranker");
+const rerankerLabel = realReranker
+  ? rerankerPath
+  : "synthetic tiny-reranker (random weights: rerank QUALITY is NOT meaningful; latency is a floor, 2 layers x 64 vs bge-reranker-v2-m3's 24 x 1024)";
 const latencyChunks = Number(process.env.BENCH_CHUNKS ?? 100_000);
 const latencyDimensions = Number(process.env.BENCH_DIMENSIONS ?? 384);
+
+// Bastion's "auto": the cores other processes leave free. A fixed 2 on a loaded 2-core box makes
+// llama.cpp's threads spin-wait for each other (the reranker measured 700x slower than 1 thread).
+const threads = Number(process.env.BENCH_THREADS ?? defaultThreadCount(undefined, await measureBusyCores()));
 
 const work = mkdtempSync(join(tmpdir(), "bastion-bench-retrieval-"));
 
@@ -56,7 +69,7 @@ function percentile(values: number[], p: number): number {
 
 async function quality() {
   const config = configSchema.parse({
-    engine: { threads: 2, gpu: false },
+    engine: { threads, gpu: false },
     models: {
       entries: [
         { id: "embed", path: realEmbeddings ? embeddingPath : await syntheticTestModel("tiny"), aliases: [] },
@@ -64,7 +77,7 @@ async function quality() {
       contextSize: 2048,
       idleUnloadSeconds: 0,
     },
-    documents: rerankerPath === undefined ? {} : { rerankerModel: rerankerPath },
+    documents: { rerankerModel },
   });
   const store = await openStore({ sqlitePath: join(work, "quality.db") });
   // A platform given our store does not open the configured one.
@@ -87,19 +100,20 @@ async function quality() {
   await service.idle();
   const ingestSeconds = (performance.now() - started) / 1000;
 
-  const modes: Array<{ name: string; mode: RetrievalMode; rerank: boolean; needsModel: boolean }> = [
-    { name: "bm25", mode: "keyword", rerank: false, needsModel: false },
-    { name: "vector", mode: "vector", rerank: false, needsModel: true },
-    { name: "hybrid", mode: "hybrid", rerank: false, needsModel: true },
+  const modes: Array<{ name: string; mode: RetrievalMode; rerank: boolean; meaningful: boolean }> = [
+    { name: "bm25", mode: "keyword", rerank: false, meaningful: true },
+    { name: "vector", mode: "vector", rerank: false, meaningful: realEmbeddings },
+    { name: "hybrid", mode: "hybrid", rerank: false, meaningful: realEmbeddings },
+    { name: "hybrid+rerank", mode: "hybrid", rerank: true, meaningful: realEmbeddings && realReranker },
   ];
-  if (rerankerPath !== undefined)
-    modes.push({ name: "hybrid+rerank", mode: "hybrid", rerank: true, needsModel: true });
-  const rows = [];
-  for (const mode of modes) {
-    let found5 = 0;
-    let reciprocal = 0;
-    const times: number[] = [];
-    for (const question of questions) {
+  const stats = modes.map(() => ({ found5: 0, reciprocal: 0, times: [] as number[] }));
+  // Side by side: every question runs every retriever, in an order that rotates per question, so
+  // that load drifting over the run falls on all rows alike. The first rerank loads the model.
+  await service.search("default", [vs.id], { query: "warm-up", rerank: true });
+  for (const [round, question] of questions.entries()) {
+    for (let step = 0; step < modes.length; step++) {
+      const at = (round + step) % modes.length;
+      const mode = modes[at]!;
       const t0 = performance.now();
       const hits = await service.search("default", [vs.id], {
         query: question.question,
@@ -107,23 +121,85 @@ async function quality() {
         mode: mode.mode,
         rerank: mode.rerank,
       });
-      times.push(performance.now() - t0);
+      stats[at]!.times.push(performance.now() - t0);
+      if (step === 0 && round % 20 === 0)
+        process.stderr.write(`quality: question ${round}/${questions.length}\n`);
       const rank = hits.findIndex((hit) => byFile.get(hit.filename) === question.passage);
-      if (rank >= 0 && rank < 5) found5++;
-      if (rank >= 0) reciprocal += 1 / (rank + 1);
+      if (rank >= 0 && rank < 5) stats[at]!.found5++;
+      if (rank >= 0) stats[at]!.reciprocal += 1 / (rank + 1);
     }
-    rows.push({
-      retriever: mode.name,
-      recall_at_5: found5 / questions.length,
-      mrr: reciprocal / questions.length,
-      p50_ms: percentile(times, 50),
-      meaningful: !mode.needsModel || realEmbeddings,
-    });
   }
+  const rows = modes.map((mode, at) => ({
+    retriever: mode.name,
+    recall_at_5: stats[at]!.found5 / questions.length,
+    mrr: stats[at]!.reciprocal / questions.length,
+    p50_ms: percentile(stats[at]!.times, 50),
+    p95_ms: percentile(stats[at]!.times, 95),
+    meaningful: mode.meaningful,
+  }));
+  // What the rerank adds to a search, question by question (the same question's hybrid search without it).
+  const hybrid = stats[modes.findIndex((mode) => mode.name === "hybrid")]!.times;
+  const reranked = stats[modes.findIndex((mode) => mode.name === "hybrid+rerank")]!.times;
+  const added = reranked.map((time, at) => time - hybrid[at]!);
+  const rerankInSearch = {
+    candidates: config.documents.candidates,
+    added_p50_ms: percentile(added, 50),
+    added_p95_ms: percentile(added, 95),
+    ratio_p50: percentile(reranked, 50) / percentile(hybrid, 50),
+  };
   await documents.dispose();
   await platform.dispose();
   await store.destroy();
-  return { ingestSeconds, rows };
+  return { ingestSeconds, rows, rerankInSearch };
+}
+
+/**
+ * The cross-encoder alone at top-k: one `rank(question, k passages)` call, as a search makes it,
+ * for k = 10, 20, 50, on corpus passages (~40 tokens) and on 800-token chunks (the default chunk
+ * size). The k values and shapes alternate within each question.
+ */
+async function rerankCost() {
+  const ranker = await loadRanker({ path: rerankerModel, threads });
+  const long: string[] = [];
+  let current = "";
+  for (const passage of [...passages, ...passages]) {
+    current = current === "" ? passage.text : `${current} ${passage.text}`;
+    if (approximateTokenizer.count(current) >= 800) {
+      long.push(current);
+      current = "";
+    }
+  }
+  const settings = [10, 20, 50].flatMap((k) => [
+    { shape: "passage", k, texts: passages.map((passage) => passage.text) },
+    { shape: "800-token chunk", k, texts: long },
+  ]);
+  const times = settings.map(() => [] as number[]);
+  const rounds = Number(process.env.BENCH_RERANK_ROUNDS ?? 30);
+  process.stderr.write(`rerank cost: ${rounds} rounds of ${settings.length} settings\n`);
+  await ranker.rank("warm-up", [passages[0]!.text]);
+  for (let round = 0; round < rounds; round++) {
+    const question = questions[round % questions.length]!.question;
+    for (let step = 0; step < settings.length; step++) {
+      const at = (round + step) % settings.length;
+      const { k, texts } = settings[at]!;
+      const candidates = Array.from({ length: k }, (_, i) => texts[(round * 7 + i) % texts.length]!);
+      const t0 = performance.now();
+      await ranker.rank(question, candidates);
+      times[at]!.push(performance.now() - t0);
+    }
+  }
+  await ranker.dispose();
+  return settings.map((setting, at) => ({
+    shape: setting.shape,
+    approximate_tokens: Math.round(
+      setting.texts.reduce((sum, text) => sum + approximateTokenizer.count(text), 0) / setting.texts.length,
+    ),
+    k: setting.k,
+    rounds,
+    p50_ms: percentile(times[at]!, 50),
+    p95_ms: percentile(times[at]!, 95),
+    per_passage_p50_ms: percentile(times[at]!, 50) / setting.k,
+  }));
 }
 
 async function throughput() {
@@ -323,7 +399,8 @@ async function latency() {
 // BENCH_SKIP_QUALITY=1 skips the ingestion and quality part (the slowest on a busy machine).
 const skipQuality = process.env.BENCH_SKIP_QUALITY === "1";
 const results = {
-  quality: skipQuality ? { ingestSeconds: Number.NaN, rows: [] } : await quality(),
+  quality: skipQuality ? { ingestSeconds: Number.NaN, rows: [], rerankInSearch: undefined } : await quality(),
+  rerank: { model: rerankerLabel, synthetic: !realReranker, at_top_k: await rerankCost() },
   throughput: await throughput(),
   latency: await latency(),
 };
@@ -336,14 +413,32 @@ console.log(
 console.log(
   `embedding model: ${realEmbeddings ? embeddingPath : "synthetic tiny (random weights: vector rows are NOT meaningful)"}`,
 );
-console.log("retriever        recall@5  MRR    p50 ms  meaningful");
+console.log(`reranker: ${rerankerLabel}`);
+console.log(`llama.cpp threads (embedder and reranker): ${threads}`);
+console.log("retriever        recall@5  MRR    p50 ms  p95 ms  quality meaningful");
 for (const row of results.quality.rows) {
+  const needs = [
+    ...(row.retriever !== "bm25" && !realEmbeddings ? ["BENCH_EMBEDDING_MODEL"] : []),
+    ...(row.retriever === "hybrid+rerank" && !realReranker ? ["BENCH_RERANKER_MODEL"] : []),
+  ];
   console.log(
-    `${row.retriever.padEnd(16)} ${fmt(row.recall_at_5).padStart(8)}  ${fmt(row.mrr).padEnd(6)} ${fmt(row.p50_ms, 1).padStart(6)}  ${row.meaningful ? "yes" : "needs a real embedding model"}`,
+    `${row.retriever.padEnd(16)} ${fmt(row.recall_at_5).padStart(8)}  ${fmt(row.mrr).padEnd(6)} ${fmt(row.p50_ms, 1).padStart(6)}  ${fmt(row.p95_ms, 1).padStart(6)}  ${row.meaningful ? "yes" : `no: needs ${needs.join(" and ")}`}`,
   );
 }
-if (rerankerPath === undefined)
-  console.log("hybrid+rerank    (set BENCH_RERANKER_MODEL to a cross-encoder GGUF)");
+const inSearch = results.quality.rerankInSearch;
+if (inSearch !== undefined)
+  console.log(
+    `rerank inside a search (top ${inSearch.candidates} candidates): adds p50 ${fmt(inSearch.added_p50_ms, 1)} ms, p95 ${fmt(inSearch.added_p95_ms, 1)} ms; hybrid+rerank / hybrid p50 = ${fmt(inSearch.ratio_p50, 2)}x`,
+  );
+console.log(
+  `\nrerank cost at top-k (${results.rerank.synthetic ? "SYNTHETIC reranker: a floor, not bge-reranker-v2-m3's cost" : rerankerPath}), one rank() call:`,
+);
+console.log("passages          ~tokens   k   p50 ms   p95 ms  ms/passage");
+for (const row of results.rerank.at_top_k) {
+  console.log(
+    `${row.shape.padEnd(17)} ${String(row.approximate_tokens).padStart(7)} ${String(row.k).padStart(3)} ${fmt(row.p50_ms, 1).padStart(8)} ${fmt(row.p95_ms, 1).padStart(8)} ${fmt(row.per_passage_p50_ms, 2).padStart(10)}`,
+  );
+}
 console.log(
   `\ningestion incl. embedding: ${fmt(passages.length / results.quality.ingestSeconds, 1)} files/s`,
 );
@@ -372,6 +467,6 @@ const out = new URL(
 );
 writeFileSync(
   out,
-  `${JSON.stringify({ date: new Date().toISOString(), embeddingModel: embeddingPath ?? "synthetic-tiny", rerankerModel: rerankerPath ?? null, ...results }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), embeddingModel: embeddingPath ?? "synthetic-tiny", rerankerModel: realReranker ? rerankerPath : "synthetic-tiny-reranker", threads, loadAverageAtEnd: loadavg(), ...results }, null, 2)}\n`,
 );
 console.log(`\nwrote ${out.pathname}`);

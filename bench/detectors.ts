@@ -37,7 +37,8 @@ const mixedUnit = corpus.map((prompt) => `${prompt.text}\n${prose[prompt.languag
 const replicate = (unit: string) => {
   let text = unit;
   while (Buffer.byteLength(text) < targetBytes) text += `\n${unit}`;
-  return text;
+  // Flat, as the server gets it from JSON.parse: `+=` builds a rope that V8 scans more slowly.
+  return JSON.parse(JSON.stringify(text)) as string;
 };
 /** Prose: identifier-free paragraphs alone, the floor cost of text in which there is nothing to find. */
 const proseUnit = Object.values(prose).join("\n");

@@ -35,8 +35,8 @@ const modelEntry = z
     maxQueue: z.number().int().min(0).optional(),
     temperature: z.number().min(0).max(2).optional(),
     /**
-     * Speculative decoding: "prompt-lookup" drafts tokens from the prompt and backs off when they
-     * are refuted; "off" (the default, until prompt lookup is measured to pay) decodes one token per step.
+     * Speculative decoding: "prompt-lookup" (the default) drafts tokens from the context and backs
+     * off when they are refuted; "off" decodes one token per step.
      */
     speculative: z.enum(["prompt-lookup", "off"]).optional(),
     /** A small model with the same vocabulary (GGUF path or store id) that drafts tokens instead. */

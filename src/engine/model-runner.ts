@@ -30,7 +30,10 @@ export interface ModelServeSpec {
   batchSize?: number;
   maxQueue: number;
   defaults?: GenerationDefaults;
-  /** Speculative decoding: prompt lookup with back-off, or off (the default until it pays). */
+  /**
+   * Speculative decoding: prompt lookup (the default; drafts only where the answer copies from its
+   * context, backs off when drafts are refuted, never under a repeat penalty), or off.
+   */
   speculative?: "prompt-lookup" | "off";
   /** A small model with the same vocabulary that drafts tokens instead of prompt lookup. */
   draftModelPath?: string;
@@ -92,7 +95,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
   const grammars = createGrammarFactory(llama);
   const slots = createGenerationSlots(context, chatWrapper, {
     count: options.parallel,
-    speculative: options.speculative ?? "off",
+    speculative: options.speculative ?? "prompt-lookup",
     draftContexts: draft?.contexts,
   });
   const pool = createSlotPool({ slots, maxQueue: options.maxQueue });

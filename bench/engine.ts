@@ -7,13 +7,14 @@
  * (a request that copies it from the prompt, one with half of it, one with nothing to copy).
  * --vs-llama-server: Bastion against llama.cpp's own llama-server (built once from the llama.cpp source
  * node-llama-cpp ships, see bench/llama-server.ts), same model file, threads and parallel sequences,
- * alternating rounds of fresh prompts; default model Q4_0 (our quantiser writes no Q4_K_M).
+ * batch sizes and sampling, alternating rounds of fresh prompts, after a raw-kernel check (llama-bench
+ * against node-llama-cpp); default model Q4_K_M (llama.cpp's quantiser, from our Q8_0).
  *
  * This program imports node-llama-cpp itself on purpose: it is the reference Bastion is measured against.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomInt, randomUUID } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -31,7 +32,14 @@ import { loadModelRunner, type ModelRunner } from "../src/engine/model-runner.ts
 import { defaultThreadCount } from "../src/engine/threads.ts";
 import { scriptedPassageText } from "../src/models/scripted-passage.ts";
 import { ensureSyntheticModel } from "../src/models/synth.ts";
-import { ensureLlamaServer, startLlamaServer } from "./llama-server.ts";
+import {
+  ensureLlamaCppBuild,
+  ensureQuantized,
+  type LlamaBenchResult,
+  type LlamaCppBuild,
+  runLlamaBench,
+  startLlamaServer,
+} from "./llama-server.ts";
 
 const { values: flags } = parseArgs({
   options: {
@@ -47,8 +55,11 @@ const { values: flags } = parseArgs({
 });
 
 const root = join(import.meta.dirname, "..");
-/** Q4_0 against llama-server: the issue measured Q4_K_M, which our quantiser cannot write; Q4_0 is the nearest. */
-const weightType = flags.type ?? (flags["vs-llama-server"] ? "q4_0" : "q8_0");
+/**
+ * Q4_K_M against llama-server, as the issue measured: our writer cannot produce it, so llama.cpp's
+ * own quantiser makes it from the synthetic Q8_0 (see ensureQuantized). `--type q4_0` uses ours.
+ */
+const weightType = flags.type ?? (flags["vs-llama-server"] ? "q4_k_m" : "q8_0");
 const decodeTokens = flags.quick ? 16 : 48;
 /** Alternating direct/HTTP rounds of single-stream decode; the median of each side is reported. */
 const decodeRounds = flags.quick ? 2 : 5;
@@ -173,28 +184,28 @@ async function startBastion(
   threads: number,
   parallel = 8,
   contextPerSequence = contextSize,
-): Promise<{ url: string; process: ChildProcess }> {
+): Promise<{ url: string; process: ChildProcess; args: string[] }> {
   const port = 18_000 + Math.floor(Math.random() * 2000);
-  const child = spawn(
-    process.execPath,
-    [
-      join(root, "bin", "bastion.js"),
-      "serve",
-      "--model",
-      `bench=${modelPath}`,
-      "--port",
-      String(port),
-      "--parallel",
-      String(parallel),
-      "--ctx-size",
-      String(contextPerSequence),
-      "--threads",
-      String(threads),
-      // The engine is what is measured: keys, limits and metering stay off (loopback only).
-      "--no-auth",
-    ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, BASTION_LOG_LEVEL: "warn" } },
-  );
+  const args = [
+    join(root, "bin", "bastion.js"),
+    "serve",
+    "--model",
+    `bench=${modelPath}`,
+    "--port",
+    String(port),
+    "--parallel",
+    String(parallel),
+    "--ctx-size",
+    String(contextPerSequence),
+    "--threads",
+    String(threads),
+    // The engine is what is measured: keys, limits and metering stay off (loopback only).
+    "--no-auth",
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: ["ignore", "ignore", "inherit"],
+    env: { ...process.env, BASTION_LOG_LEVEL: "warn" },
+  });
   const url = `http://127.0.0.1:${port}`;
   for (let attempt = 0; attempt < 600; attempt++) {
     try {
@@ -210,7 +221,7 @@ async function startBastion(
             max_tokens: 1,
           }),
         });
-        return { url, process: child };
+        return { url, process: child, args };
       }
     } catch {
       // not listening yet
@@ -531,29 +542,156 @@ async function vsRound(generate: Generate, maxTokens: number, concurrency: numbe
 }
 
 /**
- * Bastion against llama-server at one thread count: both up at once on the same mmap'd model file,
- * same threads, parallel sequences and context per sequence, measured in alternating rounds (the
- * order flips every round) because this machine's speed drifts.
+ * The sampling both servers get, stated in full: node-llama-cpp's defaults for what Bastion leaves
+ * unset (top-k 40, top-p 0.95, min-p 0). Left to itself llama-server would use its own (min-p
+ * 0.05, temperature 0.8).
  */
-async function vsPair(binary: string, modelPath: string, threads: number, maxTokens: number, rounds: number) {
+const vsSampling = { temperature: 0.7, top_k: 40, top_p: 0.95, min_p: 0 };
+
+/**
+ * llama-server's other samplers, off as they are by default, stated so that no default can skew
+ * the run. Bastion runs none of them for these requests; it is not sent them, because a
+ * `presence_penalty` of 0 would turn its penalty stage on.
+ */
+const llamaServerSamplersOff = {
+  repeat_penalty: 1,
+  presence_penalty: 0,
+  frequency_penalty: 0,
+  dry_multiplier: 0,
+  xtc_probability: 0,
+  typical_p: 1,
+  top_n_sigma: -1,
+  mirostat: 0,
+};
+
+/** The libggml-cpu libraries a process has mapped (node-llama-cpp picks a CPU variant at run time). */
+function cpuBackends(pid: number | "self" | undefined): string {
+  try {
+    const maps = readFileSync(`/proc/${pid ?? "self"}/maps`, "utf8");
+    return [...new Set(maps.match(/libggml-cpu[\w.-]*\.so[\w.]*/g) ?? [])].join(", ") || "?";
+  } catch {
+    return "?";
+  }
+}
+
+/** Raw speed without a server: prompt tokens in one batch, then single-token decodes. */
+interface KernelRound {
+  promptTokensPerSecond: number;
+  generationTokensPerSecond: number;
+}
+
+/**
+ * llama.cpp's kernels as built for llama-server (llama-bench) against node-llama-cpp's prebuilt
+ * ones (what Bastion runs), driven the same way: `prompt` tokens in one batch of 512, then
+ * `generate` single-token decodes from an empty context, same threads; alternating rounds. If these
+ * differ, the servers' comparison measures the builds, not the servers.
+ */
+async function kernelPair(
+  build: LlamaCppBuild,
+  modelPath: string,
+  threads: number,
+  prompt: number,
+  generate: number,
+  rounds: number,
+) {
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+  const model = await llama.loadModel({ modelPath });
+  const context = await model.createContext({
+    sequences: 1,
+    contextSize: prompt + generate + 64,
+    threads,
+    batchSize: 512,
+  });
+  const sequence = context.getSequence();
+  const tokens = model.tokenize(Array.from({ length: 8 }, freshPrompt).join(" "));
+  if (tokens.length < prompt + generate) throw new Error("kernel check: not enough prompt tokens");
+  const nodeRound = async (): Promise<KernelRound> => {
+    await sequence.clearHistory();
+    let started = performance.now();
+    await sequence.evaluateWithoutGeneratingNewTokens(tokens.slice(0, prompt));
+    const promptTokensPerSecond = prompt / ((performance.now() - started) / 1000);
+    await sequence.clearHistory();
+    started = performance.now();
+    for (let index = 0; index < generate; index++)
+      await sequence.evaluateWithoutGeneratingNewTokens([tokens[prompt + index]!]);
+    return {
+      promptTokensPerSecond,
+      generationTokensPerSecond: generate / ((performance.now() - started) / 1000),
+    };
+  };
+  try {
+    await nodeRound(); // warm-up, as llama-bench does its own
+    const results: { "llama-bench": KernelRound[]; "node-llama-cpp": KernelRound[] } = {
+      "llama-bench": [],
+      "node-llama-cpp": [],
+    };
+    let benchArgs: string[] = [];
+    for (let round = 0; round < rounds; round++) {
+      for (const side of round % 2 === 0
+        ? ["llama-bench", "node-llama-cpp"]
+        : ["node-llama-cpp", "llama-bench"]) {
+        let result: KernelRound;
+        if (side === "llama-bench") {
+          const bench: LlamaBenchResult = await runLlamaBench(build, modelPath, threads, prompt, generate);
+          benchArgs = bench.args;
+          result = bench;
+          results["llama-bench"].push({
+            promptTokensPerSecond: bench.promptTokensPerSecond,
+            generationTokensPerSecond: bench.generationTokensPerSecond,
+          });
+        } else {
+          result = await nodeRound();
+          results["node-llama-cpp"].push(result);
+        }
+        process.stderr.write(
+          `  kernel, ${threads} thread(s), round ${round + 1}, ${side}: prompt ${fmt(result.promptTokensPerSecond, 1)} tok/s, generation ${fmt(result.generationTokensPerSecond, 2)} tok/s\n`,
+        );
+      }
+    }
+    return {
+      prompt,
+      generate,
+      llamaBenchArgs: benchArgs,
+      nodeLlamaCppCpuBackend: cpuBackends("self"),
+      results,
+    };
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+/**
+ * Bastion against llama-server at one thread count: both up at once on the same mmap'd model file,
+ * same threads, parallel sequences, context per sequence, batch sizes and sampling, measured in
+ * alternating rounds (the order flips every round) because this machine's speed drifts.
+ */
+async function vsPair(
+  build: LlamaCppBuild,
+  modelPath: string,
+  threads: number,
+  maxTokens: number,
+  rounds: number,
+) {
   const parallel = 4;
   const contextPerSequence = 2048;
   const bastion = await startBastion(modelPath, threads, parallel, contextPerSequence);
   let llamaServer: Awaited<ReturnType<typeof startLlamaServer>> | undefined;
   try {
     llamaServer = await startLlamaServer({
-      binary,
+      binary: build.server,
       modelPath,
       port: 20_000 + randomInt(2000),
       threads,
       parallel,
       contextPerSequence,
     });
+    const llamaServerRequest = { ...vsSampling, ...llamaServerSamplersOff, ignore_eos: true };
     const sides = {
-      bastion: httpGenerate(bastion.url),
+      bastion: httpGenerate(bastion.url, vsSampling),
       // llama-server can ignore the end-of-generation token; Bastion cannot, so tok/s is taken over
       // the tokens each one produced and the table shows the fewest any request produced.
-      "llama-server": httpGenerate(llamaServer.url, { ignore_eos: true }),
+      "llama-server": httpGenerate(llamaServer.url, llamaServerRequest),
     };
     for (const [name, generate] of Object.entries(sides)) {
       process.stderr.write(`  warming up ${name}\n`);
@@ -570,11 +708,19 @@ async function vsPair(binary: string, modelPath: string, threads: number, maxTok
         const result = await vsRound(sides[name], maxTokens, parallel);
         results[name].push(result);
         process.stderr.write(
-          `  ${threads} thread(s), round ${round + 1}, ${name}: decode ${fmt(result.decodeTokensPerSecond, 2)} tok/s, 4 concurrent ${fmt(result.concurrentTokensPerSecond, 2)} tok/s, TTFT ${fmt(result.concurrentTtftMs, 0)} ms, tokens ${result.tokens.join("/")}\n`,
+          `  ${threads} thread(s), round ${round + 1}, ${name}: decode ${fmt(result.decodeTokensPerSecond, 2)} tok/s, 4 concurrent ${fmt(result.concurrentTokensPerSecond, 2)} tok/s, TTFT ${fmt(result.concurrentTtftMs, 0)} ms, tokens ${result.tokens.join("/")}, load ${fmt(loadavg()[0]!, 1)}\n`,
         );
       }
     }
-    return { parallel, contextPerSequence, llamaServerArgs: llamaServer.args, results };
+    return {
+      parallel,
+      contextPerSequence,
+      bastionArgs: bastion.args,
+      bastionCpuBackend: cpuBackends(bastion.process.pid),
+      llamaServerArgs: llamaServer.args,
+      requests: { bastion: vsSampling, "llama-server": llamaServerRequest },
+      results,
+    };
   } finally {
     await llamaServer?.stop();
     bastion.process.kill("SIGTERM");
@@ -582,31 +728,73 @@ async function vsPair(binary: string, modelPath: string, threads: number, maxTok
   }
 }
 
+/** The model file both sides load: a synthetic one, or (Q4_K_M) llama.cpp's requantisation of ours. */
+async function vsModel(build: LlamaCppBuild): Promise<string> {
+  const dir = join(root, ".cache", "bench-models");
+  if (weightType !== "q4_k_m")
+    return (await ensureSyntheticModel({ preset: flags.preset, type: weightType as "q4_0", dir })).path;
+  const source = await ensureSyntheticModel({ preset: flags.preset, type: "q8_0", dir });
+  return ensureQuantized(build, source.path, source.path.replace(".q8_0.", ".q4_k_m."), "Q4_K_M");
+}
+
 async function vsLlamaServerMain() {
   const started = performance.now();
-  const binary = await ensureLlamaServer({
+  const build = await ensureLlamaCppBuild({
     root,
     jobs: availableParallelism(),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stderr.write(`Preparing synthetic ${flags.preset} (${weightType})...\n`);
-  const model = await ensureSyntheticModel({
-    preset: flags.preset,
-    type: weightType as "q4_0",
-    dir: join(root, ".cache", "bench-models"),
-  });
+  const modelPath = await vsModel(build);
   const threads = flags.threads === undefined ? defaultThreadCount() : Number(flags.threads);
   const threadCounts = flags["threads-sweep"] ? [...new Set([1, 2, threads])].sort() : [threads];
   const maxTokens = flags.quick ? 24 : 64;
   const rounds = Math.max(3, flags.rounds === undefined ? 3 : Number(flags.rounds));
+  const kernelPrompt = flags.quick ? 64 : 128;
+  const kernelGenerate = flags.quick ? 16 : 32;
   const loadBefore = loadavg();
-  const runs: Record<number, Awaited<ReturnType<typeof vsPair>>> = {};
-  for (const count of threadCounts) runs[count] = await vsPair(binary, model.path, count, maxTokens, rounds);
+  const runs: Record<
+    number,
+    Awaited<ReturnType<typeof vsPair>> & { kernel: Awaited<ReturnType<typeof kernelPair>> }
+  > = {};
+  for (const count of threadCounts) {
+    const kernel = await kernelPair(build, modelPath, count, kernelPrompt, kernelGenerate, rounds);
+    runs[count] = { ...(await vsPair(build, modelPath, count, maxTokens, rounds)), kernel };
+  }
 
-  const rows = [["threads", "metric", "llama-server", "Bastion", "ratio", "target"]];
+  const rows = [["threads", "metric", "llama.cpp", "Bastion", "ratio", "target"]];
   const summary: Record<number, Record<string, number>> = {};
   for (const count of threadCounts) {
-    const { results } = runs[count]!;
+    const { results, kernel } = runs[count]!;
+    const addRow = (
+      name: string,
+      key: string,
+      theirs: number,
+      ours: number,
+      digits: number,
+      target: string,
+    ) => {
+      summary[count] = { ...summary[count], [key]: ours / theirs };
+      rows.push([String(count), name, fmt(theirs, digits), fmt(ours, digits), fmt(ours / theirs, 2), target]);
+    };
+    const kernelMedian = (side: KernelRound[], pick: (round: KernelRound) => number) =>
+      median(side.map(pick));
+    addRow(
+      `kernel: prompt, ${kernelPrompt} tokens (tok/s; llama-bench vs node-llama-cpp)`,
+      "kernelPrompt",
+      kernelMedian(kernel.results["llama-bench"], (r) => r.promptTokensPerSecond),
+      kernelMedian(kernel.results["node-llama-cpp"], (r) => r.promptTokensPerSecond),
+      1,
+      "",
+    );
+    addRow(
+      `kernel: generation, ${kernelGenerate} tokens (tok/s; llama-bench vs node-llama-cpp)`,
+      "kernelGeneration",
+      kernelMedian(kernel.results["llama-bench"], (r) => r.generationTokensPerSecond),
+      kernelMedian(kernel.results["node-llama-cpp"], (r) => r.generationTokensPerSecond),
+      2,
+      "",
+    );
     const metric = (side: VsRound[], pick: (round: VsRound) => number) => median(side.map(pick));
     const add = (
       name: string,
@@ -614,31 +802,33 @@ async function vsLlamaServerMain() {
       pick: (round: VsRound) => number,
       digits: number,
       target: string,
-    ) => {
-      const theirs = metric(results["llama-server"], pick);
-      const ours = metric(results.bastion, pick);
-      summary[count] = { ...summary[count], [key]: ours / theirs };
-      rows.push([String(count), name, fmt(theirs, digits), fmt(ours, digits), fmt(ours / theirs, 2), target]);
-    };
+    ) =>
+      addRow(name, key, metric(results["llama-server"], pick), metric(results.bastion, pick), digits, target);
     add(
-      `decode, 1 stream (tok/s, median of ${rounds})`,
+      `server: decode, 1 stream (tok/s, median of ${rounds})`,
       "decode",
       (r) => r.decodeTokensPerSecond,
       2,
       ">= 1.0",
     );
     add(
-      "4 concurrent fresh requests, wall-clock throughput (tok/s)",
+      "server: 4 concurrent fresh requests, wall-clock throughput (tok/s)",
       "concurrent4Throughput",
       (r) => r.concurrentTokensPerSecond,
       2,
       ">= 1.1",
     );
-    add("TTFT at 4 concurrent (ms, mean of 4)", "concurrent4Ttft", (r) => r.concurrentTtftMs, 0, "<= 1.0");
+    add(
+      "server: TTFT at 4 concurrent (ms, mean of 4)",
+      "concurrent4Ttft",
+      (r) => r.concurrentTtftMs,
+      0,
+      "<= 1.0",
+    );
     const fewest = (side: VsRound[]) => Math.min(...side.flatMap((round) => round.tokens));
     rows.push([
       String(count),
-      `fewest tokens any request produced (of ${maxTokens})`,
+      `server: fewest tokens any request produced (of ${maxTokens})`,
       String(fewest(results["llama-server"])),
       String(fewest(results.bastion)),
       "",
@@ -652,7 +842,9 @@ async function vsLlamaServerMain() {
     `\nSynthetic ${flags.preset} ${weightType.toUpperCase()}, 4 parallel sequences × 2048 tokens, ${maxTokens} tokens per request, ${rounds} alternating rounds, ${machine}, load ${fmt(loadBefore[0]!, 1)} → ${fmt(loadAfter[0]!, 1)}\n`,
   );
   console.log(table);
-  console.log("\nratios are Bastion / llama-server");
+  console.log(
+    "\nratios are Bastion / llama-server (kernel rows: node-llama-cpp's prebuilt / our llama.cpp build)",
+  );
   const resultsDir = join(root, "bench", "results");
   mkdirSync(resultsDir, { recursive: true });
   const file = join(
@@ -661,7 +853,7 @@ async function vsLlamaServerMain() {
   );
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, load: { before: loadBefore, after: loadAfter }, preset: flags.preset, type: weightType, maxTokens, rounds, runs, summary, table }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, load: { before: loadBefore, after: loadAfter }, preset: flags.preset, type: weightType, modelPath, llamaCpp: { commit: build.commit, cmakeOptions: build.cmakeOptions }, maxTokens, rounds, runs, summary, table }, null, 2)}\n`,
   );
   console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
 }

@@ -1,14 +1,15 @@
 /**
- * llama.cpp's own `llama-server`, built once from the llama.cpp source that node-llama-cpp ships
- * (`node_modules/node-llama-cpp/llama/gitRelease.bundle`), so that `npm run bench:engine --
- * --vs-llama-server` measures Bastion against the very llama.cpp revision it runs on. The clone and
- * the build live under `.cache/` (git-ignored) and are reused when present; nothing is downloaded.
+ * llama.cpp's own `llama-server` (and `llama-bench`, `llama-quantize`), built once from the llama.cpp
+ * source that node-llama-cpp ships (`node_modules/node-llama-cpp/llama/gitRelease.bundle`), so that
+ * `npm run bench:engine -- --vs-llama-server` measures Bastion against the very llama.cpp revision
+ * it runs on. The clone and the build live under `.cache/` (git-ignored) and are reused when
+ * present; nothing is downloaded.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 
-/** Where the source and the binary go, and how many compile jobs to run. */
+/** Where the source and the binaries go, and how many compile jobs to run. */
 export interface LlamaServerBuildOptions {
   /** Repository root (holds node_modules/ and .cache/). */
   root: string;
@@ -26,9 +27,15 @@ export interface LlamaServerBuildOptions {
  */
 const noAmx = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16";
 
-/** The cmake options of the build: native CPU code, no network client, only the server target. */
-const cmakeOptions = [
+/**
+ * The cmake options of the build: native CPU code, no network client. GGML_OPENMP=OFF because
+ * node-llama-cpp's prebuilt binaries (what Bastion runs) are built without OpenMP and use ggml's own
+ * threads; llama.cpp's default is OpenMP, whose spinning barriers behave very differently on a small
+ * shared machine, so with it the comparison would measure two thread runtimes, not two servers.
+ */
+export const llamaCppCmakeOptions = [
   "-DGGML_NATIVE=ON",
+  "-DGGML_OPENMP=OFF",
   "-DLLAMA_CURL=OFF",
   "-DLLAMA_BUILD_TESTS=OFF",
   "-DLLAMA_BUILD_EXAMPLES=OFF",
@@ -36,6 +43,19 @@ const cmakeOptions = [
   "-DCMAKE_BUILD_TYPE=Release",
   ...(process.arch === "x64" ? [`-DCMAKE_C_FLAGS=${noAmx}`, `-DCMAKE_CXX_FLAGS=${noAmx}`] : []),
 ];
+
+/** The server, llama.cpp's raw-speed tool (same kernels, no server) and the quantiser (writes Q4_K_M). */
+const targets = ["llama-server", "llama-bench", "llama-quantize"] as const;
+
+/** A llama.cpp build from node-llama-cpp's bundled source. */
+export interface LlamaCppBuild {
+  server: string;
+  bench: string;
+  quantize: string;
+  /** The options it was configured with and the source commit, for the results file. */
+  cmakeOptions: string[];
+  commit: string;
+}
 
 function run(command: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -52,15 +72,44 @@ function run(command: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
+/** Runs a command and returns its stdout (stderr goes to ours). */
+function output(command: string, args: string[], cwd: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", process.stderr] });
+    let text = "";
+    child.stdout?.on("data", (bytes: Buffer) => {
+      text += bytes.toString();
+    });
+    child.once("error", reject);
+    child.once("exit", (code, signal) =>
+      code === 0
+        ? resolve(text)
+        : reject(new Error(`${command} ${args.join(" ")} failed (${signal ?? `exit code ${code}`})`)),
+    );
+  });
+}
+
 /**
- * Returns the path of a `llama-server` binary built from node-llama-cpp's bundled llama.cpp source,
- * cloning the bundle into `.cache/llama.cpp-src/` and building it with cmake the first time (many
- * minutes on a small machine). Later calls find the binary and return at once.
+ * Returns llama.cpp's server, bench and quantiser built from node-llama-cpp's bundled llama.cpp
+ * source, cloning the bundle into `.cache/llama.cpp-src/` and building it with cmake the first time
+ * (many minutes on a small machine). The options are stamped next to the build: a build made with
+ * other options (an older version of this file) is reconfigured and rebuilt incrementally, so the
+ * binaries always match `llamaCppCmakeOptions`. Later calls find them and return at once.
  */
-export async function ensureLlamaServer(options: LlamaServerBuildOptions): Promise<string> {
+export async function ensureLlamaCppBuild(options: LlamaServerBuildOptions): Promise<LlamaCppBuild> {
   const source = join(options.root, ".cache", "llama.cpp-src");
-  const binary = join(source, "build", "bin", "llama-server");
-  if (existsSync(binary)) return binary;
+  const bin = join(source, "build", "bin");
+  const stampFile = join(source, "build", "bastion-build.json");
+  const stamp = JSON.stringify({ cmakeOptions: llamaCppCmakeOptions, targets });
+  const build = async (): Promise<LlamaCppBuild> => ({
+    server: join(bin, "llama-server"),
+    bench: join(bin, "llama-bench"),
+    quantize: join(bin, "llama-quantize"),
+    cmakeOptions: llamaCppCmakeOptions,
+    commit: (await output("git", ["rev-parse", "HEAD"], source)).trim(),
+  });
+  const built = targets.every((target) => existsSync(join(bin, target)));
+  if (built && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp) return build();
   const bundle = join(options.root, "node_modules", "node-llama-cpp", "llama", "gitRelease.bundle");
   if (!existsSync(bundle))
     throw new Error(`${bundle} is missing; node-llama-cpp ships its llama.cpp source there`);
@@ -68,11 +117,89 @@ export async function ensureLlamaServer(options: LlamaServerBuildOptions): Promi
     options.log(`cloning node-llama-cpp's llama.cpp source into ${source}`);
     await run("git", ["clone", "--quiet", bundle, source], options.root);
   }
-  options.log(`building llama-server (${options.jobs} jobs); this takes many minutes the first time`);
-  await run("cmake", ["-B", "build", ...cmakeOptions], source);
-  await run("cmake", ["--build", "build", "--target", "llama-server", `-j${options.jobs}`], source);
-  if (!existsSync(binary)) throw new Error(`the build finished but ${binary} is missing`);
-  return binary;
+  options.log(
+    `building ${targets.join(", ")} (${options.jobs} jobs); this takes many minutes the first time`,
+  );
+  await run("cmake", ["-B", "build", ...llamaCppCmakeOptions], source);
+  await run("cmake", ["--build", "build", "--target", ...targets, `-j${options.jobs}`], source);
+  for (const target of targets)
+    if (!existsSync(join(bin, target))) throw new Error(`the build finished but ${target} is missing`);
+  writeFileSync(stampFile, stamp);
+  return build();
+}
+
+/**
+ * Writes `output` as `input` requantised to `type` (e.g. "Q4_K_M") with llama.cpp's own quantiser,
+ * unless it exists. Our synthetic writer only produces F32, F16, Q8_0 and Q4_0; compute per token
+ * does not depend on the weights' values, so a Q4_K_M made from the synthetic Q8_0 costs what the
+ * real Q4_K_M costs.
+ */
+export async function ensureQuantized(
+  build: LlamaCppBuild,
+  input: string,
+  outputPath: string,
+  type: string,
+): Promise<string> {
+  if (existsSync(outputPath)) return outputPath;
+  const partial = `${outputPath}.partial`;
+  await run(build.quantize, ["--allow-requantize", input, partial, type], dirname(outputPath));
+  renameSync(partial, outputPath);
+  return outputPath;
+}
+
+/** One llama-bench measurement: prompt processing and generation tokens per second. */
+export interface LlamaBenchResult {
+  args: string[];
+  promptTokensPerSecond: number;
+  generationTokensPerSecond: number;
+}
+
+/**
+ * llama.cpp's raw speed on a model, without a server: `llama-bench` with `prompt` tokens of prompt
+ * processing and `generate` single-token decodes, batch sizes as node-llama-cpp sets them.
+ */
+export async function runLlamaBench(
+  build: LlamaCppBuild,
+  modelPath: string,
+  threads: number,
+  prompt: number,
+  generate: number,
+): Promise<LlamaBenchResult> {
+  const args = [
+    "-m",
+    modelPath,
+    "-t",
+    String(threads),
+    "-p",
+    String(prompt),
+    "-n",
+    String(generate),
+    "-b",
+    "512",
+    "-ub",
+    "512",
+    "-fa",
+    "auto",
+    "-r",
+    "1",
+    "-o",
+    "json",
+  ];
+  const rows = JSON.parse(await output(build.bench, args, dirname(modelPath))) as {
+    n_prompt: number;
+    n_gen: number;
+    avg_ts: number;
+  }[];
+  const pick = (predicate: (row: { n_prompt: number; n_gen: number }) => boolean) => {
+    const row = rows.find(predicate);
+    if (row === undefined) throw new Error(`llama-bench printed no such test: ${JSON.stringify(rows)}`);
+    return row.avg_ts;
+  };
+  return {
+    args,
+    promptTokensPerSecond: pick((row) => row.n_prompt === prompt && row.n_gen === 0),
+    generationTokensPerSecond: pick((row) => row.n_prompt === 0 && row.n_gen === generate),
+  };
 }
 
 /** How to start llama-server so that it matches a Bastion started with the same numbers. */
@@ -96,9 +223,17 @@ export interface StartedLlamaServer {
 }
 
 /**
- * Starts llama-server on loopback with the same threads, parallel sequences and context per
- * sequence as Bastion, continuous batching on and `--jinja` (so that `/v1/chat/completions` uses the
- * model's own chat template, as Bastion does), and waits until `/health` says the model is loaded.
+ * Starts llama-server on loopback with what Bastion's node-llama-cpp context uses for the same
+ * numbers, each stated on the command line rather than left to llama-server's defaults:
+ * - same threads for decode and prompt (`-t`, `-tb`), same parallel sequences (`-np`), same
+ *   context per sequence (`-c` is the total), each sequence in its own KV cells (`--no-kv-unified`;
+ *   node-llama-cpp sets kv_unified off);
+ * - batch and micro-batch 512 (node-llama-cpp: min(context × sequences, 512) for both; llama-server's
+ *   default batch is 2048), flash attention `auto` (node-llama-cpp's default, as llama-server's);
+ * - no host-memory prompt cache (`--cache-ram 0`): Bastion keeps none, and on fresh prompts it only
+ *   costs llama-server the copies of idle slots;
+ * - continuous batching on and `--jinja` (the model's own chat template, as Bastion uses).
+ * Then waits until `/health` says the model is loaded.
  */
 export async function startLlamaServer(options: LlamaServerOptions): Promise<StartedLlamaServer> {
   const args = [
@@ -116,6 +251,15 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Sta
     String(options.parallel),
     "-c",
     String(options.parallel * options.contextPerSequence),
+    "--no-kv-unified",
+    "-b",
+    "512",
+    "-ub",
+    "512",
+    "-fa",
+    "auto",
+    "--cache-ram",
+    "0",
     "--cont-batching",
     "--jinja",
     "--no-webui",

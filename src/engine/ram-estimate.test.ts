@@ -1,9 +1,10 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { GgmlType } from "node-llama-cpp";
 import { describe, expect, it } from "vitest";
 import { syntheticTestModel } from "../models/testing.ts";
-import { estimateModelRam } from "./ram-estimate.ts";
+import { estimateModelRam, repackedTypesFor } from "./ram-estimate.ts";
 
 const run = promisify(execFile);
 const measureScript = fileURLToPath(new URL("./testing/measure-ram.ts", import.meta.url));
@@ -50,5 +51,18 @@ describe("RAM estimate against measured memory (the context was counted twice: 5
     expect(four.kvCacheBytes).toBe(4 * one.kvCacheBytes);
     // 24 layers x 2 (K, V) x 128 (2 KV heads x 64) x 2 bytes x 4096 positions = 48 MiB per sequence.
     expect(one.kvCacheBytes).toBe(24 * 2 * 128 * 2 * 4096);
+  });
+});
+
+describe("which weights the CPU backend repacks (a copy beside the mapped file)", () => {
+  it("follows llama.cpp's rules for the CPU it runs on", () => {
+    const avx2 = repackedTypesFor("x64", new Set(["avx", "avx2", "fma"]));
+    expect(avx2.has(GgmlType.Q4_0)).toBe(true);
+    expect(avx2.has(GgmlType.Q4_K)).toBe(true);
+    // No Q8_0 repack on x86 without AMX: counting one overestimated a Q8_0 0.5B by 1.7x.
+    expect(avx2.has(GgmlType.Q8_0)).toBe(false);
+    expect(repackedTypesFor("x64", new Set(["avx2", "amx_int8"])).has(GgmlType.Q8_0)).toBe(true);
+    expect(repackedTypesFor("arm64", new Set()).has(GgmlType.Q8_0)).toBe(true);
+    expect(repackedTypesFor("x64", new Set(["sse4_2"])).size).toBe(0);
   });
 });

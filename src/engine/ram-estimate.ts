@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { GgmlType, type GgufFileInfo, type GgufInsights, readGgufFileInfo } from "node-llama-cpp";
 
@@ -29,8 +30,52 @@ export interface RamEstimate {
 const vocabularyBytesPerToken = 1_400;
 /** Fixed part of the compute buffers and allocator overhead. */
 const computeOverheadBytes = 8 * 1024 * 1024;
-/** Types the CPU backend copies into a repacked layout at load (the mapped file stays resident too). */
-const repackedTypes = new Set<GgmlType>([GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.IQ4_NL, GgmlType.Q4_K]);
+/**
+ * Types the CPU backend copies into a repacked layout at load (the mapped file stays resident too).
+ * Which ones depends on the CPU, as in llama.cpp's `ggml_repack_get_optimal_repack_type` and its AMX
+ * buffer (ggml-cpu/repack.cpp, ggml-cpu/amx): on x86, AVX2 repacks Q4_0, Q4_K, IQ4_NL and MXFP4
+ * (AVX-512 also Q2_K), and AMX takes Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K and IQ4_XS; on ARM, NEON
+ * with dot products repacks Q4_0, Q4_K, IQ4_NL, Q8_0 and MXFP4. Measured: a Q8_0 0.5B holds 0.77 GB
+ * on an AVX2 machine without AMX, where counting a Q8_0 copy estimated 1.34 GB.
+ */
+export function repackedTypesFor(arch: string, cpuFlags: ReadonlySet<string>): Set<GgmlType> {
+  const types = new Set<GgmlType>();
+  if (arch === "x64") {
+    if (cpuFlags.has("avx2")) {
+      for (const type of [GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.IQ4_NL, GgmlType.MXFP4]) types.add(type);
+    }
+    if (cpuFlags.has("avx512f")) types.add(GgmlType.Q2_K);
+    if (cpuFlags.has("amx_int8")) {
+      for (const type of [
+        GgmlType.Q4_0,
+        GgmlType.Q4_1,
+        GgmlType.Q8_0,
+        GgmlType.Q4_K,
+        GgmlType.Q5_K,
+        GgmlType.Q6_K,
+        GgmlType.IQ4_XS,
+      ])
+        types.add(type);
+    }
+  } else if (arch === "arm64") {
+    for (const type of [GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.IQ4_NL, GgmlType.Q8_0, GgmlType.MXFP4])
+      types.add(type);
+  }
+  return types;
+}
+
+/** This machine's CPU flags (Linux `/proc/cpuinfo`; empty elsewhere, which counts no repacking on x86). */
+function cpuFlags(): Set<string> {
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const line = /^(?:flags|Features)\s*:(.*)$/m.exec(info)?.[1] ?? "";
+    return new Set(line.trim().split(/\s+/));
+  } catch {
+    return new Set();
+  }
+}
+
+const repackedTypes = repackedTypesFor(process.arch, cpuFlags());
 
 /**
  * The one RAM estimator: weights (and their repacked copies), the vocabulary tables, the KV cache

@@ -26,7 +26,7 @@ import {
   LlamaLogLevel,
 } from "node-llama-cpp";
 import { formatTable } from "../src/cli/table.ts";
-import type { Usage } from "../src/core/chat.ts";
+import type { ChatMessage, Usage } from "../src/core/chat.ts";
 import { getLlamaRuntime } from "../src/engine/llama.ts";
 import { loadModelRunner, type ModelRunner } from "../src/engine/model-runner.ts";
 import { defaultThreadCount } from "../src/engine/threads.ts";
@@ -412,29 +412,30 @@ async function main() {
 }
 
 /** Decode speed of one engine request, from the engine's own timings (tokens after the first / time). */
-async function engineDecode(runner: ModelRunner, user: string, maxTokens: number) {
+async function engineDecode(runner: ModelRunner, messages: ChatMessage[], maxTokens: number) {
   let usage: Usage | undefined;
   let generationMs = 0;
+  let drafts: { accepted: number; rejected: number } | undefined;
   let text = "";
   for await (const part of runner.generate(
-    {
-      model: runner.id,
-      messages: [{ role: "user", content: user }],
-      sampling: { temperature: 0 },
-      maxTokens,
-    },
+    { model: runner.id, messages, sampling: { temperature: 0 }, maxTokens },
     { signal: new AbortController().signal },
   )) {
     if (part.type === "text-delta") text += part.text;
     if (part.type === "finish") {
       usage = part.usage;
       generationMs = part.timings?.generationMs ?? 0;
+      drafts = part.timings?.drafts;
     }
   }
   const tokens = usage?.completionTokens ?? 0;
-  return { tokens, text, tokensPerSecond: (tokens - 1) / (generationMs / 1000) };
+  return { tokens, text, drafts, tokensPerSecond: (tokens - 1) / (generationMs / 1000) };
 }
 
+/**
+ * `--speculative`: prompt lookup off and on, both runners loaded for the whole run and each round
+ * alternating which goes first, so that a change of load hits both sides alike.
+ */
 async function speculativeMain() {
   const started = performance.now();
   const { path } = await ensureSyntheticModel({
@@ -444,16 +445,24 @@ async function speculativeMain() {
   const threads = flags.threads === undefined ? defaultThreadCount() : Number(flags.threads);
   const llama = await getLlamaRuntime({ gpu: false });
   const words = scriptedPassageText.split(" ");
-  const cases = {
-    "copy: the passage is in the prompt": `Repeat this passage word for word: ${scriptedPassageText}`,
-    "half: half of the passage is in the prompt": `Continue this: ${words.slice(0, words.length / 2).join(" ")}`,
-    "nothing to copy": "Write a long text about rivers.",
+  const user = (content: string): ChatMessage[] => [{ role: "user", content }];
+  const cases: Record<string, (round: number) => ChatMessage[]> = {
+    "copy: the passage is in the user message": (round) =>
+      user(`Repeat this passage word for word: ${scriptedPassageText} (${round})`),
+    "copy: the passage is in the system prompt (RAG)": (round) => [
+      { role: "system", content: `Answer from this document:\n${scriptedPassageText}` },
+      { role: "user", content: `Quote the document. (${round})` },
+    ],
+    "half: half of the passage is in the prompt": (round) =>
+      user(`Continue this: ${words.slice(0, words.length / 2).join(" ")} (${round})`),
+    "nothing to copy": (round) => user(`Write a long text about rivers. (${round})`),
   };
   const maxTokens = flags.quick ? 64 : 200;
-  const rounds = flags.quick ? 1 : 3;
-  const results: Record<string, Record<string, number[]>> = {};
-  for (const speculative of ["off", "prompt-lookup"] as const) {
-    const runner = await loadModelRunner({
+  const rounds = flags.quick ? 3 : 5;
+  const sides = ["off", "prompt-lookup"] as const;
+  const runners = {} as Record<(typeof sides)[number], ModelRunner>;
+  for (const speculative of sides) {
+    runners[speculative] = await loadModelRunner({
       llama,
       id: "bench",
       path,
@@ -463,35 +472,62 @@ async function speculativeMain() {
       maxQueue: 0,
       speculative,
     });
-    try {
-      await engineDecode(runner, "Warm up.", 8);
-      for (const [name, prompt] of Object.entries(cases)) {
-        for (let round = 0; round < rounds; round++) {
-          const run = await engineDecode(runner, `${prompt} (${round})`, maxTokens);
-          const sides = results[name] ?? {};
-          results[name] = sides;
-          sides[speculative] = [...(sides[speculative] ?? []), run.tokensPerSecond];
+    await engineDecode(runners[speculative], user("Warm up."), 8);
+  }
+  const results: Record<string, Record<string, number[]>> = {};
+  const drafts: Record<string, { accepted: number; rejected: number }> = {};
+  const loads: number[] = [];
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, messages] of Object.entries(cases)) {
+        const order = round % 2 === 0 ? [...sides] : [...sides].reverse();
+        for (const side of order) {
+          const run = await engineDecode(runners[side], messages(round), maxTokens);
+          const byCase = results[name] ?? {};
+          results[name] = byCase;
+          byCase[side] = [...(byCase[side] ?? []), run.tokensPerSecond];
+          loads.push(loadavg()[0]!);
+          if (side === "prompt-lookup") {
+            const total = drafts[name] ?? { accepted: 0, rejected: 0 };
+            total.accepted += run.drafts?.accepted ?? 0;
+            total.rejected += run.drafts?.rejected ?? 0;
+            drafts[name] = total;
+          }
           process.stderr.write(
-            `  ${speculative} ${name}: ${run.tokensPerSecond.toFixed(2)} tok/s, ${run.tokens} tokens\n`,
+            `  round ${round} ${side} ${name}: ${run.tokensPerSecond.toFixed(2)} tok/s, ${run.tokens} tokens\n`,
           );
         }
       }
-    } finally {
-      await runner.dispose();
     }
+  } finally {
+    for (const runner of Object.values(runners)) await runner.dispose();
   }
-  const rows = [["request", "off (tok/s)", "prompt lookup (tok/s)", "ratio"]];
+  const rows = [
+    ["request", "off (tok/s)", "prompt lookup (tok/s)", "ratio", "per-round ratios", "drafts kept/refuted"],
+  ];
   const summary: Record<string, number> = {};
-  for (const [name, sides] of Object.entries(results)) {
-    const off = median(sides.off ?? []);
-    const on = median(sides["prompt-lookup"] ?? []);
+  for (const [name, bySide] of Object.entries(results)) {
+    const off = median(bySide.off ?? []);
+    const on = median(bySide["prompt-lookup"] ?? []);
     summary[name] = on / off;
-    rows.push([name, fmt(off, 2), fmt(on, 2), fmt(on / off, 2)]);
+    const perRound = (bySide.off ?? []).map((value, index) =>
+      fmt((bySide["prompt-lookup"]?.[index] ?? 0) / value, 2),
+    );
+    const counted = drafts[name];
+    rows.push([
+      name,
+      fmt(off, 2),
+      fmt(on, 2),
+      fmt(on / off, 2),
+      perRound.join(" "),
+      counted === undefined ? "-" : `${counted.accepted}/${counted.rejected}`,
+    ]);
   }
   const table = formatTable(rows);
   const machine = `${availableParallelism()} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 1024 ** 3)} GiB, Node ${process.version}`;
+  const loadMedian = median(loads);
   console.log(
-    `\nscripted-r1-1.5b Q8_0, ${threads} threads, ${maxTokens} tokens, median of ${rounds}, ${machine}\n\n${table}`,
+    `\nscripted-r1-1.5b Q8_0, ${threads} threads, ${maxTokens} tokens, median of ${rounds} alternating rounds, load average median ${loadMedian.toFixed(1)}, ${machine}\n\n${table}`,
   );
   console.log("\ntargets: copy >= 1.8, nothing to copy >= 0.97");
   const resultsDir = join(root, "bench", "results");
@@ -499,7 +535,7 @@ async function speculativeMain() {
   const file = join(resultsDir, `engine-speculative-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(
     file,
-    `${JSON.stringify({ date: new Date().toISOString(), machine, threads, maxTokens, rounds, results, summary }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine, threads, maxTokens, rounds, loadMedian, results, drafts, summary }, null, 2)}\n`,
   );
   console.log(`\nwrote ${file} (${Math.round((performance.now() - started) / 1000)} s)`);
 }

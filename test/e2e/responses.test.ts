@@ -159,6 +159,18 @@ describe("the Responses API with file_search", () => {
     ).rejects.toMatchObject({ status: 404 });
   });
 
+  it("marks an answer cut short by max_output_tokens incomplete, and its message item too", async () => {
+    const response = await client.responses.create({
+      model: "tiny",
+      input: "Tell me a story.",
+      max_output_tokens: 4,
+    });
+    expect(response.status).toBe("incomplete");
+    expect(response.incomplete_details).toEqual({ reason: "max_output_tokens" });
+    const message = response.output.find((item) => item.type === "message");
+    expect(message?.status).toBe("incomplete");
+  });
+
   it("returns function calls for function tools", async () => {
     const response = await client.responses.create({
       model: "tiny",

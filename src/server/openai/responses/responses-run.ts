@@ -502,7 +502,8 @@ async function* streamEvents(
       content_index: 0,
       part: structuredClone(current.part),
     };
-    current.item.status = "completed";
+    // As OpenAI does: a message cut short by max_output_tokens is an incomplete item.
+    current.item.status = finishReason === "length" ? "incomplete" : "completed";
     current.item.content = [current.part];
     yield {
       type: "response.output_item.done",

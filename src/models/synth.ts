@@ -94,6 +94,26 @@ function cachedVocabulary(preset: SyntheticPreset, cacheDir: string | undefined)
   return vocabulary;
 }
 
+/** The `general.*` keys and Bastion's synthetic marker, the same for every synthetic file. */
+function generalMetadata(
+  arch: string,
+  preset: { name: string; modelName: string },
+  type: GgmlTypeName,
+): [string, GgufMetadataValue][] {
+  const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
+  const str = (value: string): GgufMetadataValue => ({ type: "string", value });
+  return [
+    ["general.architecture", str(arch)],
+    ["general.type", str("model")],
+    ["general.name", str(preset.modelName)],
+    ["general.file_type", u32(llamaFileType[type])],
+    ["general.quantization_version", u32(2)],
+    ["bastion.synthetic", { type: "bool", value: true }],
+    ["bastion.preset", str(preset.name)],
+    ["bastion.synth_version", u32(SYNTH_WRITER_VERSION)],
+  ];
+}
+
 function modelMetadata(options: {
   preset: SyntheticPreset;
   type: GgmlTypeName;
@@ -103,16 +123,8 @@ function modelMetadata(options: {
   const arch = preset.architecture;
   const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
   const f32 = (value: number): GgufMetadataValue => ({ type: "float32", value });
-  const str = (value: string): GgufMetadataValue => ({ type: "string", value });
   return [
-    ["general.architecture", str(arch)],
-    ["general.type", str("model")],
-    ["general.name", str(preset.modelName)],
-    ["general.file_type", u32(llamaFileType[options.type])],
-    ["general.quantization_version", u32(2)],
-    ["bastion.synthetic", { type: "bool", value: true }],
-    ["bastion.preset", str(preset.name)],
-    ["bastion.synth_version", u32(SYNTH_WRITER_VERSION)],
+    ...generalMetadata(arch, preset, options.type),
     [`${arch}.context_length`, u32(preset.contextLength)],
     [`${arch}.embedding_length`, u32(preset.hiddenSize)],
     [`${arch}.feed_forward_length`, u32(preset.intermediateSize)],
@@ -174,19 +186,10 @@ async function writeReranker(options: {
   const vocabulary = await loadBertVocabulary(
     options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir },
   );
-  const str = (value: string): GgufMetadataValue => ({ type: "string", value });
-  const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
   return writeGguf({
     path: options.out,
     metadata: [
-      ["general.architecture", str("bert")],
-      ["general.type", str("model")],
-      ["general.name", str(preset.modelName)],
-      ["general.file_type", u32(llamaFileType[options.type])],
-      ["general.quantization_version", u32(2)],
-      ["bastion.synthetic", { type: "bool", value: true }],
-      ["bastion.preset", str(preset.name)],
-      ["bastion.synth_version", u32(SYNTH_WRITER_VERSION)],
+      ...generalMetadata("bert", preset, options.type),
       ...bertRerankerMetadata(preset),
       ...vocabulary.metadata,
     ],

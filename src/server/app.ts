@@ -183,6 +183,7 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     const trustProxy = options.auth?.settings.auth.trustProxy ?? false;
     const refusals = recordRefusals(options.metering.recorder, {
       clientAddress: (c) => clientAddress(c, trustProxy),
+      logger,
     });
     for (const path of protectedPaths) app.use(path, refusals);
   }

@@ -10,6 +10,7 @@ import type { ServerEnv } from "./server-env.ts";
 function setup(addresses: () => string) {
   const records: CompletedRequest[] = [];
   const unrecorded: number[] = [];
+  const warnings: unknown[] = [];
   let clock = 0;
   const recorder = {
     async record(record: CompletedRequest) {
@@ -27,6 +28,7 @@ function setup(addresses: () => string) {
       anonymousPerMinute: 3,
       clientAddress: addresses,
       onUnrecorded: (count) => unrecorded.push(count),
+      logger: { warn: (fields: unknown) => warnings.push(fields) } as never,
       now: () => clock,
     }),
   );
@@ -34,6 +36,7 @@ function setup(addresses: () => string) {
   return {
     records,
     unrecorded,
+    warnings,
     advance(ms: number) {
       clock += ms;
     },
@@ -60,5 +63,6 @@ describe("recording refusals without a credential", () => {
     await test.refuse();
     expect(test.records).toHaveLength(5);
     expect(test.unrecorded).toEqual([2]);
+    expect(test.warnings).toEqual([{ unrecorded: 2 }]);
   });
 });

@@ -1,5 +1,5 @@
-import { getConnInfo } from "@hono/node-server/conninfo";
 import type { Context, MiddlewareHandler } from "hono";
+import { clientAddress } from "../auth/index.ts";
 import type { Principal } from "../core/principal.ts";
 import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
 import type { RequestRecorder } from "../metering/request-recorder.ts";
@@ -36,6 +36,8 @@ export interface RefusalRecordingOptions {
   clientAddress?: (c: Context<ServerEnv>) => string;
   /** Told how many refusals an address had beyond the cap when its minute ends (metrics, tests). */
   onUnrecorded?: (count: number) => void;
+  /** Where the count of unrecorded refusals is logged (the server's logger, not one request's). */
+  logger?: Pick<ServerEnv["Variables"]["logger"], "warn">;
   /** For tests. */
   now?: () => number;
 }
@@ -86,7 +88,7 @@ export function recordRefusals(
   recorder: RequestRecorder,
   options: RefusalRecordingOptions = {},
 ): MiddlewareHandler<ServerEnv> {
-  let logger: ServerEnv["Variables"]["logger"] | undefined;
+  const logger = options.logger;
   const cap = anonymousCap(options, (count) => {
     options.onUnrecorded?.(count);
     logger?.warn(
@@ -94,15 +96,7 @@ export function recordRefusals(
       `${count} refusals of requests without a valid credential from one client address were not recorded (over ${options.anonymousPerMinute ?? 60} a minute)`,
     );
   });
-  const addressOf =
-    options.clientAddress ??
-    ((c: Context<ServerEnv>) => {
-      try {
-        return getConnInfo(c).remote.address ?? "unknown";
-      } catch {
-        return "unknown";
-      }
-    });
+  const addressOf = options.clientAddress ?? ((c: Context<ServerEnv>) => clientAddress(c, false));
   // Requests in flight here, by request id (clients choose it, so several may share one), and the
   // principals of the records the pipeline wrote for each.
   const inFlight = new Map<string, Array<{ recorded: Array<Principal | undefined> }>>();
@@ -126,7 +120,6 @@ export function recordRefusals(
       const principal = c.get("principal");
       // The pipeline's own record of this request (a policy block) carries this request's principal.
       if (state.recorded.some((recorded) => recorded === principal)) return;
-      logger ??= c.get("logger");
       if (principal === undefined && !cap.admit(addressOf(c))) return;
       const totalMs = performance.now() - t0;
       const record: CompletedRequest = {

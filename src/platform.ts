@@ -96,6 +96,25 @@ export async function createPlatform(
   const memoryBudgetBytes =
     config.models.memoryBudget === "auto" ? defaultMemoryBudget() : config.models.memoryBudget;
 
+  /** How a model is served: its entry's settings, else the `models` defaults (a pulled model has no entry). */
+  const serveSpec = (
+    id: string,
+    path: string,
+    entry: Partial<BastionConfig["models"]["entries"][number]> = {},
+  ): ModelServeSpec => ({
+    id,
+    path,
+    parallel: entry.parallel ?? config.models.parallel,
+    contextSize: entry.contextSize ?? config.models.contextSize,
+    threads: entry.threads ?? threads,
+    maxQueue: entry.maxQueue ?? config.models.maxQueue,
+    ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
+    ...(entry.speculative === undefined ? {} : { speculative: entry.speculative }),
+    ...(entry.temperature === undefined
+      ? {}
+      : { defaults: { ...defaultGenerationDefaults, temperature: entry.temperature } }),
+  });
+
   const specs: ModelServeSpec[] = [];
   for (const entry of config.models.entries) {
     let path = entry.path;
@@ -123,20 +142,8 @@ export async function createPlatform(
       }
     }
     specs.push({
+      ...serveSpec(entry.id, path, entry),
       ...(draftModelPath === undefined ? {} : { draftModelPath }),
-      id: entry.id,
-      path,
-      parallel: entry.parallel ?? config.models.parallel,
-      contextSize: entry.contextSize ?? config.models.contextSize,
-      threads: entry.threads ?? threads,
-      maxQueue: entry.maxQueue ?? config.models.maxQueue,
-      ...(entry.batchSize === undefined ? {} : { batchSize: entry.batchSize }),
-      ...(entry.speculative === undefined ? {} : { speculative: entry.speculative }),
-      ...(entry.temperature === undefined
-        ? {}
-        : {
-            defaults: { ...defaultGenerationDefaults, temperature: entry.temperature },
-          }),
     });
   }
 
@@ -191,14 +198,7 @@ export async function createPlatform(
         `"${id}" already names a route or a remote model; add the pulled model to models.entries under another id, and restart.`,
       );
     }
-    const spec: ModelServeSpec = {
-      id,
-      path,
-      parallel: config.models.parallel,
-      contextSize: config.models.contextSize,
-      threads,
-      maxQueue: config.models.maxQueue,
-    };
+    const spec = serveSpec(id, path);
     const backend = await localBackend(spec, []);
     await pool.add(spec).catch((error: unknown) => {
       throw isBastionError(error) && error.code !== "internal_error"

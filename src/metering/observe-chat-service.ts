@@ -185,20 +185,17 @@ function errorCode(error: unknown): string {
   return isBastionError(error) ? error.code : "internal_error";
 }
 
-function refusedRecord(
+/** The record of a request that ended before any backend served it (refused, queue full, failed). */
+export function refusedRecord(
   model: string,
-  context: ChatServiceContext,
+  context: Pick<ChatServiceContext, "requestId" | "endpoint" | "principal">,
   startedAt: Date,
   totalMs: number,
   status: CompletedRequest["status"],
   code: string,
 ): CompletedRequest {
   return {
-    requestId: context.requestId,
-    startedAt,
-    endpoint: context.endpoint,
-    ...(context.principal === undefined ? {} : { principal: context.principal }),
-    requestedModel: model,
+    ...requestIdentity(context, model, startedAt),
     model,
     backend: "none",
     backendKind: "local",

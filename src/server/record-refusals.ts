@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { clientAddress } from "../auth/index.ts";
 import type { Principal } from "../core/principal.ts";
-import { type CompletedRequest, requestIdentity } from "../core/request-record.ts";
+import { refusedRecord } from "../metering/observe-chat-service.ts";
 import type { RequestRecorder } from "../metering/request-recorder.ts";
 import type { ServerEnv } from "./server-env.ts";
 
@@ -121,23 +121,14 @@ export function recordRefusals(
       // The pipeline's own record of this request (a policy block) carries this request's principal.
       if (state.recorded.some((recorded) => recorded === principal)) return;
       if (principal === undefined && !cap.admit(addressOf(c))) return;
-      const totalMs = performance.now() - t0;
-      const record: CompletedRequest = {
-        ...requestIdentity(
-          { requestId, endpoint: c.req.path, ...(principal === undefined ? {} : { principal }) },
-          "none",
-          startedAt,
-        ),
-        model: "none",
-        backend: "none",
-        backendKind: "local",
-        jurisdiction: { country: "local", zone: "local", operator: "this server" },
-        policy: { policy: "none", dataClass: "unclassified", action: "block", detections: {}, summary: "" },
-        usage: { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 },
-        timings: { queueMs: 0, ttftMs: 0, totalMs, busyMs: 0 },
-        status: "blocked",
-        errorCode: code,
-      };
+      const record = refusedRecord(
+        "none",
+        { requestId, endpoint: c.req.path, ...(principal === undefined ? {} : { principal }) },
+        startedAt,
+        performance.now() - t0,
+        "blocked",
+        code,
+      );
       try {
         await recorder.record(record);
       } catch (error) {

@@ -52,14 +52,17 @@ const nouns: Record<DetectorType, [string, string]> = {
   custom: ["custom match", "custom matches"],
 };
 
+/** `nouns` as entries, in its fixed order: built once, not per request. */
+const nounEntries = Object.entries(nouns);
+
 /** "2 emails, 1 IBAN": counts by type in a fixed order, never values. */
 export function describeCounts(counts: Record<string, number>): string {
-  const parts: string[] = [];
-  for (const [type, [one, many]] of Object.entries(nouns)) {
+  let text = "";
+  for (const [type, [one, many]] of nounEntries) {
     const count = counts[type] ?? 0;
-    if (count > 0) parts.push(`${count} ${count === 1 ? one : many}`);
+    if (count > 0) text += `${text === "" ? "" : ", "}${count} ${count === 1 ? one : many}`;
   }
-  return parts.join(", ");
+  return text;
 }
 
 function zonesText(inspection: Inspection): string {

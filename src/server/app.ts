@@ -1,10 +1,9 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
-import { requestId } from "hono/request-id";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type Logger, pino } from "pino";
-import { type Auth, clientAddress, limitHeaderNames } from "../auth/index.ts";
+import { type Auth, clientAddress } from "../auth/index.ts";
 import type { ModelRegistry } from "../core/backend.ts";
 import type { ChatService } from "../core/chat-service.ts";
 import { BastionError } from "../core/errors.ts";
@@ -18,9 +17,9 @@ import { type DescribedPolicyEngine, registerPolicyRoutes } from "./admin/polici
 import { registerUsageRoutes } from "./admin/usage-route.ts";
 import { isAnthropicPath, toAnthropicErrorBody } from "./anthropic/anthropic-error.ts";
 import { registerAnthropicRoutes } from "./anthropic/register-anthropic-routes.ts";
+import { exposedHeaders, finishHeaders } from "./app-headers.ts";
 import { installAuth, protectedPaths } from "./auth-routes.ts";
 import { errorBody, toErrorResponse } from "./error-response.ts";
-import { evidenceHeaderNames } from "./evidence.ts";
 import { createEmbeddingAccounting } from "./metered-embedding.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
@@ -109,47 +108,41 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes;
   const app = new Hono<ServerEnv>();
 
-  app.use(requestId());
-  app.use(async (c, next) => {
-    const started = performance.now();
-    const requestLogger = logger.child({ requestId: c.get("requestId") });
-    c.set("logger", requestLogger);
-    await next();
-    requestLogger.info(
-      {
-        method: c.req.method,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round(performance.now() - started),
-      },
-      "request",
-    );
-  });
-  const exposedHeaders = ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames];
   const preflight = cors({
     origin: "*",
     allowMethods: ["GET", "HEAD", "POST", "OPTIONS"],
     exposeHeaders: exposedHeaders,
     maxAge: 600,
   });
-  const exposedHeaderList = exposedHeaders.join(",");
+  // Request id, request logger and CORS headers in one middleware (one async frame per request).
   app.use(async (c, next) => {
-    if (c.req.method === "OPTIONS") return preflight(c, next);
-    // The CORS headers go on the finished response, as Hono's cors would set them: touching
-    // `c.res` before `next()` makes Hono copy the handler's response into a new one, which turns a
-    // JSON string body into a stream (an extra socket write and a web-stream pipe per request).
-    await next();
-    const headers = c.res.headers;
-    headers.set("Access-Control-Allow-Origin", "*");
-    headers.set("Access-Control-Expose-Headers", exposedHeaderList);
-    // A response built without `c` (file content) misses the prepared request id; as before, it has one.
-    if (!headers.has("x-request-id")) headers.set("X-Request-Id", c.get("requestId"));
-  });
-  app.use("/v1/*", async (c, next) => {
-    // File uploads are multipart; their route checks the type and applies its own size limit.
-    if (c.req.method === "POST" && !isUploadPath(c.req.path))
-      assertJsonContentType(c.req.header("content-type"));
-    await next();
+    const started = performance.now();
+    const requestId = acceptedRequestId(c.req.header("x-request-id")) ?? crypto.randomUUID();
+    c.set("requestId", requestId);
+    // A silent logger writes nothing: a child with the request id in its bindings would be built for nothing.
+    const requestLogger = logger.level === "silent" ? logger : logger.child({ requestId });
+    c.set("logger", requestLogger);
+    let answer: Response | undefined;
+    if (c.req.method === "OPTIONS") {
+      c.header("X-Request-Id", requestId);
+      answer = (await preflight(c, next)) ?? undefined;
+    } else {
+      // The CORS headers go on the finished response, as Hono's cors would set them: touching
+      // `c.res` before `next()` makes Hono copy the handler's response into a new one, which turns
+      // a JSON string body into a stream (an extra socket write and a web-stream pipe per request).
+      await next();
+      finishHeaders(c.res, requestId);
+    }
+    requestLogger.info(
+      {
+        method: c.req.method,
+        path: c.req.path,
+        status: (answer ?? c.res).status,
+        ms: Math.round(performance.now() - started),
+      },
+      "request",
+    );
+    return answer;
   });
   const jsonBodyLimit = bodyLimit({
     maxSize: maxBodyBytes,
@@ -161,7 +154,9 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     },
   });
   app.use("/v1/*", (c, next) => {
+    // File uploads are multipart; their route checks the type and applies its own size limit.
     if (isUploadPath(c.req.path)) return next();
+    if (c.req.method === "POST") assertJsonContentType(c.req.header("content-type"));
     // A declared length is checked as bodyLimit checks it, without it building a web Request and
     // stream over the body: the route then reads the bytes straight from the socket.
     const length = c.req.header("content-length");
@@ -251,6 +246,16 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
   });
 
   return app;
+}
+
+/**
+ * An `X-Request-Id` the client sent, kept as Hono's request-id middleware keeps it: at most 255
+ * characters of letters, digits, `_`, `-` and `=`; anything else gets a generated id.
+ */
+function acceptedRequestId(header: string | undefined): string | undefined {
+  if (header === undefined || header === "" || header.length > 255 || /[^\w\-=]/.test(header))
+    return undefined;
+  return header;
 }
 
 /** `POST /v1/files` takes multipart uploads under `documents.maxUploadBytes`. */

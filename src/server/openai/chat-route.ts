@@ -3,6 +3,7 @@ import { streamSSE } from "hono/streaming";
 import type { ChatStreamPart } from "../../core/chat.ts";
 import type { ChatSession } from "../../core/chat-service.ts";
 import { createAbortLink } from "../abort-link.ts";
+import { jsonResponse } from "../app-headers.ts";
 import { toErrorResponse } from "../error-response.ts";
 import { evidenceHeaders, toWireEvidence } from "../evidence.ts";
 import { readJsonBody } from "../read-json-body.ts";
@@ -86,7 +87,12 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       try {
         const completion = await collectCompletion(session.parts, identity);
         const evidence = session.evidence();
-        return c.json({ ...completion, bastion: toWireEvidence(evidence) }, 200, evidenceHeaders(evidence));
+        return jsonResponse(
+          JSON.stringify({ ...completion, bastion: toWireEvidence(evidence) }),
+          200,
+          evidenceHeaders(evidence),
+          c.get("requestId"),
+        );
       } finally {
         link.dispose();
       }

@@ -49,7 +49,7 @@ async function fixture(open: () => Promise<Store>, count = 8) {
   return { store, dataDir, log, verify };
 }
 
-describe.each(testDatabases())("audit log on $name", ({ name, open }) => {
+describe.each(testDatabases())("audit log on $name", ({ open, openTwo }) => {
   it("chains records, signs checkpoints with a 0600 key, and verifies", async () => {
     const { store, dataDir, verify } = await fixture(open);
     try {
@@ -284,37 +284,35 @@ describe.each(testDatabases())("audit log on $name", ({ name, open }) => {
     }
   });
 
-  if (name === "postgres") {
-    it("keeps one valid chain when two instances append at once", async () => {
-      const first = await open();
-      const url = new URL(process.env.TEST_DATABASE_URL!);
-      const schema = (await sql<{ s: string }>`select current_schema() as s`.execute(first.db)).rows[0]!.s;
-      url.searchParams.set("options", `-c search_path=${schema}`);
-      const { openStore } = await import("../store/database.ts");
-      const second = await openStore({ databaseUrl: url.toString() });
-      try {
-        const dataDir = mkdtempSync(join(tmpdir(), "bastion-audit-"));
-        const signer = loadOrCreateSigner(auditKeyPath(auditConfig, dataDir), auditConfig.origin);
-        const logs = [first, second].map((store) =>
-          createAuditLog({
-            store,
-            signer,
-            origin: auditConfig.origin,
-            checkpointEvery: 25,
-            checkpointSeconds: 0,
-          }),
-        );
-        await Promise.all(
-          Array.from({ length: 100 }, (_, index) => logs[index % 2]!.appendRequest(request(index), priced)),
-        );
-        for (const log of logs) await log.close();
-        const result = await verifyAudit({ config: auditConfig, store: first, dataDir });
-        expect(result).toMatchObject({ ok: true, records: 100 });
-        expect(readFileSync(auditKeyPath(auditConfig, dataDir), "utf8")).toContain("PRIVATE KEY");
-      } finally {
-        await second.destroy();
-        await first.destroy();
-      }
-    });
-  }
+  it("keeps one valid chain when two instances append at once (SQLite: a writer thread each)", async () => {
+    const [first, second] = await openTwo();
+    try {
+      const dataDir = mkdtempSync(join(tmpdir(), "bastion-audit-"));
+      const signer = loadOrCreateSigner(auditKeyPath(auditConfig, dataDir), auditConfig.origin);
+      const logs = [first, second].map((store) =>
+        createAuditLog({
+          store,
+          signer,
+          origin: auditConfig.origin,
+          checkpointEvery: 25,
+          checkpointSeconds: 0,
+        }),
+      );
+      await Promise.all(
+        Array.from({ length: 100 }, (_, index) => logs[index % 2]!.appendRequest(request(index), priced)),
+      );
+      // An admin event through each instance while the other appends.
+      await Promise.all([
+        logs[0]!.appendEvent({ action: "key.revoked", target: { type: "key", id: "k1" } }),
+        ...Array.from({ length: 10 }, (_, index) => logs[1]!.appendRequest(request(100 + index), priced)),
+      ]);
+      for (const log of logs) await log.close();
+      const result = await verifyAudit({ config: auditConfig, store: first, dataDir });
+      expect(result).toMatchObject({ ok: true, records: 111 });
+      expect(readFileSync(auditKeyPath(auditConfig, dataDir), "utf8")).toContain("PRIVATE KEY");
+    } finally {
+      await second.destroy();
+      await first.destroy();
+    }
+  });
 });

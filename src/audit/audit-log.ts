@@ -5,8 +5,10 @@ import type { PricedRequest } from "../metering/meter.ts";
 import type { AuditLogTable } from "../metering/tables.ts";
 import type { Store } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
+import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { auditAppendJob } from "./audit-writes.ts";
 import { genesisHash, recordHash } from "./chain.ts";
-import { createGroupCommit, sharedSqliteWriter } from "./group-commit.ts";
+import { createGroupCommit } from "./group-commit.ts";
 import { createPseudonyms, type Pseudonyms } from "./pseudonyms.ts";
 import { type AuditBody, type AuditEvent, eventBody, requestBody } from "./records.ts";
 import { checkpointText, type NoteSigner } from "./signer.ts";
@@ -125,46 +127,28 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     });
   }
 
-  // SQLite: prepared statements on the raw handle, run by the database's shared writer inside one
-  // IMMEDIATE transaction with the other per-request writes (usage rows): several times cheaper
-  // than Kysely round trips, and the write lock is taken before the head is read, so another
-  // process (the CLI) cannot interleave.
-  const sqlite = store.sqlite;
-  let sqliteAppend: ((item: { kind: string; body: AuditBody }) => Written) | undefined;
-  function sqliteAppender() {
-    if (sqlite === undefined) throw new Error("no SQLite handle");
-    if (sqliteAppend !== undefined) return sqliteAppend;
-    const head = sqlite.prepare("select seq, hash from audit_log order by seq desc limit 1");
-    const anchor = sqlite.prepare("select size, root_hash from audit_checkpoints order by size desc limit 1");
-    const insert = sqlite.prepare(
-      "insert into audit_log (seq, created_at, kind, tenant_id, actor, model, body, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    );
-    sqliteAppend = (item) => {
-      const top = head.get() as { seq: number; hash: string } | undefined;
-      const [row] = chainRows(
-        top,
-        top === undefined ? (anchor.get() as { size: number; root_hash: string } | undefined) : undefined,
-        [item],
-      );
-      const r = row!;
-      insert.run(r.seq, r.created_at, r.kind, r.tenant_id, r.actor, r.model, r.body, r.prev_hash, r.hash);
-      return { seq: row!.seq, hash: row!.hash };
-    };
-    return sqliteAppend;
-  }
-  const sqliteWriter =
-    sqlite === undefined
-      ? undefined
-      : sharedSqliteWriter(sqlite, (work) => store.db.connection().execute(work));
+  // SQLite: one job of the database's shared writer, which runs it in its worker thread inside one
+  // IMMEDIATE transaction with the other per-request writes (usage rows, budget settlements): the
+  // write lock is taken before the head is read, so another process (the CLI) cannot interleave,
+  // and the chain's hashing and the commit stay off the event loop.
+  const sqliteWriter = store.sqlite === undefined ? undefined : sharedSqliteWriter(store.sqlite);
 
   // PostgreSQL: appends that arrive while a write runs share the next transaction (group commit).
   const writer = createGroupCommit(writePostgres, 50);
 
   async function append(kind: string, body: AuditBody): Promise<number> {
-    const written =
-      sqliteWriter === undefined
-        ? await writer.add({ kind, body })
-        : await sqliteWriter.run(() => sqliteAppender()({ kind, body }));
+    let written: Written;
+    if (sqliteWriter === undefined) written = await writer.add({ kind, body });
+    else {
+      const [seq, hash] = await sqliteWriter.run(auditAppendJob, [
+        kind,
+        body.tenant,
+        body.actor,
+        typeof body.model === "string" ? body.model : null,
+        JSON.stringify(body),
+      ]);
+      written = { seq, hash };
+    }
     dirty = true;
     // Sign exactly this record's position, whatever has been appended since.
     if (++sinceCheckpoint >= options.checkpointEvery) {
@@ -266,6 +250,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     async close() {
       if (timer !== undefined) clearInterval(timer);
       await writer.drain();
+      await sqliteWriter?.drain();
       if (dirty) await log.checkpoint();
       else await checkpointing?.catch(() => undefined);
     },

@@ -1,5 +1,3 @@
-import type SQLite from "better-sqlite3";
-
 /**
  * Group commit: callers add items one by one and each waits for its own result, but items that
  * arrive in the same turn of the event loop, or while a write is in progress, go out together in
@@ -53,54 +51,4 @@ export function createGroupCommit<T, R>(
       while (running !== undefined) await running;
     },
   };
-}
-
-/** Synchronous writes to one SQLite database, batched into shared transactions. */
-export interface SqliteWriter {
-  /** Runs `job` (one write statement) inside the next write transaction; resolves once that transaction committed. */
-  run<R>(job: () => R): Promise<R>;
-}
-
-const writers = new WeakMap<object, SqliteWriter>();
-
-/**
- * One writer per SQLite database, shared by the modules that write on every request (audit
- * records, usage rows): jobs that arrive while a transaction runs share the next one, a single
- * `BEGIN IMMEDIATE ... COMMIT`, never inside a Kysely transaction (`hold` waits for Kysely's
- * connection when one is open). A job must make a single write statement: SQLite undoes a
- * failed statement by itself, so a job that throws leaves nothing behind and is rejected alone,
- * without the cost of a savepoint per job.
- */
-export function sharedSqliteWriter(
-  sqlite: SQLite.Database,
-  hold: <T>(work: () => Promise<T>) => Promise<T>,
-): SqliteWriter {
-  const existing = writers.get(sqlite);
-  if (existing !== undefined) return existing;
-  type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-  const batch = sqlite.transaction((jobs: Array<() => unknown>) =>
-    jobs.map((job): Outcome => {
-      try {
-        return { ok: true, value: job() };
-      } catch (error) {
-        return { ok: false, error };
-      }
-    }),
-  );
-  const commit = createGroupCommit<() => unknown, Outcome>(async (jobs) => {
-    // The batch runs synchronously, so nothing can interleave with it; the only conflict is a
-    // Kysely transaction already open on the connection (between two of its awaits), which
-    // `inTransaction` shows. Then wait for Kysely's connection, which such a transaction holds.
-    if (!sqlite.inTransaction) return batch.immediate(jobs);
-    return hold(async () => batch.immediate(jobs));
-  }, 200);
-  const writer: SqliteWriter = {
-    async run<R>(job: () => R): Promise<R> {
-      const outcome = await commit.add(job);
-      if (!outcome.ok) throw outcome.error;
-      return outcome.value as R;
-    },
-  };
-  writers.set(sqlite, writer);
-  return writer;
 }

@@ -1,8 +1,8 @@
-import type SQLite from "better-sqlite3";
 import { sql } from "kysely";
-import { sharedSqliteWriter } from "../audit/group-commit.ts";
 import type { LimitSettings } from "../config/auth-config.ts";
 import type { Store } from "../store/database.ts";
+import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { type BudgetAsk, budgetReleaseJob, budgetReserveJob } from "./budget-writes.ts";
 import { RateLimitError } from "./rate-limits.ts";
 
 /** Money set aside for one running request; settle it once with what the request really cost. */
@@ -68,7 +68,10 @@ const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
  */
 export function createBudgets(store: Store): Budgets {
   const { db } = store;
-  const fast = store.sqlite === undefined ? undefined : sqliteStatements(store.sqlite, db);
+  // SQLite: reservations and settlements are jobs of the database's shared writer (prepared
+  // statements, in its worker thread for a database file), in the same transactions as usage rows
+  // and audit records instead of a commit each.
+  const fast = store.sqlite === undefined ? undefined : sharedSqliteWriter(store.sqlite);
 
   /**
    * Takes `decrement` off each scope's reservations and adds `actual` to its spend (one UPDATE per
@@ -84,10 +87,11 @@ export function createBudgets(store: Store): Budgets {
       // One job in the shared writer's next transaction, with the request's usage row and audit
       // record: no commit of its own. Reservations only ever shrink here, so a release that
       // commits a moment later can make admission stricter, never looser.
-      await fast.writer.run(() => {
-        for (const { scope, decrement } of scopes)
-          fast.release.run(decrement, decrement, actual, scope.scope, month);
-      });
+      await fast.run(budgetReleaseJob, [
+        month,
+        actual,
+        scopes.map(({ scope, decrement }): [string, number] => [scope.scope, decrement]),
+      ]);
       return;
     }
     for (const { scope, decrement } of scopes) {
@@ -158,8 +162,15 @@ export function createBudgets(store: Store): Budgets {
     };
     if (fast !== undefined) {
       // SQLite: prepared statements, in the shared writer's next transaction.
-      const refused = await fast.reserveAll(asked, month, note);
-      if (refused !== undefined) return { refused };
+      const [refused, rows] = await fast.run(budgetReserveJob, [
+        month,
+        asked.map(
+          ({ scope, amount }): BudgetAsk => [scope.scope, amount, scope.limits.budget_hard_eur ?? null],
+        ),
+      ]);
+      if (refused >= 0) return { refused: asked[refused]!.scope };
+      for (const [index, [spent, reserved]] of rows.entries())
+        note(asked[index]!.scope, { spent_eur: spent, reserved_eur: reserved });
     } else {
       const reserved: Array<{ scope: BudgetScope; decrement: number }> = [];
       for (const { scope, amount } of asked) {
@@ -307,86 +318,4 @@ export function createBudgets(store: Store): Budgets {
 function secondsToNextMonth(now = new Date()): number {
   const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
   return Math.ceil((next - now.getTime()) / 1000);
-}
-
-/**
- * The per-request budget statements on SQLite, prepared once: Kysely would build, compile and
- * prepare each UPDATE again on every request, most of what a reservation cost.
- */
-function sqliteStatements(sqlite: SQLite.Database, db: Store["db"]) {
-  const ledger = "update budget_ledger set reserved_eur = reserved_eur + ? where scope = ? and month = ?";
-  const reserveHard = sqlite.prepare(
-    `${ledger} and spent_eur + reserved_eur + ? <= ? returning spent_eur, reserved_eur`,
-  );
-  const reserveSoft = sqlite.prepare(`${ledger} returning spent_eur, reserved_eur`);
-  const ensureRow = sqlite.prepare(
-    "insert into budget_ledger (scope, month, spent_eur, reserved_eur) values (?, ?, 0, 0) on conflict (scope, month) do nothing",
-  );
-  const release = sqlite.prepare(
-    "update budget_ledger set reserved_eur = case when reserved_eur > ? then reserved_eur - ? else 0 end, spent_eur = spent_eur + ? where scope = ? and month = ?",
-  );
-  type Row = { spent_eur: number; reserved_eur: number };
-  type Asked = { scope: BudgetScope; amount: number };
-  const tryReserve = ({ scope, amount }: Asked, month: string): Row | undefined => {
-    const hard = scope.limits.budget_hard_eur;
-    return (
-      hard === undefined
-        ? reserveSoft.get(amount, scope.scope, month)
-        : reserveHard.get(amount, scope.scope, month, amount, hard)
-    ) as Row | undefined;
-  };
-  const giveBack = (asked: Asked[], month: string) => {
-    for (const { scope, amount } of asked) release.run(amount, amount, 0, scope.scope, month);
-  };
-  /** Reserves on every scope or none; returns the scope that refused, if one did. */
-  const reserveAll = (
-    asked: Asked[],
-    month: string,
-    reserved: (scope: BudgetScope, row: Row) => void,
-  ): BudgetScope | undefined => {
-    const rows: Array<[Asked, Row]> = [];
-    try {
-      for (const entry of asked) {
-        let row = tryReserve(entry, month);
-        if (row === undefined) {
-          // First request of the month for this scope, or over budget: make sure the row exists.
-          ensureRow.run(entry.scope.scope, month);
-          row = tryReserve(entry, month);
-        }
-        if (row === undefined) {
-          giveBack(
-            rows.map(([done]) => done),
-            month,
-          );
-          return entry.scope;
-        }
-        rows.push([entry, row]);
-      }
-    } catch (error) {
-      // The writer's transaction commits the other jobs: take back what this one reserved.
-      giveBack(
-        rows.map(([done]) => done),
-        month,
-      );
-      throw error;
-    }
-    for (const [entry, row] of rows) reserved(entry.scope, row);
-    return undefined;
-  };
-  const writer = sharedSqliteWriter(sqlite, (work) => db.connection().execute(work));
-  return {
-    release,
-    writer,
-    /**
-     * One job of the shared writer: the request's reservations go out in the same transaction as
-     * other requests' reservations, usage rows and audit records (group commit), instead of a
-     * commit each. Each UPDATE is conditional and runs alone (the batch is synchronous), so the
-     * hard budget holds exactly as with one transaction per request.
-     */
-    reserveAll: (
-      asked: Asked[],
-      month: string,
-      reserved: (scope: BudgetScope, row: Row) => void,
-    ): Promise<BudgetScope | undefined> => writer.run(() => reserveAll(asked, month, reserved)),
-  };
 }

@@ -1,10 +1,11 @@
-import type SQLite from "better-sqlite3";
 import { type Insertable, sql } from "kysely";
-import { createGroupCommit, sharedSqliteWriter } from "../audit/group-commit.ts";
+import { createGroupCommit } from "../audit/group-commit.ts";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { Store } from "../store/database.ts";
+import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { UsageRecordsTable } from "./tables.ts";
+import { type UsageValues, usageInsertJob } from "./usage-writes.ts";
 
 export const usageGroups = ["day", "tenant", "user", "key", "model", "backend"] as const;
 export type UsageGroup = (typeof usageGroups)[number];
@@ -86,7 +87,7 @@ export function usageBounds(query: Pick<UsageQuery, "from" | "to">): { from?: st
   };
 }
 
-function toRow(record: CompletedRequest, priced: PricedRequest): Insertable<UsageRecordsTable> {
+export function toRow(record: CompletedRequest, priced: PricedRequest): Insertable<UsageRecordsTable> {
   const created = record.startedAt.toISOString();
   const principal = record.principal;
   return {
@@ -129,13 +130,10 @@ function toRow(record: CompletedRequest, priced: PricedRequest): Insertable<Usag
 /** The usage table: one row per request, summed by the groups a report asks for. */
 export function createUsageStore(store: Store): UsageStore {
   const { db } = store;
-  // SQLite: one cached prepared statement, run by the database's shared writer in the same
-  // transaction as the request's audit record. PostgreSQL: rows that arrive while an insert runs
-  // go out together in the next one (group commit).
-  const sqlite = store.sqlite;
-  const sqliteWriter =
-    sqlite === undefined ? undefined : sharedSqliteWriter(sqlite, (work) => db.connection().execute(work));
-  let sqliteInsert: SQLite.Statement | undefined;
+  // SQLite: a job of the database's shared writer, in the same transaction as the request's audit
+  // record (in its worker thread for a database file). PostgreSQL: rows that arrive while an
+  // insert runs go out together in the next one (group commit).
+  const sqliteWriter = store.sqlite === undefined ? undefined : sharedSqliteWriter(store.sqlite);
   const writer = createGroupCommit<Insertable<UsageRecordsTable>, void>(async (rows) => {
     await db
       .insertInto("usage_records")
@@ -145,17 +143,9 @@ export function createUsageStore(store: Store): UsageStore {
     return rows.map(() => undefined);
   }, 50);
   const insertRow = (row: Insertable<UsageRecordsTable>): Promise<void> => {
-    if (sqlite === undefined || sqliteWriter === undefined) return writer.add(row);
-    return sqliteWriter.run(() => {
-      // Bound by position (the row's keys are always in toRow's order): binding 33 values by
-      // name looks each one up on the object, a good part of the insert.
-      sqliteInsert ??= sqlite.prepare(
-        `insert into usage_records (${Object.keys(row).join(", ")}) values (${Object.keys(row)
-          .map(() => "?")
-          .join(", ")}) on conflict (id) do nothing`,
-      );
-      sqliteInsert.run(Object.values(row));
-    });
+    if (sqliteWriter === undefined) return writer.add(row);
+    // toRow lists the columns in usageColumns' order (a test holds it to that).
+    return sqliteWriter.run(usageInsertJob, Object.values(row) as UsageValues);
   };
   return {
     insert(record, priced) {

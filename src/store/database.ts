@@ -8,6 +8,7 @@ import * as sqliteVec from "sqlite-vec";
 import { BastionError } from "../core/errors.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
+import { closeSqliteWriter } from "./sqlite-writer.ts";
 
 export type StoreDialect = "sqlite" | "postgres";
 
@@ -59,11 +60,21 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     sqlite.pragma("synchronous = NORMAL");
     sqlite.pragma("foreign_keys = ON");
     sqlite.pragma("busy_timeout = 5000");
+    // Kysely opens its transactions with a deferred `begin`. The shared writer's thread commits on
+    // its own connection between two statements of such a transaction, and a deferred transaction
+    // that read before that commit can then not write (SQLITE_BUSY at once, no retry): taking the
+    // write lock at `begin` makes it wait for the writer's transaction instead, as a second
+    // process's would.
+    const database = {
+      close: () => sqlite.close(),
+      prepare: (text: string) => sqlite.prepare(text === "begin" ? "begin immediate" : text),
+    };
     store = {
-      db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      db: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
       dialect: "sqlite",
       sqlite,
       destroy: async () => {
+        await closeSqliteWriter(sqlite);
         await store.db.destroy();
       },
     };

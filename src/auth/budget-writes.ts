@@ -1,0 +1,83 @@
+import type SQLite from "better-sqlite3";
+import { sqliteJob } from "../store/sqlite-writer.ts";
+
+/** One scope to reserve on: its ledger scope, the amount and its hard budget (null: none). */
+export type BudgetAsk = [scope: string, amount: number, hard: number | null];
+
+/** A reservation's answer: the index of the scope that refused (-1: none), and each reserved scope's spend and reservations after it. */
+export type BudgetReserved = [refused: number, rows: Array<[spent: number, reserved: number]>];
+
+/** Releases: per scope, the amount leaving its reservations; `actual` is added to its spend. */
+export type BudgetRelease = [
+  month: string,
+  actual: number,
+  scopes: Array<[scope: string, decrement: number]>,
+];
+
+/**
+ * Reserves on every scope or none, as a job of the database's shared writer: each conditional
+ * UPDATE runs alone in the writer's transaction (the batch is synchronous), so the hard budget
+ * holds exactly as with one transaction per request. A refusal, or an error, gives back what the
+ * earlier scopes reserved before the job ends: the writer commits the other jobs of its batch.
+ */
+export function prepareBudgetReserve(
+  sqlite: SQLite.Database,
+): (args: [month: string, asked: BudgetAsk[]]) => BudgetReserved {
+  const ledger = "update budget_ledger set reserved_eur = reserved_eur + ? where scope = ? and month = ?";
+  const reserveHard = sqlite
+    .prepare(`${ledger} and spent_eur + reserved_eur + ? <= ? returning spent_eur, reserved_eur`)
+    .raw();
+  const reserveSoft = sqlite.prepare(`${ledger} returning spent_eur, reserved_eur`).raw();
+  const ensureRow = sqlite.prepare(
+    "insert into budget_ledger (scope, month, spent_eur, reserved_eur) values (?, ?, 0, 0) on conflict (scope, month) do nothing",
+  );
+  const release = prepareRelease(sqlite);
+  const tryReserve = ([scope, amount, hard]: BudgetAsk, month: string) =>
+    (hard === null
+      ? reserveSoft.get(amount, scope, month)
+      : reserveHard.get(amount, scope, month, amount, hard)) as [number, number] | undefined;
+  return ([month, asked]) => {
+    const rows: Array<[number, number]> = [];
+    const giveBack = () => {
+      for (let index = 0; index < rows.length; index++)
+        release.run(asked[index]![1], asked[index]![1], 0, asked[index]![0], month);
+    };
+    try {
+      for (let index = 0; index < asked.length; index++) {
+        const entry = asked[index]!;
+        let row = tryReserve(entry, month);
+        if (row === undefined) {
+          // First request of the month for this scope, or over budget: make sure the row exists.
+          ensureRow.run(entry[0], month);
+          row = tryReserve(entry, month);
+        }
+        if (row === undefined) {
+          giveBack();
+          return [index, []];
+        }
+        rows.push([Number(row[0]), Number(row[1])]);
+      }
+    } catch (error) {
+      giveBack();
+      throw error;
+    }
+    return [-1, rows];
+  };
+}
+
+function prepareRelease(sqlite: SQLite.Database) {
+  return sqlite.prepare(
+    "update budget_ledger set reserved_eur = case when reserved_eur > ? then reserved_eur - ? else 0 end, spent_eur = spent_eur + ? where scope = ? and month = ?",
+  );
+}
+
+/** Takes each scope's decrement off its reservations and adds the actual cost to its spend. */
+export function prepareBudgetRelease(sqlite: SQLite.Database): (args: BudgetRelease) => void {
+  const release = prepareRelease(sqlite);
+  return ([month, actual, scopes]) => {
+    for (const [scope, decrement] of scopes) release.run(decrement, decrement, actual, scope, month);
+  };
+}
+
+export const budgetReserveJob = sqliteJob(import.meta.url, "prepareBudgetReserve", prepareBudgetReserve);
+export const budgetReleaseJob = sqliteJob(import.meta.url, "prepareBudgetRelease", prepareBudgetRelease);

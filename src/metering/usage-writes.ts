@@ -1,0 +1,59 @@
+import type SQLite from "better-sqlite3";
+import { sqliteJob } from "../store/sqlite-writer.ts";
+import type { UsageRecordsTable } from "./tables.ts";
+
+/** The usage table's columns, in the order `usageValues` lists a row's values. */
+export const usageColumns = [
+  "id",
+  "created_at",
+  "day",
+  "tenant_id",
+  "user_id",
+  "key_id",
+  "endpoint",
+  "requested_model",
+  "model",
+  "backend",
+  "backend_kind",
+  "country",
+  "zone",
+  "status",
+  "error_code",
+  "policy",
+  "data_class",
+  "policy_action",
+  "detections",
+  "input_tokens",
+  "output_tokens",
+  "reasoning_tokens",
+  "cached_tokens",
+  "queue_ms",
+  "ttft_ms",
+  "total_ms",
+  "busy_ms",
+  "concurrency",
+  "cost_eur",
+  "energy_wh",
+  "co2e_g",
+  "reference_cost_eur",
+  "saved_eur",
+] as const satisfies ReadonlyArray<keyof UsageRecordsTable>;
+
+/** A usage row as the values of `usageColumns`, in order: what crosses to the writer's thread. */
+export type UsageValues = Array<string | number | null>;
+
+/**
+ * The SQLite insert of a usage row, as a job of the database's shared writer. Bound by position:
+ * binding 33 values by name looks each one up on an object. A second report of the same request
+ * id is ignored.
+ */
+export function prepareUsageInsert(sqlite: SQLite.Database): (values: UsageValues) => void {
+  const insert = sqlite.prepare(
+    `insert into usage_records (${usageColumns.join(", ")}) values (${usageColumns.map(() => "?").join(", ")}) on conflict (id) do nothing`,
+  );
+  return (values) => {
+    insert.run(values);
+  };
+}
+
+export const usageInsertJob = sqliteJob(import.meta.url, "prepareUsageInsert", prepareUsageInsert);

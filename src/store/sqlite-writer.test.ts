@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { usageColumns } from "../metering/usage-writes.ts";
+import { openStore, type Store } from "./database.ts";
+import { sharedSqliteWriter } from "./sqlite-writer.ts";
+import { testInsertJob as testInsert } from "./sqlite-writer-test-job.ts";
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function fileStore(): Promise<Store> {
+  const dir = mkdtempSync(join(tmpdir(), "bastion-writer-"));
+  const store = await openStore({ sqlitePath: join(dir, "bastion.db") });
+  // The table must exist before the worker's job prepares its statement on its own connection.
+  store.sqlite!.exec("create table writer_test (value integer primary key)");
+  cleanups.push(async () => {
+    await store.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return store;
+}
+
+describe("the shared SQLite writer", () => {
+  it("commits a file database's jobs in its thread before it answers, and a failing job fails alone", async () => {
+    const store = await fileStore();
+    const writer = sharedSqliteWriter(store.sqlite!);
+    const results = await Promise.allSettled([1, 2, -3, 4].map((value) => writer.run(testInsert, value)));
+    expect(results.map((result) => result.status)).toEqual([
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "fulfilled",
+    ]);
+    expect((results[2] as PromiseRejectedResult).reason).toMatchObject({
+      name: "RangeError",
+      message: "negative: -3",
+    });
+    // Answered means committed: this thread's own connection sees the rows at once.
+    const rows = store.sqlite!.prepare("select value from writer_test order by value").pluck().all();
+    expect(rows).toEqual([1, 2, 4]);
+    // Many jobs over several turns (more than one transaction carries): every one is answered.
+    const more = await Promise.all(
+      Array.from({ length: 1200 }, (_, index) =>
+        new Promise<void>((resolve) => setTimeout(resolve, index % 7)).then(() =>
+          writer.run(testInsert, 100 + index),
+        ),
+      ),
+    );
+    expect(more).toEqual(Array.from({ length: 1200 }, (_, index) => 100 + index));
+    await writer.drain();
+  });
+
+  it("waits for a Kysely transaction of the main connection instead of failing it", async () => {
+    const store = await fileStore();
+    const writer = sharedSqliteWriter(store.sqlite!);
+    await writer.run(testInsert, 1);
+    // A transaction that reads, lets the writer's thread commit meanwhile, then writes: with a
+    // deferred `begin` its write would fail with SQLITE_BUSY.
+    const written = writer.run(testInsert, 2);
+    await store.db.transaction().execute(async (trx) => {
+      await trx.selectFrom("tenants").selectAll().execute();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await trx
+        .insertInto("tenants")
+        .values({ id: "t-busy", name: "t", policy: null, limits: "{}", created_at: "x", updated_at: "x" })
+        .execute();
+    });
+    expect(await written).toBe(2);
+  });
+
+  it("runs an in-memory database's jobs on this thread, with the same answers", async () => {
+    const store = await openStore({ sqlitePath: ":memory:" });
+    cleanups.push(() => store.destroy());
+    store.sqlite!.exec("create table writer_test (value integer primary key)");
+    const writer = sharedSqliteWriter(store.sqlite!);
+    const results = await Promise.allSettled([5, -1].map((value) => writer.run(testInsert, value)));
+    expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected"]);
+  });
+
+  it("lists the usage columns in the table's order of toRow", async () => {
+    const { toRow } = await import("../metering/usage-store.ts");
+    const row = toRow(
+      {
+        requestId: "r",
+        startedAt: new Date(),
+        endpoint: "/v1/chat/completions",
+        requestedModel: "m",
+        model: "m",
+        backend: "b",
+        backendKind: "local",
+        jurisdiction: { country: "local", zone: "local", operator: "o" },
+        policy: { policy: "p", dataClass: "public", action: "allow", detections: {}, summary: "" },
+        usage: { promptTokens: 1, completionTokens: 1, reasoningTokens: 0, cachedPromptTokens: 0 },
+        timings: { queueMs: 0, ttftMs: 0, totalMs: 0, busyMs: 0 },
+        status: "ok",
+      },
+      { costEur: 0, energyWh: 0, co2eG: 0, referenceCostEur: 0, savedEur: 0 },
+    );
+    expect(Object.keys(row)).toEqual([...usageColumns]);
+  });
+});

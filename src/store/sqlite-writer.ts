@@ -1,0 +1,374 @@
+import { extname } from "node:path";
+import { Worker } from "node:worker_threads";
+import type SQLite from "better-sqlite3";
+
+/**
+ * A write job that the shared SQLite writer can run: `prepare` builds the job's function from a
+ * connection once (its prepared statements), and that function runs one write inside the writer's
+ * transaction. The job must make a single write statement, or undo its own partial work before it
+ * throws: a job that throws is rejected alone, and the transaction commits the other jobs.
+ *
+ * `module` and `exportName` name `prepare` for the writer's worker thread, which imports it there:
+ * arguments and results cross threads by structured clone, so they are plain data.
+ */
+export interface SqliteJob<Args, Result> {
+  readonly module: string;
+  readonly exportName: string;
+  readonly prepare: (sqlite: SQLite.Database) => (args: Args) => Result;
+}
+
+/** Declares a job whose `prepare` is exported as `exportName` from the module at `moduleUrl` (its `import.meta.url`). */
+export function sqliteJob<Args, Result>(
+  moduleUrl: string,
+  exportName: string,
+  prepare: (sqlite: SQLite.Database) => (args: Args) => Result,
+): SqliteJob<Args, Result> {
+  return { module: moduleUrl, exportName, prepare };
+}
+
+/** The per-request writes of one SQLite database (usage rows, audit records, budget settlements), batched into shared transactions. */
+export interface SqliteWriter {
+  /** Runs `job` inside the next write transaction; resolves once that transaction committed. */
+  run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result>;
+  /** Resolves once everything added so far is committed (or failed). */
+  drain(): Promise<void>;
+  /** Drains, then stops the worker thread, if there is one. */
+  close(): Promise<void>;
+}
+
+/** A batch's outcome per job, in order: `[true, value]` or `[false, error]`. */
+export type JobOutcome = [true, unknown] | [false, { message: string; code?: unknown; name?: string }];
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * The most jobs one transaction carries: a long transaction holds the write lock (other processes,
+ * the main thread's own writes) and delays every acknowledgement in it.
+ */
+const maxBatch = 500;
+
+const writers = new WeakMap<SQLite.Database, SqliteWriter>();
+
+/**
+ * The one writer of a SQLite database in this process, shared by the modules that write on every
+ * request. A database in a file gets a worker thread with its own connection on the same WAL
+ * database: the jobs that arrive in one turn of the event loop go to it in one message, it runs
+ * them (and whatever else is waiting by then) in one `BEGIN IMMEDIATE ... COMMIT`, and answers the
+ * whole batch in one message, after the commit. The event loop pays for building the rows and one
+ * structured clone; SQLite, the chain's hashing and the commit run beside it. An in-memory
+ * database (tests) cannot be opened twice: its jobs run on this thread, batched the same way.
+ *
+ * Either way a job's promise resolves only after its transaction committed, so what a request
+ * awaits before answering is on disk: a crash loses no acknowledged write.
+ */
+export function sharedSqliteWriter(sqlite: SQLite.Database): SqliteWriter {
+  let writer = writers.get(sqlite);
+  if (writer === undefined) {
+    const inline = sqlite.memory || process.env.BASTION_SQLITE_WRITER === "inline";
+    writer = inline ? inlineWriter(sqlite) : workerWriter(sqlite);
+    writers.set(sqlite, writer);
+  }
+  return writer;
+}
+
+/** Closes the database's shared writer, if it has one (before the connection closes). */
+export async function closeSqliteWriter(sqlite: SQLite.Database): Promise<void> {
+  const writer = writers.get(sqlite);
+  if (writer === undefined) return;
+  writers.delete(sqlite);
+  await writer.close();
+}
+
+/** Runs one batch of jobs in one IMMEDIATE transaction; a job that throws fails alone. */
+export function runBatch(
+  sqlite: SQLite.Database,
+  prepared: (job: number) => (args: unknown) => unknown,
+): (jobs: Array<[number, unknown]>) => JobOutcome[] {
+  const transaction = sqlite.transaction((jobs: Array<[number, unknown]>) => {
+    const outcomes: JobOutcome[] = new Array(jobs.length);
+    for (let index = 0; index < jobs.length; index++) {
+      const [job, args] = jobs[index]!;
+      try {
+        outcomes[index] = [true, prepared(job)(args)];
+      } catch (error) {
+        outcomes[index] = [false, describeError(error)];
+      }
+    }
+    return outcomes;
+  });
+  return (jobs) => transaction.immediate(jobs);
+}
+
+function describeError(error: unknown): { message: string; code?: unknown; name?: string } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return { message: error.message, name: error.name, ...(code === undefined ? {} : { code }) };
+  }
+  return { message: String(error) };
+}
+
+function toError(described: { message: string; code?: unknown; name?: string }): Error {
+  const error = new Error(described.message) as Error & { code?: unknown };
+  if (described.name !== undefined) error.name = described.name;
+  if (described.code !== undefined) error.code = described.code;
+  return error;
+}
+
+/**
+ * Jobs queued in this turn, sent (or run) together at its end, or, while `busy()` says the previous
+ * batch is not answered yet, together with everything else that arrives until it is (`resume`).
+ */
+function createQueue(
+  flush: (jobs: Array<[number, unknown]>, pending: Pending[]) => void,
+  busy: () => boolean = () => false,
+) {
+  let jobs: Array<[number, unknown]> = [];
+  let pending: Pending[] = [];
+  let scheduled = false;
+  let held = false;
+  const send = () => {
+    scheduled = false;
+    if (jobs.length === 0) return;
+    if (busy()) {
+      held = true;
+      return;
+    }
+    held = false;
+    const batchJobs = jobs;
+    const batchPending = pending;
+    jobs = [];
+    pending = [];
+    flush(batchJobs, batchPending);
+  };
+  return {
+    add(job: number, args: unknown): Promise<unknown> {
+      return new Promise((resolve, reject) => {
+        jobs.push([job, args]);
+        pending.push({ resolve, reject });
+        // At the end of this turn, so that what else arrives in it (the usage row, audit record and
+        // budget settlement of one request, other requests finishing now) goes with it.
+        if (!scheduled && !held) {
+          scheduled = true;
+          setImmediate(send);
+        }
+      });
+    },
+    /** The previous batch was answered: send what waited for it. */
+    resume() {
+      if (held) send();
+    },
+  };
+}
+
+function settle(pending: Pending[], outcomes: JobOutcome[]): void {
+  for (let index = 0; index < pending.length; index++) {
+    const outcome = outcomes[index];
+    if (outcome === undefined) pending[index]!.reject(new Error("the SQLite writer lost a job"));
+    else if (outcome[0]) pending[index]!.resolve(outcome[1]);
+    else pending[index]!.reject(toError(outcome[1]));
+  }
+}
+
+/** Job ids: one per job declaration, the same in this thread and in the worker. */
+function jobRegistry() {
+  const ids = new Map<SqliteJob<never, unknown>, number>();
+  const list: Array<SqliteJob<never, unknown>> = [];
+  return {
+    list,
+    /** The job's id, and whether it is new (the worker must learn it). */
+    id(job: SqliteJob<never, unknown>): [number, boolean] {
+      const known = ids.get(job);
+      if (known !== undefined) return [known, false];
+      const id = list.length;
+      ids.set(job, id);
+      list.push(job);
+      return [id, true];
+    },
+  };
+}
+
+function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
+  const registry = jobRegistry();
+  const prepared: Array<(args: unknown) => unknown> = [];
+  const run = runBatch(sqlite, (job) => {
+    let fn = prepared[job];
+    if (fn === undefined) {
+      fn = registry.list[job]!.prepare(sqlite) as (args: unknown) => unknown;
+      prepared[job] = fn;
+    }
+    return fn;
+  });
+  let inFlight = 0;
+  let idle: Array<() => void> = [];
+  const queue = createQueue((jobs, pending) => {
+    // A Kysely transaction of this connection may be open between two of its awaits: this batch
+    // waits until it ends (it cannot nest in it, and must not commit with it).
+    const attempt = () => {
+      if (sqlite.inTransaction) {
+        setTimeout(attempt, 1);
+        return;
+      }
+      for (let start = 0; start < jobs.length; start += maxBatch) {
+        const slice = jobs.slice(start, start + maxBatch);
+        const slicePending = pending.slice(start, start + maxBatch);
+        let outcomes: JobOutcome[];
+        try {
+          outcomes = run(slice);
+        } catch (error) {
+          for (const entry of slicePending) entry.reject(error);
+          continue;
+        }
+        settle(slicePending, outcomes);
+      }
+      inFlight -= jobs.length;
+      if (inFlight === 0) for (const done of idle.splice(0)) done();
+    };
+    attempt();
+  });
+  const writer: SqliteWriter = {
+    run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result> {
+      inFlight++;
+      return queue.add(registry.id(job as SqliteJob<never, unknown>)[0], args) as Promise<Result>;
+    },
+    drain() {
+      if (inFlight === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+    close() {
+      return writer.drain();
+    },
+  };
+  idle = [];
+  return writer;
+}
+
+/** What the worker thread is told: the database, then batches (with the jobs it has not seen yet). */
+export type WriterMessage =
+  | { batch: number; jobs: Array<[number, unknown]>; define?: Array<[number, string, string]> }
+  | { close: true };
+/** What it answers: the batches its transaction committed, and one outcome per job of them, in order. */
+export type WriterReply = { batches: number[]; outcomes: JobOutcome[] } | { failed: number[]; error: string };
+
+function workerWriter(sqlite: SQLite.Database): SqliteWriter {
+  const registry = jobRegistry();
+  const announced: boolean[] = [];
+  let worker: Worker | undefined;
+  let closed: Promise<void> | undefined;
+  let nextBatch = 0;
+  /** Batches sent and not answered yet, with their callers. */
+  const inFlight = new Map<number, Pending[]>();
+  /** Jobs added and not answered yet (queued in this turn or in flight). */
+  let open = 0;
+  const idle: Array<() => void> = [];
+
+  const answered = (batch: number, count: number) => {
+    inFlight.delete(batch);
+    open -= count;
+    if (inFlight.size === 0) {
+      // What arrived meanwhile goes now, as one batch: one message (one wake-up of the thread) per
+      // transaction, however many requests finish while it runs.
+      queue.resume();
+      // Idle: the thread must not keep the process alive by itself.
+      if (inFlight.size === 0) worker?.unref();
+    }
+    if (open === 0) for (const resolve of idle.splice(0)) resolve();
+  };
+  let lastError: Error | undefined;
+  const failAll = (error: Error) => {
+    for (const [batch, pending] of inFlight) {
+      for (const entry of pending) entry.reject(error);
+      answered(batch, pending.length);
+    }
+  };
+  const start = (): Worker => {
+    const here = import.meta.url;
+    const started = new Worker(new URL(`./sqlite-writer-worker${extname(new URL(here).pathname)}`, here), {
+      workerData: { path: sqlite.name },
+    });
+    started.on("message", (reply: WriterReply) => {
+      if ("failed" in reply) {
+        const error = new Error(`SQLite writer: ${reply.error}`);
+        for (const batch of reply.failed) {
+          const pending = inFlight.get(batch) ?? [];
+          for (const entry of pending) entry.reject(error);
+          answered(batch, pending.length);
+        }
+        return;
+      }
+      let offset = 0;
+      for (const batch of reply.batches) {
+        const pending = inFlight.get(batch) ?? [];
+        const outcomes =
+          reply.batches.length === 1 ? reply.outcomes : reply.outcomes.slice(offset, offset + pending.length);
+        settle(pending, outcomes);
+        offset += pending.length;
+        answered(batch, pending.length);
+      }
+    });
+    started.on("error", (error) => {
+      lastError = error instanceof Error ? error : new Error(String(error));
+    });
+    started.on("exit", (code) => {
+      // A thread that died takes its unanswered batches with it (their transaction rolled back or
+      // never ran): they fail, and the next batch starts a new thread, which must learn the jobs again.
+      if (worker === started) worker = undefined;
+      announced.length = 0;
+      failAll(lastError ?? new Error(`the SQLite writer thread exited with ${code}`));
+      lastError = undefined;
+    });
+    return started;
+  };
+
+  const queue = createQueue(
+    (jobs, pending) => {
+      worker ??= start();
+      const define: Array<[number, string, string]> = [];
+      for (const [job] of jobs) {
+        if (announced[job] !== true) {
+          announced[job] = true;
+          const declared = registry.list[job]!;
+          define.push([job, declared.module, declared.exportName]);
+        }
+      }
+      for (let begin = 0; begin < jobs.length; begin += maxBatch) {
+        const batch = nextBatch++;
+        if (inFlight.size === 0) worker.ref();
+        const whole = begin === 0 && jobs.length <= maxBatch;
+        inFlight.set(batch, whole ? pending : pending.slice(begin, begin + maxBatch));
+        const message: WriterMessage = {
+          batch,
+          jobs: whole ? jobs : jobs.slice(begin, begin + maxBatch),
+          ...(begin === 0 && define.length > 0 ? { define } : {}),
+        };
+        worker.postMessage(message);
+      }
+    },
+    () => inFlight.size > 0,
+  );
+
+  const writer: SqliteWriter = {
+    run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result> {
+      if (closed !== undefined) return Promise.reject(new Error("the SQLite writer is closed"));
+      open++;
+      return queue.add(registry.id(job as SqliteJob<never, unknown>)[0], args) as Promise<Result>;
+    },
+    drain() {
+      if (open === 0) return Promise.resolve();
+      return new Promise((resolve) => idle.push(resolve));
+    },
+    close() {
+      closed ??= writer.drain().then(async () => {
+        const running = worker;
+        if (running === undefined) return;
+        const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+        running.postMessage({ close: true } satisfies WriterMessage);
+        await exited;
+      });
+      return closed;
+    },
+  };
+  return writer;
+}

@@ -44,8 +44,8 @@ export interface Authenticator {
 /**
  * How long a key's row is reused without reading the store again. Within it, a change still
  * applies on the next request: changes made through this process invalidate the cache, and on
- * SQLite a write by any other connection (`bastion keys revoke` in another process) changes
- * `PRAGMA data_version`, checked on every request.
+ * SQLite a change by any other connection (`bastion keys revoke` in another process) bumps the
+ * `identity_version` row (triggers on tenants, users and keys), read on every request.
  */
 export const keyCacheMs = 1000;
 
@@ -54,8 +54,8 @@ const unauthorized = (message: string) => new BastionError("unauthorized", messa
 /**
  * Resolves credentials against the store. A revoked or expired key fails on its very next request,
  * on every instance: on SQLite the key's row is cached for at most `keyCacheMs` and dropped as soon
- * as this process changes an identity or another connection writes to the database; on PostgreSQL
- * (several instances, no cheap change signal) every request does its one indexed lookup.
+ * as this process changes an identity or another connection changes tenants, users or keys; on
+ * PostgreSQL (several instances, no cheap change signal) every request does its one indexed lookup.
  */
 export function createAuthenticator(options: { store: Store; bootstrapAdminKey?: string }): Authenticator {
   const { db } = options.store;
@@ -67,27 +67,29 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
   const sqlite = options.store.sqlite;
 
   // The row cache (SQLite only). An entry is valid while it is younger than keyCacheMs, no
-  // invalidate() came since (generation), and no other connection wrote (data_version).
-  const cache = new Map<string, { value: unknown; at: number; generation: number; dataVersion: number }>();
+  // invalidate() came since (generation), and no connection changed an identity (version). The
+  // version is one read of one row: unlike `PRAGMA data_version`, the shared writer's commits
+  // (usage rows, audit records: every request) leave it alone.
+  const cache = new Map<string, { value: unknown; at: number; generation: number; version: number }>();
   let generation = 0;
-  const dataVersion = sqlite?.prepare("PRAGMA data_version").pluck();
+  const identityVersion = sqlite?.prepare("select version from identity_version where id = 1").pluck();
   function cached<T>(key: string, load: () => T | undefined): T | undefined {
-    if (dataVersion === undefined) return load();
-    const version = dataVersion.get() as number;
+    if (identityVersion === undefined) return load();
+    const version = identityVersion.get() as number;
     const now = performance.now();
     const hit = cache.get(key);
     if (
       hit !== undefined &&
       now - hit.at < keyCacheMs &&
       hit.generation === generation &&
-      hit.dataVersion === version
+      hit.version === version
     )
       return hit.value as T | undefined;
     const value = load();
     // Misses are not kept: a key created by another path (bootstrap) works at once.
     if (value === undefined) return value;
     if (cache.size >= 10_000) cache.clear();
-    cache.set(key, { value, at: now, generation, dataVersion: version });
+    cache.set(key, { value, at: now, generation, version });
     return value;
   }
 
@@ -142,15 +144,19 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
     return result.rows[0];
   }
 
-  async function keyContext(where: { prefix: string } | { id: string }, hash?: string): Promise<AuthContext> {
-    const row = "prefix" in where ? await findKey("prefix", where.prefix) : await findKey("id", where.id);
-    if (row === undefined || (hash !== undefined && !sameHash(row.hash, hash)))
-      throw unauthorized("Invalid API key. Check the key, or ask an admin for a new one.");
-    if (row.revoked_at !== null) throw unauthorized(`This API key was revoked at ${row.revoked_at}.`);
-    if (row.expires_at !== null && row.expires_at <= new Date().toISOString())
-      throw unauthorized(`This API key expired at ${row.expires_at}.`);
-    if (row.user_id !== null && (row.user_roles === null || Number(row.user_disabled) !== 0))
-      throw unauthorized("The user this API key belongs to is disabled.");
+  /** What a key row grants, worked out once per cached row: a request copies it. */
+  interface Granted {
+    principal: Principal;
+    scopes: KeyScopes;
+    keyLimits: LimitSettings;
+    tenantLimits: LimitSettings;
+    user?: { id: string; email: string | null; name: string | null };
+    expiresAt: number;
+  }
+  const granted = new WeakMap<KeyRow, Granted>();
+  function grantOf(row: KeyRow): Granted {
+    const known = granted.get(row);
+    if (known !== undefined) return known;
     let roles: Role[] = parseRoles(row.roles);
     // A user's key never holds more than the user does now: demoting the user demotes their keys.
     if (row.user_roles !== null) {
@@ -159,15 +165,42 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
     }
     const scopes = parseScopes(row.scopes);
     const policy = row.policy ?? row.tenant_policy;
-    const principal: Principal = {
-      tenantId: row.tenant_id,
-      keyId: row.id,
-      roles,
-      ...(row.user_id === null ? {} : { userId: row.user_id }),
-      ...(policy === null ? {} : { policy }),
-      ...(scopes.models === undefined ? {} : { models: scopes.models }),
+    const grant: Granted = {
+      principal: {
+        tenantId: row.tenant_id,
+        keyId: row.id,
+        roles,
+        ...(row.user_id === null ? {} : { userId: row.user_id }),
+        ...(policy === null ? {} : { policy }),
+        ...(scopes.models === undefined ? {} : { models: scopes.models }),
+      },
+      scopes,
+      keyLimits: parseLimits(row.limits),
+      tenantLimits: parseLimits(row.tenant_limits),
+      ...(row.user_id === null
+        ? {}
+        : { user: { id: row.user_id, email: row.user_email, name: row.user_name } }),
+      expiresAt: row.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(row.expires_at),
     };
+    granted.set(row, grant);
+    return grant;
+  }
+
+  async function keyContext(where: { prefix: string } | { id: string }, hash?: string): Promise<AuthContext> {
+    const row = "prefix" in where ? await findKey("prefix", where.prefix) : await findKey("id", where.id);
+    if (row === undefined || (hash !== undefined && !sameHash(row.hash, hash)))
+      throw unauthorized("Invalid API key. Check the key, or ask an admin for a new one.");
+    if (row.revoked_at !== null) throw unauthorized(`This API key was revoked at ${row.revoked_at}.`);
     const now = Date.now();
+    const grant = grantOf(row);
+    // expires_at is ISO text; an unparsable one (NaN) compares as text, as before.
+    if (
+      row.expires_at !== null &&
+      (Number.isNaN(grant.expiresAt) ? row.expires_at <= new Date(now).toISOString() : grant.expiresAt <= now)
+    )
+      throw unauthorized(`This API key expired at ${row.expires_at}.`);
+    if (row.user_id !== null && (row.user_roles === null || Number(row.user_disabled) !== 0))
+      throw unauthorized("The user this API key belongs to is disabled.");
     // last_used_at is informational: write it at most once a minute per key, off the request path.
     if (now - (lastUsedWritten.get(row.id) ?? 0) > 60_000) {
       lastUsedWritten.set(row.id, now);
@@ -178,16 +211,15 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
         .execute()
         .catch(() => {});
     }
+    // A principal of its own per request: the limits keep per-request state keyed by it.
     return {
-      principal,
-      scopes,
-      keyLimits: parseLimits(row.limits),
-      tenantLimits: parseLimits(row.tenant_limits),
+      principal: { ...grant.principal },
+      scopes: grant.scopes,
+      keyLimits: grant.keyLimits,
+      tenantLimits: grant.tenantLimits,
       via: "key",
       keyName: row.name,
-      ...(row.user_id === null
-        ? {}
-        : { user: { id: row.user_id, email: row.user_email, name: row.user_name } }),
+      ...(grant.user === undefined ? {} : { user: grant.user }),
     };
   }
 

@@ -4,6 +4,7 @@ import { identityMigration } from "./0001_identity.ts";
 import { meteringAuditMigration } from "./0002_metering_audit.ts";
 import { webappMigration } from "./0003_webapp.ts";
 import { documentsMigration } from "./0004_documents.ts";
+import { identityVersionMigration } from "./0005_identity_version.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -15,5 +16,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
     "0002_metering_audit": meteringAuditMigration,
     "0003_webapp": webappMigration,
     "0004_documents": documentsMigration(_dialect),
+    "0005_identity_version": identityVersionMigration(_dialect),
   };
 }

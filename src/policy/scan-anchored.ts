@@ -1,8 +1,8 @@
-import type { Add } from "./scanner.ts";
+import type { Findings } from "./scanner.ts";
 import { isIpv6 } from "./validators.ts";
 
 /** Finds emails from each `@`: the local part to the left, a dotted domain to the right. */
-export function scanEmails(text: string, add: Add): void {
+export function scanEmails(text: string, findings: Findings): void {
   let at = text.indexOf("@");
   while (at !== -1) {
     // Bounded by the longest local part (64) and domain (253) there can be, so that a hostile text
@@ -28,7 +28,7 @@ export function scanEmails(text: string, add: Add): void {
       domain.length - dot > 2 &&
       /^[\p{L}]{2,}$/u.test(domain.slice(dot + 1))
     ) {
-      add("email", left, text.slice(left, right), 0.95);
+      findings.add("email", left, text.slice(left, right), 0.95);
       at = text.indexOf("@", right);
     } else at = text.indexOf("@", at + 1);
   }
@@ -72,7 +72,7 @@ function isWordChar(code: number): boolean {
 }
 
 /** Finds IPv6 addresses from each `::` or colon-separated hex run, checked by `node:net`. */
-export function scanIpv6(text: string, add: Add): void {
+export function scanIpv6(text: string, findings: Findings): void {
   let colon = text.indexOf(":");
   while (colon !== -1) {
     // Most colons in prose ("IBAN : ...", "Note: ...") have no hex digit or colon on either side.
@@ -106,7 +106,7 @@ export function scanIpv6(text: string, add: Add): void {
       (right === text.length || !isWordChar(text.charCodeAt(right)));
     if (bounded && colons >= 2 && digits > 0 && groups >= 2) {
       const candidate = text.slice(left, right);
-      if (isIpv6(candidate)) add("ip_address", left, candidate, 0.9, "ipv6");
+      if (isIpv6(candidate)) findings.add("ip_address", left, candidate, 0.9, "ipv6");
     }
     colon = text.indexOf(":", Math.max(right, colon + 1));
   }

@@ -1,4 +1,4 @@
-import type { Add } from "./scanner.ts";
+import type { Findings } from "./scanner.ts";
 import type { DetectorType } from "./types.ts";
 import {
   isIpv4,
@@ -12,13 +12,23 @@ import {
 const phoneContext =
   /\b(?:t[ée]l(?:[ée]phone|efon|efono|éfono|efoon)?|portable|mobile?|cellulare|cell|m[óo]vil|handy|phone|rufnummer|kom[óo]rk[aię]|bel(?:len)?|llame|chiamare|appeler)\W{0,12}$/i;
 
-interface Group {
-  digits: string;
-  /** Offset of the group's first digit in the text. */
-  start: number;
-  end: number;
-  /** The separator text before this group (empty for the first). */
-  before: string;
+/**
+ * The digit groups of the run being classified, as offsets into the run: module-level and reused
+ * (classification is synchronous), so a run allocates no object or string per group.
+ */
+const groupStarts: number[] = [];
+const groupEnds: number[] = [];
+let runText = "";
+
+/** The separator text between group `group - 1` and `group` (a run's separators: space . - / ( )). */
+const separatorBefore = (group: number) =>
+  runText.slice(groupEnds[group - 1] as number, groupStarts[group] as number);
+
+/** Whether the separator before `group` has a space in it (the only whitespace a run can hold). */
+function spaceBefore(group: number): boolean {
+  for (let index = groupEnds[group - 1] as number; index < (groupStarts[group] as number); index++)
+    if (runText.charCodeAt(index) === 32) return true;
+  return false;
 }
 
 /**
@@ -33,42 +43,38 @@ export function classifyNumber(
   start: number,
   run: string,
   letter: string | undefined,
-  add: Add,
+  findings: Findings,
 ): void {
-  const groups: Group[] = [];
+  runText = run;
+  let count = 0;
   let groupStart = -1;
-  let previousEnd = 0;
   for (let index = 0; index <= run.length; index++) {
     const code = index < run.length ? run.charCodeAt(index) : -1;
     const isDigit = code >= 48 && code <= 57;
     if (isDigit && groupStart < 0) groupStart = index;
     else if (!isDigit && groupStart >= 0) {
-      groups.push({
-        digits: run.slice(groupStart, index),
-        start: start + groupStart,
-        end: start + index,
-        before: run.slice(previousEnd, groupStart),
-      });
-      previousEnd = index;
+      groupStarts[count] = groupStart;
+      groupEnds[count] = index;
+      count++;
       groupStart = -1;
     }
   }
   const plus = run.startsWith("+") || run.startsWith("(+");
   const maxSpan = 12;
   let first = 0;
-  while (first < groups.length) {
+  while (first < count) {
     let taken = false;
-    for (let last = Math.min(groups.length - 1, first + maxSpan); last >= first; last--) {
-      const atEnd = last === groups.length - 1;
-      if (!atEnd && !/\s/.test((groups[last + 1] as Group).before)) continue;
-      const kind = classifyDigits(text, groups, first, last, first === 0 && plus, atEnd ? letter : undefined);
+    for (let last = Math.min(count - 1, first + maxSpan); last >= first; last--) {
+      const atEnd = last === count - 1;
+      if (!atEnd && !spaceBefore(last + 1)) continue;
+      const kind = classifyDigits(text, start, first, last, first === 0 && plus, atEnd ? letter : undefined);
       if (kind === undefined) continue;
-      const from = first === 0 && plus ? start : (groups[first] as Group).start;
+      const from = first === 0 && plus ? start : start + (groupStarts[first] as number);
       const to =
         atEnd && kind.withLetter
           ? start + run.length + (text[start + run.length] === "-" ? 2 : 1)
-          : (groups[last] as Group).end;
-      add(kind.type, from, text.slice(from, to), kind.score, kind.subtype);
+          : start + (groupEnds[last] as number);
+      findings.add(kind.type, from, text.slice(from, to), kind.score, kind.subtype);
       first = last + 1;
       taken = true;
       break;
@@ -111,22 +117,27 @@ const NONE: readonly NationalIdKind[] = [];
 
 function classifyDigits(
   text: string,
-  groups: Group[],
+  start: number,
   first: number,
   last: number,
   plus: boolean,
   letter: string | undefined,
 ): Kind | undefined {
-  let digits = "";
+  let digits = runText.slice(groupStarts[first] as number, groupEnds[first] as number);
   let separators = "";
-  for (let index = first; index <= last; index++) {
-    const group = groups[index] as Group;
-    digits += group.digits;
-    if (index > first) separators += group.before;
+  for (let index = first + 1; index <= last; index++) {
+    digits += runText.slice(groupStarts[index] as number, groupEnds[index] as number);
+    separators += separatorBefore(index);
   }
   const length = digits.length;
   if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter)) return DNI;
-  if (last - first === 3 && separators === "..." && isIpv4(digits4(groups, first))) return IPV4;
+  // Three single dots: the run from the first group to the fourth is the dotted quad itself.
+  if (
+    last - first === 3 &&
+    separators === "..." &&
+    isIpv4(runText.slice(groupStarts[first] as number, groupEnds[last] as number))
+  )
+    return IPV4;
   if (!plus) {
     // The Belgian layout (YY.MM.DD-SSS.CC) names its kind; an 11-digit run in it is not a PESEL by chance.
     const kinds: readonly NationalIdKind[] =
@@ -134,11 +145,7 @@ function classifyDigits(
     for (const kind of kinds) if (isNationalId(kind, digits)) return NATIONAL_IDS.get(kind);
     if (length >= 13 && isPaymentCard(digits)) return CARD;
   }
-  return phoneKind(text, groups, first, last, digits, plus);
-}
-
-function digits4(groups: Group[], first: number): string {
-  return [0, 1, 2, 3].map((offset) => (groups[first + offset] as Group).digits).join(".");
+  return phoneKind(text, start + (groupStarts[first] as number), first, last, digits, plus);
 }
 
 /**
@@ -155,21 +162,21 @@ const nationalShapes: ReadonlyArray<{ shape: string; first: RegExp }> = [
 ];
 
 /** Group lengths ("3-3-3") when the groups are separated by single spaces or single dots only. */
-function shapeOf(groups: Group[], first: number, last: number): string {
-  const separator = last > first ? (groups[first + 1] as Group).before : "";
+function shapeOf(first: number, last: number): string {
+  const separator = last > first ? separatorBefore(first + 1) : "";
   if (separator !== " " && separator !== ".") return "";
   const lengths: number[] = [];
   for (let index = first; index <= last; index++) {
-    const group = groups[index] as Group;
-    if (index > first && group.before !== separator) return "";
-    lengths.push(group.digits.length);
+    if (index > first && separatorBefore(index) !== separator) return "";
+    lengths.push((groupEnds[index] as number) - (groupStarts[index] as number));
   }
   return lengths.join("-");
 }
 
 function phoneKind(
   text: string,
-  groups: Group[],
+  /** Offset of the first group's first digit in the text. */
+  at: number,
   first: number,
   last: number,
   digits: string,
@@ -189,9 +196,8 @@ function phoneKind(
   // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
   if (digits[0] === "0" && length >= 10 && length <= 12) return NATIONAL;
   if (length < 9 || length > 11) return undefined;
-  const at = (groups[first] as Group).start;
   if (phoneContext.test(text.slice(Math.max(0, at - 30), at))) return NATIONAL;
-  const shape = shapeOf(groups, first, last);
+  const shape = shapeOf(first, last);
   // A round number ("500 000 000") is an amount, not a phone.
   if (
     shape !== "" &&

@@ -10,10 +10,32 @@ import {
 import { scanEmails, scanIpv6 } from "./scan-anchored.ts";
 import { classifyNumber } from "./scan-numbers.ts";
 import type { Detection, DetectorType } from "./types.ts";
-import { isIban, isNationalId } from "./validators.ts";
+import { isIbanPrefix, isNationalId } from "./validators.ts";
 
-/** Records a detection found in the current text (skipped when its type is off). */
-export type Add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => void;
+/**
+ * The detections of the text being scanned. One object per scan with `add` on its class, not a
+ * closure made per scan: every detector calls the same function, so V8 keeps those calls
+ * monomorphic and inlines them (a fresh closure each scan was a "wrong call target" deoptimisation
+ * of every caller, then a generic call).
+ */
+export class Findings {
+  readonly found: Detection[] = [];
+  private readonly on: ReadonlySet<DetectorType>;
+  private readonly path: string;
+
+  constructor(on: ReadonlySet<DetectorType>, path: string) {
+    this.on = on;
+    this.path = path;
+  }
+
+  /** Records a detection found in the current text (skipped when its type is off). */
+  add(type: DetectorType, start: number, value: string, score: number, subtype?: string): void {
+    if (!this.on.has(type)) return;
+    const detection: Detection = { type, path: this.path, start, end: start + value.length, value, score };
+    if (subtype !== undefined) detection.subtype = subtype;
+    this.found.push(detection);
+  }
+}
 
 /** A detection before it is tied to a text of the request. */
 export type Finding = Omit<Detection, "path">;
@@ -215,29 +237,24 @@ export function createScanner(options: ScannerOptions): Scanner {
   });
   return {
     scan(text, path) {
-      const found: Detection[] = [];
-      const add = (type: DetectorType, start: number, value: string, score: number, subtype?: string) => {
-        if (!on.has(type)) return;
-        const detection: Detection = { type, path, start, end: start + value.length, value, score };
-        if (subtype !== undefined) detection.subtype = subtype;
-        found.push(detection);
-      };
+      const findings = new Findings(on, path);
+      const found = findings.found;
       if (keywords !== undefined)
         for (const list of keywords.lists) {
           list.hits.length = 0;
           list.nextAllowed = 0;
         }
-      scanMaster(text, add, keywords);
-      if (on.has("person")) addSurnameRecurrences(text, found, add);
-      if (on.has("email")) scanEmails(text, add);
-      if (on.has("ip_address")) scanIpv6(text, add);
+      scanMaster(text, findings, keywords);
+      if (on.has("person")) addSurnameRecurrences(text, findings);
+      if (on.has("email")) scanEmails(text, findings);
+      if (on.has("ip_address")) scanIpv6(text, findings);
       for (let index = 0; index < custom.length; index++) {
         const matcher = custom[index] as CustomMatcher;
         const list = atWords[index];
         if (list !== undefined) {
           // Found during the master pass; added here, in the same order as the expression would.
           for (let hit = 0; hit < list.hits.length; hit += 2)
-            add("custom", list.hits[hit] as number, list.hits[hit + 1] as string, 1, matcher.name);
+            findings.add("custom", list.hits[hit] as number, list.hits[hit + 1] as string, 1, matcher.name);
           list.hits.length = 0;
           continue;
         }
@@ -250,7 +267,7 @@ export function createScanner(options: ScannerOptions): Scanner {
             const after = text[match.index + match[0].length] ?? " ";
             if (wordLike.test(before) || wordLike.test(after)) continue;
           }
-          add("custom", match.index, match[0], 1, matcher.name);
+          findings.add("custom", match.index, match[0], 1, matcher.name);
         }
       }
       for (const detector of extra)
@@ -290,9 +307,10 @@ function isWordLike(text: string, index: number): boolean {
  * side touches a letter or digit.
  */
 function tryKeywords(text: string, at: number, keywords: WordKeywords): void {
+  // Inside a word first (a table lookup), then the prefix pair (a hash lookup).
+  if (at > 0 && isWordLike(text, at - 1)) return;
   const first = text.charCodeAt(at);
   if (keywords.first[first] === 1 && !keywords.pairs.has(first * 65536 + text.charCodeAt(at + 1))) return;
-  if (at > 0 && isWordLike(text, at - 1)) return;
   for (const list of keywords.lists) {
     if (at < list.nextAllowed) continue;
     list.sticky.lastIndex = at;
@@ -376,6 +394,31 @@ for (const word of triggerWords) {
   else lowerPrefixes[first * 128] = 2;
 }
 
+/**
+ * The same test for a word that starts with a capital: the first two characters of the trigger
+ * words that begin with an ASCII capital, second character up to U+024F ("Cécile"). A capitalised
+ * word failing it (most of them: sentence starts, German nouns) skips the hash-set lookup.
+ */
+const upperPrefixes = new Uint8Array(128 * 0x250);
+for (const word of triggerWords) {
+  const first = word.charCodeAt(0);
+  const second = word.charCodeAt(1);
+  if (first < 128 && second < 0x250) upperPrefixes[first * 0x250 + second] = 1;
+}
+
+/**
+ * Whether a word starting with a capital at `index` may be a trigger word. Words of one letter
+ * ("M. Dupont"), a non-ASCII capital or an unusual second character go the slow way.
+ */
+function maybeUpperTrigger(text: string, index: number): boolean {
+  const first = text.charCodeAt(index);
+  const second = text.charCodeAt(index + 1);
+  if (first >= 128 || !(second < 0x250) || second === 95) return true;
+  const kind = wordKind[second];
+  if (kind !== LOWER && kind !== UPPER) return true;
+  return upperPrefixes[first * 0x250 + second] === 1;
+}
+
 /** Whether a lower-case word starting at `index` may be a trigger word, from its first two characters. */
 function maybeLowerTrigger(text: string, index: number): boolean {
   const first = text.charCodeAt(index);
@@ -394,7 +437,7 @@ function maybeLowerTrigger(text: string, index: number): boolean {
  * case, see `anyCaseIbanAt`). Other words are skipped whole, by a table lookup per character,
  * which is what makes prose cheap.
  */
-function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined): void {
+function scanMaster(text: string, findings: Findings, keywords: WordKeywords | undefined): void {
   const length = text.length;
   let index = 0;
   while (index < length) {
@@ -423,7 +466,7 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
     } else {
       // A letter or "_". Two letters and two digits may be an IBAN written in lower or mixed case.
       if (wordKind[text.charCodeAt(index + 2)] === DIGIT && wordKind[text.charCodeAt(index + 3)] === DIGIT) {
-        const end = anyCaseIbanAt(text, wordStart, add);
+        const end = anyCaseIbanAt(text, wordStart, findings);
         if (end > 0) {
           index = end;
           if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
@@ -440,6 +483,8 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
         }
         continue;
       }
+      // Past the prefix tests above a lower-case word may be listed; a capitalised one is tested here.
+      const listed = kind === LOWER || maybeUpperTrigger(text, index);
       let hash = 0;
       let capitals = 0;
       let code = text.charCodeAt(index);
@@ -457,18 +502,15 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
         next === DIGIT ||
         code === 95 ||
         (next === HYPHEN && wordKind[text.charCodeAt(index + 1)] === DIGIT) ||
-        triggerHashes.has(hash) ||
         (capitals === letters && letters >= 6) ||
-        text.startsWith("eyJ", wordStart);
+        (listed && (triggerHashes.has(hash) || text.startsWith("eyJ", wordStart)));
       if (!candidate) {
         // Skip the rest of the word (digits and underscores included), up to a separator.
-        while (
-          index < length &&
-          wordKind[text.charCodeAt(index)] !== OTHER &&
-          wordKind[text.charCodeAt(index)] !== HYPHEN
-        ) {
+        while (index < length) {
+          const inner = wordKind[text.charCodeAt(index)];
+          if (inner === OTHER || inner === HYPHEN) break;
           // A "+" or "(" inside is skipped too, but a keyword may start after it.
-          if (keywords !== undefined && wordKind[text.charCodeAt(index)] === OPENER)
+          if (inner === OPENER && keywords !== undefined)
             tryKeywordsWithin(text, index + 1, index + 2, keywords);
           index++;
         }
@@ -488,7 +530,7 @@ function scanMaster(text: string, add: Add, keywords: WordKeywords | undefined):
     }
     index = master.regex.lastIndex;
     if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
-    handleMatch(text, match, master.groups, add);
+    handleMatch(text, match, master.groups, findings);
   }
 }
 
@@ -544,7 +586,7 @@ function numberMayStart(text: string, start: number): boolean {
  * Returns the end of the IBAN it added, or 0 (then the word is scanned as usual: an all-capitals
  * IBAN is the master expression's, and a failing candidate swallows nothing).
  */
-function anyCaseIbanAt(text: string, start: number, add: Add): number {
+function anyCaseIbanAt(text: string, start: number, findings: Findings): number {
   anyCaseIban.lastIndex = start;
   const match = anyCaseIban.exec(text);
   if (match === null) return 0;
@@ -552,7 +594,7 @@ function anyCaseIbanAt(text: string, start: number, add: Add): number {
   if (candidate === candidate.toUpperCase()) return 0;
   const value = longestIban(candidate);
   if (value === undefined) return 0;
-  add("iban", start, value, 1);
+  findings.add("iban", start, value, 1);
   return start + value.length;
 }
 
@@ -560,75 +602,86 @@ function handleMatch(
   text: string,
   match: RegExpExecArray,
   groups: ReadonlyArray<[Family, number]>,
-  add: Add,
+  findings: Findings,
 ): void {
   const start = match.index;
   const whole = match[0];
   let family: Family | undefined;
   let group = 0;
-  for (const [candidate, index] of groups)
+  for (let entry = 0; entry < groups.length; entry++) {
+    const [candidate, index] = groups[entry] as [Family, number];
     if (match[index] !== undefined) {
       family = candidate;
       group = index;
       break;
     }
+  }
   switch (family) {
     case "privateKey":
-      add("secret", start, whole, 1, "private_key");
+      findings.add("secret", start, whole, 1, "private_key");
       break;
     case "jwt":
-      add("secret", start, whole, 0.95, "jwt");
+      findings.add("secret", start, whole, 0.95, "jwt");
       break;
     case "apiKey":
-      add("secret", start, whole, 0.95, apiKeySubtype(whole));
+      findings.add("secret", start, whole, 0.95, apiKeySubtype(whole));
       break;
     case "assignedSecret": {
       const value = match[group] as string;
-      add("secret", start + whole.length - value.length, value, 0.8, "assigned_secret");
+      findings.add("secret", start + whole.length - value.length, value, 0.8, "assigned_secret");
       break;
     }
     case "nie":
-      if (isNationalId("es_nie", whole.replaceAll("-", ""))) add("national_id", start, whole, 1, "es_nie");
+      if (isNationalId("es_nie", whole.replaceAll("-", "")))
+        findings.add("national_id", start, whole, 1, "es_nie");
       break;
     case "fiscalCode":
-      if (isNationalId("it_codice_fiscale", whole)) add("national_id", start, whole, 1, "it_codice_fiscale");
+      if (isNationalId("it_codice_fiscale", whole))
+        findings.add("national_id", start, whole, 1, "it_codice_fiscale");
       break;
     case "iban": {
       const value = longestIban(whole);
       // An uppercase token that fails mod-97 holds nothing else we detect.
-      if (value !== undefined) add("iban", start, value, 1);
+      if (value !== undefined) findings.add("iban", start, value, 1);
       break;
     }
     case "nirCorsica":
-      if (isNationalId("fr_nir", whole.replaceAll(" ", ""))) add("national_id", start, whole, 1, "fr_nir");
+      if (isNationalId("fr_nir", whole.replaceAll(" ", "")))
+        findings.add("national_id", start, whole, 1, "fr_nir");
       break;
     case "number":
-      classifyNumber(text, start, match[group] as string, match[group + 1], add);
+      classifyNumber(text, start, match[group] as string, match[group + 1], findings);
       break;
     case "titledName": {
       const name = match[group] as string;
-      add("person", start + whole.length - name.length, name, 0.8, "titled");
+      findings.add("person", start + whole.length - name.length, name, 0.8, "titled");
       break;
     }
     case "introducedName": {
       const name = match[group] as string;
-      add("person", start + whole.length - name.length, name, 0.8, "introduced");
+      findings.add("person", start + whole.length - name.length, name, 0.8, "introduced");
       break;
     }
     case "firstName":
-      add("person", start, whole, 0.6, "first_name");
+      findings.add("person", start, whole, 0.6, "first_name");
       break;
   }
 }
 
 /** An IBAN candidate may run into the next word; try it shorter, one group at a time. */
 function longestIban(candidate: string): string | undefined {
-  let value = candidate;
+  // Upper case without spaces once; each shorter try is a prefix of it.
+  const compact = candidate.replaceAll(" ", "").toUpperCase();
+  let end = candidate.length;
+  let compactLength = compact.length;
   for (;;) {
-    if (isIban(value.replaceAll(" ", ""))) return value;
-    const space = value.lastIndexOf(" ");
-    if (space < 0 || value.length <= 15) return undefined;
-    value = value.slice(0, space);
+    if (isIbanPrefix(compact, compactLength))
+      return end === candidate.length ? candidate : candidate.slice(0, end);
+    const space = candidate.lastIndexOf(" ", end - 1);
+    if (space < 0 || end <= 15) return undefined;
+    // The group dropped: its characters, not counting the space before it.
+    compactLength -= end - space - 1;
+    end = space;
   }
 }
 
@@ -636,9 +689,9 @@ function longestIban(candidate: string): string | undefined {
  * A surname announced once ("Mme Lefèvre", "Claire Martin") is often written alone later in the
  * same text ("Lefèvre a rappelé"): each later whole-word occurrence is a person too.
  */
-function addSurnameRecurrences(text: string, found: Detection[], add: Add): void {
+function addSurnameRecurrences(text: string, findings: Findings): void {
   const surnames = new Set<string>();
-  for (const detection of found) {
+  for (const detection of findings.found) {
     if (detection.type !== "person") continue;
     const surname = detection.value.slice(detection.value.lastIndexOf(" ") + 1);
     if (surname.length >= 3) surnames.add(surname);
@@ -649,13 +702,12 @@ function addSurnameRecurrences(text: string, found: Detection[], add: Add): void
     [...surnames].map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"),
     "g",
   );
-  for (const match of text.matchAll(pattern)) {
-    const end = match.index + match[0].length;
-    const before = match.index > 0 ? (text[match.index - 1] as string) : " ";
-    const after = text[end] ?? " ";
+  for (let match = pattern.exec(text); match !== null; match = pattern.exec(text)) {
+    const start = match.index;
+    const end = start + match[0].length;
     // Overlaps with the announcing detection itself are dropped by resolveOverlaps.
-    if (!wordLike.test(before) && !wordLike.test(after))
-      add("person", match.index, match[0], 0.5, "recurrence");
+    if ((start === 0 || !isWordLike(text, start - 1)) && (end >= text.length || !isWordLike(text, end)))
+      findings.add("person", start, match[0], 0.5, "recurrence");
   }
 }
 

@@ -55,7 +55,15 @@ export function isPaymentCard(digits: string): boolean {
  * first): mod-97, then country structure by `ibantools`.
  */
 export function isIban(written: string): boolean {
-  const compact = written.toUpperCase();
+  return isIbanPrefix(written.toUpperCase(), written.length);
+}
+
+/**
+ * Whether the first `length` characters of `compact` (upper case, no spaces) are an IBAN: the
+ * scanner tries a candidate at several lengths (it may run into the next word) without building
+ * a string for each. The string of the IBAN is made only once mod-97 has passed.
+ */
+export function isIbanPrefix(compact: string, length: number): boolean {
   // ibantools checks the country's length, BBAN structure and national check digits; its own
   // mod-97 (string-based) would repeat the arithmetic one just done.
   const tens = compact.charCodeAt(2);
@@ -65,17 +73,17 @@ export function isIban(written: string): boolean {
     tens <= 57 &&
     units >= 48 &&
     units <= 57 &&
-    ibanMod97(compact) &&
-    isValidBBAN(compact.slice(4), compact.slice(0, 2))
+    ibanMod97(compact, length) &&
+    isValidBBAN(compact.slice(4, length), compact.slice(0, 2))
   );
 }
 
 /** ISO 13616 mod-97 over the rearranged IBAN, digit by digit: a cheap first filter before ibantools. */
-function ibanMod97(compact: string): boolean {
-  if (compact.length < 15 || compact.length > 34) return false;
+function ibanMod97(compact: string, length: number): boolean {
+  if (length < 15 || length > 34) return false;
   let remainder = 0;
-  for (let step = 0; step < compact.length; step++) {
-    const code = compact.charCodeAt((step + 4) % compact.length);
+  for (let step = 0; step < length; step++) {
+    const code = compact.charCodeAt((step + 4) % length);
     if (code >= 48 && code <= 57) remainder = (remainder * 10 + code - 48) % 97;
     else if (code >= 65 && code <= 90) remainder = (remainder * 100 + code - 55) % 97;
     else return false;

@@ -45,7 +45,8 @@ export interface Authenticator {
  * How long a key's row is reused without reading the store again. Within it, a change still
  * applies on the next request: changes made through this process invalidate the cache, and on
  * SQLite a change by any other connection (`bastion keys revoke` in another process) bumps the
- * `identity_version` row (triggers on tenants, users and keys), read on every request.
+ * `identity_version` row (triggers on tenants, users and keys), read once per turn of the event
+ * loop, before the first request of the turn that uses the cache.
  */
 export const keyCacheMs = 1000;
 
@@ -69,13 +70,28 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
   // The row cache (SQLite only). An entry is valid while it is younger than keyCacheMs, no
   // invalidate() came since (generation), and no connection changed an identity (version). The
   // version is one read of one row: unlike `PRAGMA data_version`, the shared writer's commits
-  // (usage rows, audit records: every request) leave it alone.
+  // (usage rows, audit records: every request) leave it alone. It is read once per turn of the
+  // event loop: every request read in a turn had started arriving before that read, so a change
+  // committed before a request was sent is seen by that request. A read costs more than the
+  // statement: another connection's commit (the writer's, each batch) makes this connection drop
+  // its page cache and read the pages again.
   const cache = new Map<string, { value: unknown; at: number; generation: number; version: number }>();
   let generation = 0;
   const identityVersion = sqlite?.prepare("select version from identity_version where id = 1").pluck();
+  let versionThisTurn: number | undefined;
+  const forgetVersion = () => {
+    versionThisTurn = undefined;
+  };
+  function currentVersion(statement: NonNullable<typeof identityVersion>): number {
+    if (versionThisTurn === undefined) {
+      versionThisTurn = statement.get() as number;
+      setImmediate(forgetVersion);
+    }
+    return versionThisTurn;
+  }
   function cached<T>(key: string, load: () => T | undefined): T | undefined {
     if (identityVersion === undefined) return load();
-    const version = identityVersion.get() as number;
+    const version = currentVersion(identityVersion);
     const now = performance.now();
     const hit = cache.get(key);
     if (

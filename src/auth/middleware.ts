@@ -206,11 +206,15 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
     }
     if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
-    const body = c.res.body;
     // A JSON answer is complete once the handler returned; only a stream (SSE, NDJSON) still runs.
     // Wrapping a body costs node-server its fast path, so it is done only when a slot is held.
+    // The body is read last: on node-server's light response, reading it builds a web Response.
+    if (!admission.holdsSlot && afterResponse.length === 0) {
+      finish();
+      return;
+    }
     const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
-    if (body === null || !streaming || (!admission.holdsSlot && afterResponse.length === 0)) {
+    if (!streaming) {
       finish();
       return;
     }
@@ -220,6 +224,11 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     const outgoing = (c.env as { outgoing?: Pick<ServerResponse, "once"> } | undefined)?.outgoing;
     if (outgoing !== undefined && typeof outgoing.once === "function") {
       outgoing.once("close", finish);
+      return;
+    }
+    const body = c.res.body;
+    if (body === null) {
+      finish();
       return;
     }
     c.res = new Response(releaseOnEnd(body, finish), c.res);

@@ -306,9 +306,9 @@ export function createOpenAICompatibleBackend(
         const text = await readText(response.body, 64 * 1024 * 1024);
         const body = parseJson(text);
         if (body === undefined) throw upstreamError(options.id, "the response body is not valid JSON.", true);
-        yield* reader.read(body);
+        for (const part of reader.read(body)) yield part;
         if (!reader.finished) throw upstreamError(options.id, "the response has no finish_reason.", true);
-        yield* reader.end();
+        for (const part of reader.end()) yield part;
         return;
       }
       if (!contentType.startsWith("text/event-stream")) {
@@ -321,11 +321,13 @@ export function createOpenAICompatibleBackend(
       const events: EventSourceMessage[] = [];
       const parser = createParser({ onEvent: (event) => events.push(event) });
       const decoder = new TextDecoder();
-      const finish = function* () {
+      // Plain arrays and `for…of` + `yield`: `yield*` over a sync iterable in an async generator
+      // wraps it in an async-from-sync iterator, a few extra promises per part.
+      const finish = () => {
         if (!reader.finished) {
           throw upstreamError(options.id, "the stream ended before the answer did (no finish_reason).", true);
         }
-        yield* reader.end();
+        return reader.end();
       };
       let done = false;
       for await (const chunk of response.body) {
@@ -336,7 +338,7 @@ export function createOpenAICompatibleBackend(
         for (const event of events.splice(0)) {
           if (event.data === "[DONE]") {
             done = true;
-            yield* finish();
+            for (const part of finish()) yield part;
             break;
           }
           if (event.event === "error") {
@@ -345,10 +347,10 @@ export function createOpenAICompatibleBackend(
           const data = parseJson(event.data);
           if (data === undefined)
             throw upstreamError(options.id, "the stream carried data that is not JSON.", true);
-          yield* reader.read(data);
+          for (const part of reader.read(data)) yield part;
         }
       }
-      if (!done) yield* finish();
+      if (!done) for (const part of finish()) yield part;
     } catch (error) {
       throw fromTransportError(options.id, error, call.signal);
     } finally {

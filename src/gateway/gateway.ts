@@ -354,11 +354,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     const reasoning = pseudonymiser?.createRestorer();
     inFlight.set(choice.backendId, (inFlight.get(choice.backendId) ?? 0) + 1);
 
-    function* flush(): Generator<ChatStreamPart> {
+    /** Held-back tails of the restorers (an array, not a generator: see the loop below). */
+    function flush(): ChatStreamPart[] {
+      const out: ChatStreamPart[] = [];
       const reasoningTail = reasoning?.flush() ?? "";
-      if (reasoningTail !== "") yield { type: "reasoning-delta", text: reasoningTail };
+      if (reasoningTail !== "") out.push({ type: "reasoning-delta", text: reasoningTail });
       const textTail = text?.flush() ?? "";
-      if (textTail !== "") yield { type: "text-delta", text: textTail };
+      if (textTail !== "") out.push({ type: "text-delta", text: textTail });
+      return out;
     }
 
     try {
@@ -376,7 +379,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           // (restored) goes out, which consumers accept in place of the deltas.
           if (pseudonymiser === undefined) yield part;
         } else if (part.type === "tool-call") {
-          yield* flush();
+          for (const tail of flush()) yield tail;
           yield pseudonymiser === undefined
             ? part
             : {
@@ -384,7 +387,7 @@ export function createGateway(options: GatewayOptions): Gateway {
                 call: { ...part.call, arguments: pseudonymiser.restoreArguments(part.call.arguments) },
               };
         } else {
-          yield* flush();
+          for (const tail of flush()) yield tail;
           finished = true;
           usage = part.usage;
           if (part.timings !== undefined) {

@@ -5,12 +5,12 @@ import { evidenceHeaderNames } from "./evidence.ts";
 export const exposedHeaders = ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames];
 const exposedHeaderList = exposedHeaders.join(",");
 
-/** Responses built by `jsonResponse`, which carry the app-wide headers in their own header object. */
+/** Responses built by `plainResponse`, which carry the app-wide headers in their own header object. */
 const complete = new WeakSet<Response>();
 
 /**
  * Puts the headers every response carries (CORS, `X-Request-Id`) on a finished response, as
- * Hono's cors would set them. A response from `jsonResponse` already has them and is left as it
+ * Hono's cors would set them. A response from `plainResponse` already has them and is left as it
  * is: reading its `headers` would turn its plain header object into a web `Headers`, which
  * node-server then has to copy back into one.
  */
@@ -24,21 +24,20 @@ export function finishHeaders(response: Response, requestId: string): void {
 }
 
 /**
- * A JSON response whose headers are one plain object with the app-wide headers included, which
- * node-server writes as it is (`c.json` builds a web `Headers` and the CORS step adds to it).
- * Only for handlers behind no middleware that prepares headers with `c.header()` before them:
- * those would not be on it. A middleware may still change the response after the handler.
+ * A response whose headers are one plain object with the app-wide headers included, which
+ * node-server writes as it is (`c.json` and `c.header` build a web `Headers`, and the CORS step
+ * adds to it). Only for handlers behind no middleware that prepares headers with `c.header()`
+ * before them: those would not be on it. A middleware may still change the response afterwards.
  */
-export function jsonResponse(
-  text: string,
+export function plainResponse(
+  body: string | ReadableStream<Uint8Array>,
   status: number,
   headers: Record<string, string>,
   requestId: string,
 ): Response {
-  const response = new Response(text, {
+  const response = new Response(body, {
     status,
     headers: {
-      "content-type": "application/json",
       ...headers,
       "access-control-allow-origin": "*",
       "access-control-expose-headers": exposedHeaderList,
@@ -47,4 +46,14 @@ export function jsonResponse(
   });
   complete.add(response);
   return response;
+}
+
+/** A JSON answer (`c.json` without its `Headers`); see `plainResponse`. */
+export function jsonResponse(
+  text: string,
+  status: number,
+  headers: Record<string, string>,
+  requestId: string,
+): Response {
+  return plainResponse(text, status, { "content-type": "application/json", ...headers }, requestId);
 }

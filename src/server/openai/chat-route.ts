@@ -1,13 +1,13 @@
 import type { Context } from "hono";
-import { streamSSE } from "hono/streaming";
 import type { ChatStreamPart } from "../../core/chat.ts";
 import type { ChatSession } from "../../core/chat-service.ts";
 import { createAbortLink } from "../abort-link.ts";
-import { jsonResponse } from "../app-headers.ts";
+import { jsonResponse, plainResponse } from "../app-headers.ts";
 import { toErrorResponse } from "../error-response.ts";
 import { evidenceHeaders, toWireEvidence } from "../evidence.ts";
 import { readJsonBody } from "../read-json-body.ts";
 import type { ServerDependencies, ServerEnv } from "../server-env.ts";
+import { sseBody } from "../sse-body.ts";
 import { collectCompletion, createChunker, createCompletionIdentity } from "./chat-response.ts";
 import { chatCompletionRequestSchema, toChatRequest, toResponseOptions } from "./chat-schema.ts";
 
@@ -111,12 +111,9 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
       throw error;
     }
     pending.catch(() => {});
-    for (const [name, value] of Object.entries(evidenceHeaders(session.evidence()))) c.header(name, value);
     const logger = c.get("logger");
     const requestId = c.get("requestId");
-    // Reverse proxies (nginx) would otherwise buffer the stream and hold tokens back.
-    c.header("X-Accel-Buffering", "no");
-    return streamSSE(c, async (stream) => {
+    const body = sseBody(async (stream) => {
       stream.onAbort(() => link.abort());
       const chunker = createChunker(identity, options);
       let result: IteratorResult<ChatStreamPart> = { done: false, value: { type: "text-delta", text: "" } };
@@ -169,5 +166,20 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
         }
       }
     });
+    return plainResponse(
+      body,
+      200,
+      {
+        // What Hono's streamSSE sets.
+        "transfer-encoding": "chunked",
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+        ...evidenceHeaders(session.evidence()),
+        // Reverse proxies (nginx) would otherwise buffer the stream and hold tokens back.
+        "x-accel-buffering": "no",
+      },
+      requestId,
+    );
   };
 }

@@ -12,7 +12,22 @@ export type BudgetRelease = [
   month: string,
   actual: number,
   scopes: Array<[scope: string, decrement: number]>,
+  holder: BudgetHolder,
 ];
+
+/** Who holds a reservation (this instance) and until when (ms since the epoch) unless renewed. */
+export type BudgetHolder = [owner: string, expiresAt: number];
+
+/** SQL of the holds (SQLite). */
+const holdSql = {
+  add: "insert into budget_holds (scope, month, owner, amount, expires_at) values (?, ?, ?, ?, ?) on conflict (scope, month, owner) do update set amount = budget_holds.amount + excluded.amount, expires_at = excluded.expires_at",
+  take: "update budget_holds set amount = case when amount > ? then amount - ? else 0 end, expires_at = ? where scope = ? and month = ? and owner = ?",
+  renew: "update budget_holds set expires_at = ? where owner = ? and amount > 0",
+  expired: "select scope, month, owner, amount from budget_holds where expires_at < ?",
+  ledgerRelease:
+    "update budget_ledger set reserved_eur = case when reserved_eur > ? then reserved_eur - ? else 0 end where scope = ? and month = ?",
+  drop: "delete from budget_holds where scope = ? and month = ? and owner = ? and expires_at < ?",
+};
 
 /**
  * Reserves on every scope or none, as a job of the database's shared writer: each conditional
@@ -22,7 +37,7 @@ export type BudgetRelease = [
  */
 export function prepareBudgetReserve(
   sqlite: SQLite.Database,
-): (args: [month: string, asked: BudgetAsk[]]) => BudgetReserved {
+): (args: [month: string, asked: BudgetAsk[], holder: BudgetHolder]) => BudgetReserved {
   const ledger = "update budget_ledger set reserved_eur = reserved_eur + ? where scope = ? and month = ?";
   const reserveHard = sqlite
     .prepare(`${ledger} and spent_eur + reserved_eur + ? <= ? returning spent_eur, reserved_eur`)
@@ -32,11 +47,12 @@ export function prepareBudgetReserve(
     "insert into budget_ledger (scope, month, spent_eur, reserved_eur) values (?, ?, 0, 0) on conflict (scope, month) do nothing",
   );
   const release = prepareRelease(sqlite);
+  const hold = sqlite.prepare(holdSql.add);
   const tryReserve = ([scope, amount, hard]: BudgetAsk, month: string) =>
     (hard === null
       ? reserveSoft.get(amount, scope, month)
       : reserveHard.get(amount, scope, month, amount, hard)) as [number, number] | undefined;
-  return ([month, asked]) => {
+  return ([month, asked, [owner, expiresAt]]) => {
     const rows: Array<[number, number]> = [];
     const giveBack = () => {
       for (let index = 0; index < rows.length; index++)
@@ -61,6 +77,7 @@ export function prepareBudgetReserve(
       giveBack();
       throw error;
     }
+    for (const [scope, amount] of asked) hold.run(scope, month, owner, amount, expiresAt);
     return [-1, rows];
   };
 }
@@ -74,10 +91,39 @@ function prepareRelease(sqlite: SQLite.Database) {
 /** Takes each scope's decrement off its reservations and adds the actual cost to its spend. */
 export function prepareBudgetRelease(sqlite: SQLite.Database): (args: BudgetRelease) => void {
   const release = prepareRelease(sqlite);
-  return ([month, actual, scopes]) => {
-    for (const [scope, decrement] of scopes) release.run(decrement, decrement, actual, scope, month);
+  const take = sqlite.prepare(holdSql.take);
+  return ([month, actual, scopes, [owner, expiresAt]]) => {
+    for (const [scope, decrement] of scopes) {
+      release.run(decrement, decrement, actual, scope, month);
+      take.run(decrement, decrement, expiresAt, scope, month, owner);
+    }
   };
+}
+
+/**
+ * Gives back what expired holds (of instances that stopped renewing them: crashed, killed) still
+ * reserve in the ledger, and drops them; renews this instance's own holds first. Returns how many
+ * holds it released.
+ */
+export function prepareBudgetSweep(
+  sqlite: SQLite.Database,
+): (args: [holder: BudgetHolder, now: number]) => number {
+  const renew = sqlite.prepare(holdSql.renew);
+  const expired = sqlite.prepare(holdSql.expired);
+  const release = sqlite.prepare(holdSql.ledgerRelease);
+  const drop = sqlite.prepare(holdSql.drop);
+  // A savepoint inside the writer's transaction: a hold is released and dropped together or not at all.
+  return sqlite.transaction(([[owner, expiresAt], now]: [BudgetHolder, number]) => {
+    renew.run(expiresAt, owner);
+    const rows = expired.all(now) as Array<{ scope: string; month: string; owner: string; amount: number }>;
+    for (const row of rows) {
+      if (row.amount > 0) release.run(row.amount, row.amount, row.scope, row.month);
+      drop.run(row.scope, row.month, row.owner, now);
+    }
+    return rows.length;
+  });
 }
 
 export const budgetReserveJob = sqliteJob(import.meta.url, "prepareBudgetReserve", prepareBudgetReserve);
 export const budgetReleaseJob = sqliteJob(import.meta.url, "prepareBudgetRelease", prepareBudgetRelease);
+export const budgetSweepJob = sqliteJob(import.meta.url, "prepareBudgetSweep", prepareBudgetSweep);

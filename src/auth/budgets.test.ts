@@ -85,6 +85,34 @@ describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => 
     }
   });
 
+  it("gives back what a crashed instance reserved once its holds expire, and keeps a live one's", async () => {
+    const [first, second] = await openTwo();
+    try {
+      let clock = Date.now();
+      const now = () => clock;
+      const scope = scopeWith({ budget_hard_eur: 100 });
+      // Reserves a lease slice, then stops (as killed): nothing settles or renews it.
+      const crashed = createBudgets(first, { owner: "crashed", holdSeconds: 60, now });
+      await crashed.reserve([scope], 0.01);
+      const live = createBudgets(second, { owner: "live", holdSeconds: 60, now });
+      const running = await live.reserve([scope], 0.01);
+      expect((await live.status(scope.scope)).reservedEur).toBeCloseTo(0.02 * leaseRequests, 12);
+      // Within the hold nothing is released.
+      expect(await live.sweepExpiredHolds()).toBe(0);
+      clock += 61_000;
+      // The live instance renews its own holds before it releases the expired ones.
+      expect(await live.sweepExpiredHolds()).toBe(1);
+      expect((await live.status(scope.scope)).reservedEur).toBeCloseTo(0.01 * leaseRequests, 12);
+      await running.settle(0.004);
+      const after = await live.status(scope.scope);
+      expect(after.reservedEur).toBeCloseTo(0, 12);
+      expect(after.spentEur).toBeCloseTo(0.004, 12);
+    } finally {
+      await second.destroy();
+      await first.destroy();
+    }
+  });
+
   it("reserves per request where a soft budget needs each request's figure", async () => {
     const budgets = createBudgets(store);
     const scope = scopeWith({ budget_hard_eur: 100, budget_soft_eur: 0.015 });

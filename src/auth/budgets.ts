@@ -1,8 +1,16 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { sql } from "kysely";
 import type { LimitSettings } from "../config/auth-config.ts";
 import type { Store } from "../store/database.ts";
 import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
-import { type BudgetAsk, budgetReleaseJob, budgetReserveJob } from "./budget-writes.ts";
+import {
+  type BudgetAsk,
+  type BudgetHolder,
+  budgetReleaseJob,
+  budgetReserveJob,
+  budgetSweepJob,
+} from "./budget-writes.ts";
 import { RateLimitError } from "./rate-limits.ts";
 
 /** Money set aside for one running request; settle it once with what the request really cost. */
@@ -28,7 +36,24 @@ export interface Budgets {
   reserve(scopes: BudgetScope[], estimateEur: number): Promise<BudgetReservation>;
   /** Month-to-date spend and open reservations of a scope. */
   status(scope: string): Promise<{ month: string; spentEur: number; reservedEur: number }>;
+  /**
+   * Renews this instance's holds, and gives back to the ledger what expired holds (of instances
+   * that crashed) still reserve; returns how many expired holds it released. Runs at creation and
+   * every third of `holdSeconds`.
+   */
+  sweepExpiredHolds(): Promise<number>;
 }
+
+export interface BudgetOptions {
+  /** This instance's owner id on its holds (default: host, pid and a random part). */
+  owner?: string;
+  /** How long a hold outlives its last renewal (default 600 s). */
+  holdSeconds?: number;
+  /** For tests. */
+  now?: () => number;
+}
+
+const defaultHoldSeconds = 600;
 
 /** The budget month, UTC. */
 export function budgetMonth(date?: Date): string {
@@ -66,12 +91,62 @@ const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
  * Admission is one conditional UPDATE per scope (the database serialises the row), which is what
  * bounds overspending under concurrency to nothing beyond the estimate's error.
  */
-export function createBudgets(store: Store): Budgets {
+export function createBudgets(store: Store, options: BudgetOptions = {}): Budgets {
   const { db } = store;
   // SQLite: reservations and settlements are jobs of the database's shared writer (prepared
   // statements, in its worker thread for a database file), in the same transactions as usage rows
   // and audit records instead of a commit each.
   const fast = store.sqlite === undefined ? undefined : sharedSqliteWriter(store.sqlite);
+
+  // Holds: what this instance reserved in the ledger is also written, per scope and month, under
+  // its owner id with an expiry that every reservation and settlement, and a timer, move forward.
+  // A crashed instance's holds expire, and the next sweep (this instance's start, or any other
+  // instance's timer) gives their money back to the ledger.
+  const owner = options.owner ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+  const holdMs = (options.holdSeconds ?? defaultHoldSeconds) * 1000;
+  const now = options.now ?? Date.now;
+  const holder = (): BudgetHolder => [owner, now() + holdMs];
+  const sweep = async (): Promise<number> => {
+    if (fast !== undefined) return fast.run(budgetSweepJob, [holder(), now()]);
+    const [, expiresAt] = holder();
+    const at = now();
+    await db
+      .updateTable("budget_holds")
+      .set({ expires_at: expiresAt })
+      .where("owner", "=", owner)
+      .where("amount", ">", 0)
+      .execute();
+    return db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom("budget_holds")
+        .select(["scope", "month", "owner", "amount"])
+        .where("expires_at", "<", at)
+        .forUpdate()
+        .execute();
+      for (const row of rows) {
+        const amount = Number(row.amount);
+        if (amount > 0)
+          await trx
+            .updateTable("budget_ledger")
+            .set({
+              reserved_eur: sql`case when reserved_eur > ${amount} then reserved_eur - ${amount} else 0 end`,
+            })
+            .where("scope", "=", row.scope)
+            .where("month", "=", row.month)
+            .execute();
+        await trx
+          .deleteFrom("budget_holds")
+          .where("scope", "=", row.scope)
+          .where("month", "=", row.month)
+          .where("owner", "=", row.owner)
+          .execute();
+      }
+      return rows.length;
+    });
+  };
+  void sweep().catch(() => 0);
+  const timer = setInterval(() => void sweep().catch(() => 0), holdMs / 3);
+  timer.unref();
 
   /**
    * Takes `decrement` off each scope's reservations and adds `actual` to its spend (one UPDATE per
@@ -91,10 +166,22 @@ export function createBudgets(store: Store): Budgets {
         month,
         actual,
         scopes.map(({ scope, decrement }): [string, number] => [scope.scope, decrement]),
+        holder(),
       ]);
       return;
     }
+    const [, expiresAt] = holder();
     for (const { scope, decrement } of scopes) {
+      await db
+        .updateTable("budget_holds")
+        .set({
+          amount: sql`case when amount > ${decrement} then amount - ${decrement} else 0 end`,
+          expires_at: expiresAt,
+        })
+        .where("scope", "=", scope.scope)
+        .where("month", "=", month)
+        .where("owner", "=", owner)
+        .execute();
       await db
         .updateTable("budget_ledger")
         .set({
@@ -167,6 +254,7 @@ export function createBudgets(store: Store): Budgets {
         asked.map(
           ({ scope, amount }): BudgetAsk => [scope.scope, amount, scope.limits.budget_hard_eur ?? null],
         ),
+        holder(),
       ]);
       if (refused >= 0) return { refused: asked[refused]!.scope };
       for (const [index, [spent, reserved]] of rows.entries())
@@ -190,6 +278,19 @@ export function createBudgets(store: Store): Budgets {
         }
         reserved.push({ scope, decrement: amount });
         note(scope, result);
+      }
+      const [, expiresAt] = holder();
+      for (const { scope, amount } of asked) {
+        await db
+          .insertInto("budget_holds")
+          .values({ scope: scope.scope, month, owner, amount, expires_at: expiresAt })
+          .onConflict((conflict) =>
+            conflict.columns(["scope", "month", "owner"]).doUpdateSet({
+              amount: sql`budget_holds.amount + excluded.amount`,
+              expires_at: expiresAt,
+            }),
+          )
+          .execute();
       }
     }
     warnings.push(...noted);
@@ -301,6 +402,8 @@ export function createBudgets(store: Store): Budgets {
         },
       };
     },
+
+    sweepExpiredHolds: sweep,
 
     async status(scope) {
       const month = budgetMonth();

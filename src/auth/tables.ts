@@ -73,6 +73,15 @@ export interface BudgetLedgerTable {
   reserved_eur: number;
 }
 
+/** What one instance holds reserved in the ledger per scope and month, until `expires_at` (ms). */
+export interface BudgetHoldsTable {
+  scope: string;
+  month: string;
+  owner: string;
+  amount: number;
+  expires_at: number | string;
+}
+
 /** The identity tables, merged into the store's `Database`. */
 export interface IdentityTables {
   tenants: TenantsTable;
@@ -80,4 +89,5 @@ export interface IdentityTables {
   api_keys: ApiKeysTable;
   sessions: SessionsTable;
   budget_ledger: BudgetLedgerTable;
+  budget_holds: BudgetHoldsTable;
 }

@@ -5,6 +5,7 @@ import { meteringAuditMigration } from "./0002_metering_audit.ts";
 import { webappMigration } from "./0003_webapp.ts";
 import { documentsMigration } from "./0004_documents.ts";
 import { identityVersionMigration } from "./0005_identity_version.ts";
+import { budgetHoldsMigration } from "./0006_budget_holds.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -17,5 +18,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
     "0003_webapp": webappMigration,
     "0004_documents": documentsMigration(_dialect),
     "0005_identity_version": identityVersionMigration(_dialect),
+    "0006_budget_holds": budgetHoldsMigration,
   };
 }

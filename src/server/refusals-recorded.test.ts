@@ -177,6 +177,29 @@ describe.each(testDatabases())("refusals are recorded before the error is sent, 
     expect(JSON.stringify(audit)).not.toContain("AKIAIOSFODNN7EXAMPLE");
   });
 
+  it("records both refusals of two requests that share a client-supplied X-Request-Id", async () => {
+    const requestId = `shared-${Math.random().toString(36).slice(2)}`;
+    const send = () =>
+      fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": requestId },
+        body: JSON.stringify({ model: "us-only", messages: [{ role: "user", content: "Bonjour" }] }),
+      });
+    const responses = await Promise.all([send(), send()]);
+    expect(responses.map((response) => response.status)).toEqual([401, 401]);
+    for (const response of responses) expect(response.headers.get("x-request-id")).toBe(requestId);
+    const audit = (await metering.audit!.list({ limit: 1000 })).filter(
+      (entry) => entry.record.request_id === requestId,
+    );
+    expect(audit).toHaveLength(2);
+    const third = await send();
+    expect(third.status).toBe(401);
+    expect(
+      (await metering.audit!.list({ limit: 1000 })).filter((entry) => entry.record.request_id === requestId),
+    ).toHaveLength(3);
+    for (const response of [...responses, third]) await response.body?.cancel();
+  });
+
   it("an answered request is not recorded as a refusal, and the chain verifies", async () => {
     const response = await chat(keys.admin);
     expect(response.status).toBe(200);

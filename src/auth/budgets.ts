@@ -170,18 +170,7 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
       ]);
       return;
     }
-    const [, expiresAt] = holder();
     for (const { scope, decrement } of scopes) {
-      await db
-        .updateTable("budget_holds")
-        .set({
-          amount: sql`case when amount > ${decrement} then amount - ${decrement} else 0 end`,
-          expires_at: expiresAt,
-        })
-        .where("scope", "=", scope.scope)
-        .where("month", "=", month)
-        .where("owner", "=", owner)
-        .execute();
       await db
         .updateTable("budget_ledger")
         .set({
@@ -192,6 +181,22 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
         .where("month", "=", month)
         .execute();
     }
+    // After the ledger, which admission reads: the holds only matter after a crash.
+    const [, expiresAt] = holder();
+    await Promise.all(
+      scopes.map(({ scope, decrement }) =>
+        db
+          .updateTable("budget_holds")
+          .set({
+            amount: sql`case when amount > ${decrement} then amount - ${decrement} else 0 end`,
+            expires_at: expiresAt,
+          })
+          .where("scope", "=", scope.scope)
+          .where("month", "=", month)
+          .where("owner", "=", owner)
+          .execute(),
+      ),
+    );
   }
 
   // Leases: a scope with a hard budget and no soft one reserves `leaseRequests` estimates at a
@@ -280,18 +285,20 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
         note(scope, result);
       }
       const [, expiresAt] = holder();
-      for (const { scope, amount } of asked) {
-        await db
-          .insertInto("budget_holds")
-          .values({ scope: scope.scope, month, owner, amount, expires_at: expiresAt })
-          .onConflict((conflict) =>
-            conflict.columns(["scope", "month", "owner"]).doUpdateSet({
-              amount: sql`budget_holds.amount + excluded.amount`,
-              expires_at: expiresAt,
-            }),
-          )
-          .execute();
-      }
+      await Promise.all(
+        asked.map(({ scope, amount }) =>
+          db
+            .insertInto("budget_holds")
+            .values({ scope: scope.scope, month, owner, amount, expires_at: expiresAt })
+            .onConflict((conflict) =>
+              conflict.columns(["scope", "month", "owner"]).doUpdateSet({
+                amount: sql`budget_holds.amount + excluded.amount`,
+                expires_at: expiresAt,
+              }),
+            )
+            .execute(),
+        ),
+      );
     }
     warnings.push(...noted);
     return {};

@@ -84,6 +84,28 @@ export interface AuthMiddlewareOptions {
   resolveModel?: (name: string) => string | undefined;
 }
 
+type Limits = BastionConfig["limits"]["key"];
+const merged = new WeakMap<Limits, WeakMap<Limits, Limits>>();
+
+/**
+ * The configured defaults overridden by a key's or tenant's own limits. Both come from memoised
+ * parses (the same object for the same stored text), so the merge is kept per pair: a request
+ * with a cached key reuses it instead of spreading two objects. Nobody mutates limit objects.
+ */
+function mergedLimits(defaults: Limits, own: Limits): Limits {
+  let byOwn = merged.get(defaults);
+  if (byOwn === undefined) {
+    byOwn = new WeakMap();
+    merged.set(defaults, byOwn);
+  }
+  let limits = byOwn.get(own);
+  if (limits === undefined) {
+    limits = { ...defaults, ...own };
+    byOwn.set(own, limits);
+  }
+  return limits;
+}
+
 /**
  * Authenticates every request it is mounted on, sets `principal`, enforces endpoint and policy
  * scopes and the session's CSRF token, and on model routes applies the rate limits. Refusals
@@ -116,8 +138,8 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     const scopes: LimitScopes = {
       ...(context.principal.keyId === undefined ? {} : { keyId: context.principal.keyId }),
       tenantId: context.principal.tenantId,
-      key: { ...options.limits.key, ...context.keyLimits },
-      tenant: { ...options.limits.tenant, ...context.tenantLimits },
+      key: mergedLimits(options.limits.key, context.keyLimits),
+      tenant: mergedLimits(options.limits.tenant, context.tenantLimits),
     };
     if (context.principal.models !== undefined) {
       // The body is read here, before the routes' own size limit: only with a bounded length.

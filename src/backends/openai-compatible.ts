@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import { type Dispatcher, Pool, errors as undiciErrors } from "undici";
+import { Pool, errors as undiciErrors } from "undici";
 import type {
   ChatCallOptions,
   EmbeddingResult,
@@ -12,6 +12,7 @@ import type { ChatRequest, ChatStreamPart, FinishReason, ToolCall, Usage } from 
 import { BastionError } from "../core/errors.ts";
 import { createThinkSplitter } from "./openai-compatible-think.ts";
 import { toFinishReason, toUpstreamBody, toUsage, upstreamErrorMessage } from "./openai-compatible-wire.ts";
+import { type UpstreamResponse, upstreamCall } from "./upstream-call.ts";
 
 export interface OpenAICompatibleBackendOptions {
   id: string;
@@ -260,21 +261,24 @@ export function createOpenAICompatibleBackend(
   const chatHeaders = { ...headers(true), accept: "text/event-stream" };
   const jsonHeaders = headers(true);
 
-  async function post(path: string, body: unknown, signal: AbortSignal) {
+  async function post(path: string, body: unknown, signal: AbortSignal): Promise<UpstreamResponse> {
     try {
-      return await pool.request({
-        path: `${pathPrefix}${path}`,
-        method: "POST",
-        headers: path === "/chat/completions" ? chatHeaders : jsonHeaders,
-        body: JSON.stringify(body),
+      return await upstreamCall(
+        pool,
+        {
+          path: `${pathPrefix}${path}`,
+          method: "POST",
+          headers: path === "/chat/completions" ? chatHeaders : jsonHeaders,
+          body: JSON.stringify(body),
+        },
         signal,
-      });
+      );
     } catch (error) {
       throw fromTransportError(options.id, error, signal);
     }
   }
 
-  async function failOnStatus(response: Dispatcher.ResponseData): Promise<void> {
+  async function failOnStatus(response: UpstreamResponse): Promise<void> {
     if (response.statusCode >= 200 && response.statusCode < 300) return;
     const text = await readText(response.body, maxErrorBodyBytes).catch(() => "");
     const message = upstreamErrorMessage(parseJson(text)) ?? (text.trim().slice(0, 200) || "no body");
@@ -291,7 +295,7 @@ export function createOpenAICompatibleBackend(
 
   async function* chat(request: ChatRequest, call: ChatCallOptions): AsyncIterable<ChatStreamPart> {
     inFlight++;
-    let response: Dispatcher.ResponseData | undefined;
+    let response: UpstreamResponse | undefined;
     try {
       response = await post(
         "/chat/completions",
@@ -356,11 +360,7 @@ export function createOpenAICompatibleBackend(
     } finally {
       inFlight--;
       // Stops reading what the client no longer wants; frees the connection.
-      if (response !== undefined && !response.body.destroyed) {
-        // undici reports the destroy as an AbortError on the body; nobody reads it any more.
-        response.body.on("error", () => {});
-        response.body.destroy();
-      }
+      response?.body.abort();
     }
   }
 

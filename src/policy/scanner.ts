@@ -10,7 +10,7 @@ import {
 import { scanEmails, scanIpv6 } from "./scan-anchored.ts";
 import { classifyNumber } from "./scan-numbers.ts";
 import type { Detection, DetectorType } from "./types.ts";
-import { isIbanPrefix, isNationalId } from "./validators.ts";
+import { isNationalId, isWrittenIbanPrefix } from "./validators.ts";
 
 /**
  * The detections of the text being scanned. One object per scan with `add` on its class, not a
@@ -68,6 +68,8 @@ interface WordKeywords {
   first: Uint8Array;
   /** First and second code units of the prefixes, as `first * 65536 + second`. */
   pairs: Set<number>;
+  /** 1 at the `pairSlot` of every pair in `pairs`: a pair with 0 there is not a prefix. */
+  pairFilter: Uint8Array;
   lists: Array<{ sticky: RegExp; hits: Array<number | string>; nextAllowed: number }>;
 }
 
@@ -220,7 +222,7 @@ export function createScanner(options: ScannerOptions): Scanner {
   const extra = options.extra ?? [];
   const atWords = custom.map((matcher) => wordStartKeywords(matcher));
   const keywords: WordKeywords | undefined = atWords.some((list) => list !== undefined)
-    ? { first: new Uint8Array(65536), pairs: new Set(), lists: [] }
+    ? { first: new Uint8Array(65536), pairs: new Set(), pairFilter: new Uint8Array(4096), lists: [] }
     : undefined;
   custom.forEach((matcher, index) => {
     const list = atWords[index];
@@ -231,10 +233,12 @@ export function createScanner(options: ScannerOptions): Scanner {
       else {
         if (keywords.first[first] === 0) keywords.first[first] = 1;
         keywords.pairs.add(first * 65536 + prefix.charCodeAt(1));
+        keywords.pairFilter[pairSlot(first, prefix.charCodeAt(1))] = 1;
       }
     }
     keywords.lists.push(list);
   });
+  const plain = plainPairs(keywords);
   return {
     scan(text, path) {
       const findings = new Findings(on, path);
@@ -244,7 +248,7 @@ export function createScanner(options: ScannerOptions): Scanner {
           list.hits.length = 0;
           list.nextAllowed = 0;
         }
-      scanMaster(text, findings, keywords);
+      scanMaster(text, findings, keywords, plain);
       if (on.has("person")) addSurnameRecurrences(text, findings);
       if (on.has("email")) scanEmails(text, findings);
       if (on.has("ip_address")) scanIpv6(text, findings);
@@ -279,6 +283,9 @@ export function createScanner(options: ScannerOptions): Scanner {
 
 const wordLike = /[\p{L}\p{N}_]/u;
 
+/** Where a pair of code units falls in `WordKeywords.pairFilter`. */
+const pairSlot = (first: number, second: number) => (first * 64 + second) & 4095;
+
 /** A keyword list the master pass can try at word starts: every possible first character is a letter or digit. */
 function wordStartKeywords(matcher: CustomMatcher): WordKeywords["lists"][number] | undefined {
   const prefixes = matcher.prefixes;
@@ -307,10 +314,14 @@ function isWordLike(text: string, index: number): boolean {
  * side touches a letter or digit.
  */
 function tryKeywords(text: string, at: number, keywords: WordKeywords): void {
-  // Inside a word first (a table lookup), then the prefix pair (a hash lookup).
-  if (at > 0 && isWordLike(text, at - 1)) return;
   const first = text.charCodeAt(at);
-  if (keywords.first[first] === 1 && !keywords.pairs.has(first * 65536 + text.charCodeAt(at + 1))) return;
+  if (keywords.first[first] === 1) {
+    // The pair filter answers most pairs that are no prefix; the set, the few it lets through.
+    const second = text.charCodeAt(at + 1);
+    if (keywords.pairFilter[pairSlot(first, second)] === 0 || !keywords.pairs.has(first * 65536 + second))
+      return;
+  }
+  if (at > 0 && isWordLike(text, at - 1)) return;
   for (const list of keywords.lists) {
     if (at < list.nextAllowed) continue;
     list.sticky.lastIndex = at;
@@ -419,6 +430,41 @@ function maybeUpperTrigger(text: string, index: number): boolean {
   return upperPrefixes[first * 0x250 + second] === 1;
 }
 
+/**
+ * For an ASCII first and second character (`first * 128 + second`), whether a word starting so
+ * can start nothing listed: neither a trigger word nor a keyword of the scanner's lists. 1, a
+ * lower-case word (`maybeLowerTrigger` fails): it is skipped whole; 2, a capital then a lower-case
+ * letter (`maybeUpperTrigger` fails): only its shape can make it a candidate (a digit, "_" or
+ * hyphen and digit after its letters). Most prose words are one or the other, and `scanMaster`
+ * decides them with this one lookup (a word with two digits after two letters, an IBAN in any
+ * case, still goes the full way).
+ */
+function plainPairs(keywords: WordKeywords | undefined): Uint8Array {
+  const plain = new Uint8Array(128 * 128);
+  for (let first = 0; first < 128; first++) {
+    const kind = wordKind[first];
+    if (kind !== LOWER && kind !== UPPER) continue;
+    if (kind === LOWER && lowerPrefixes[first * 128] === 2) continue;
+    const keywordFirst = keywords === undefined ? 0 : (keywords.first[first] as number);
+    if (keywordFirst === 2) continue;
+    for (let second = 0; second < 128; second++) {
+      if (keywordFirst === 1 && keywords?.pairs.has(first * 65536 + second)) continue;
+      if (kind === LOWER) {
+        if (lowerPrefixes[first * 128 + second] !== 1) plain[first * 128 + second] = 1;
+      } else if (second >= 97 && second <= 122 && upperPrefixes[first * 0x250 + second] !== 1)
+        plain[first * 128 + second] = 2;
+    }
+  }
+  return plain;
+}
+
+/** 1 for a code unit that continues a word: a letter, digit or "_" (LOWER, UPPER or DIGIT). */
+const wordChar = new Uint8Array(65536);
+for (let code = 0; code < 65536; code++) {
+  const kind = wordKind[code];
+  if (kind === LOWER || kind === UPPER || kind === DIGIT) wordChar[code] = 1;
+}
+
 /** Whether a lower-case word starting at `index` may be a trigger word, from its first two characters. */
 function maybeLowerTrigger(text: string, index: number): boolean {
   const first = text.charCodeAt(index);
@@ -437,16 +483,56 @@ function maybeLowerTrigger(text: string, index: number): boolean {
  * case, see `anyCaseIbanAt`). Other words are skipped whole, by a table lookup per character,
  * which is what makes prose cheap.
  */
-function scanMaster(text: string, findings: Findings, keywords: WordKeywords | undefined): void {
+function scanMaster(
+  text: string,
+  findings: Findings,
+  keywords: WordKeywords | undefined,
+  plain: Uint8Array,
+): void {
   const length = text.length;
   let index = 0;
   while (index < length) {
-    const kind = wordKind[text.charCodeAt(index)] as number;
+    const first = text.charCodeAt(index);
+    const kind = wordKind[first] as number;
     if (kind === OTHER) {
       index++;
       continue;
     }
     const wordStart = index;
+    if (first < 128) {
+      // The common cases in prose, decided by one lookup on the first two characters (see
+      // `plainPairs`): a plain lower-case word, skipped whole; a plain capitalised word, skipped
+      // unless its letters run into a digit, "_" or hyphen and digit.
+      const second = text.charCodeAt(index + 1);
+      const plainKind = second < 128 ? plain[first * 128 + second] : 0;
+      if (
+        plainKind !== 0 &&
+        !(wordKind[text.charCodeAt(index + 2)] === DIGIT && wordKind[text.charCodeAt(index + 3)] === DIGIT)
+      ) {
+        index++;
+        if (plainKind === 1) {
+          while (wordChar[text.charCodeAt(index)] === 1) index++;
+          continue;
+        }
+        let code = text.charCodeAt(index);
+        let next = wordKind[code] as number;
+        while ((next === LOWER || next === UPPER) && code !== 95) {
+          index++;
+          code = text.charCodeAt(index);
+          next = wordKind[code] as number;
+        }
+        if (
+          next !== DIGIT &&
+          code !== 95 &&
+          !(next === HYPHEN && wordKind[text.charCodeAt(index + 1)] === DIGIT)
+        ) {
+          index = skipRest(text, index, keywords);
+          continue;
+        }
+        // A candidate by its shape: the full way below, from the word's start.
+        index = wordStart;
+      }
+    }
     if (keywords !== undefined && keywords.first[text.charCodeAt(index)] !== 0)
       tryKeywords(text, index, keywords);
     let master: Master;
@@ -505,15 +591,7 @@ function scanMaster(text: string, findings: Findings, keywords: WordKeywords | u
         (capitals === letters && letters >= 6) ||
         (listed && (triggerHashes.has(hash) || text.startsWith("eyJ", wordStart)));
       if (!candidate) {
-        // Skip the rest of the word (digits and underscores included), up to a separator.
-        while (index < length) {
-          const inner = wordKind[text.charCodeAt(index)];
-          if (inner === OTHER || inner === HYPHEN) break;
-          // A "+" or "(" inside is skipped too, but a keyword may start after it.
-          if (inner === OPENER && keywords !== undefined)
-            tryKeywordsWithin(text, index + 1, index + 2, keywords);
-          index++;
-        }
+        index = skipRest(text, index, keywords);
         continue;
       }
       master = kind === UPPER ? upperMaster : lowerMaster;
@@ -532,6 +610,21 @@ function scanMaster(text: string, findings: Findings, keywords: WordKeywords | u
     if (keywords !== undefined) tryKeywordsWithin(text, wordStart + 1, index, keywords);
     handleMatch(text, match, master.groups, findings);
   }
+}
+
+/**
+ * The end of a word that is no candidate, from `index` in it: digits and underscores included, up
+ * to a separator or "-". A "+" or "(" inside is skipped too, but a keyword may start after it.
+ */
+function skipRest(text: string, index: number, keywords: WordKeywords | undefined): number {
+  const length = text.length;
+  while (index < length) {
+    const inner = wordKind[text.charCodeAt(index)];
+    if (inner === OTHER || inner === HYPHEN) break;
+    if (inner === OPENER && keywords !== undefined) tryKeywordsWithin(text, index + 1, index + 2, keywords);
+    index++;
+  }
+  return index;
 }
 
 /** The end of the word `index` is in: the next separator, `+`, `(` or `-`. */
@@ -670,17 +763,12 @@ function handleMatch(
 
 /** An IBAN candidate may run into the next word; try it shorter, one group at a time. */
 function longestIban(candidate: string): string | undefined {
-  // Upper case without spaces once; each shorter try is a prefix of it.
-  const compact = candidate.replaceAll(" ", "").toUpperCase();
   let end = candidate.length;
-  let compactLength = compact.length;
   for (;;) {
-    if (isIbanPrefix(compact, compactLength))
+    if (isWrittenIbanPrefix(candidate, end))
       return end === candidate.length ? candidate : candidate.slice(0, end);
     const space = candidate.lastIndexOf(" ", end - 1);
     if (space < 0 || end <= 15) return undefined;
-    // The group dropped: its characters, not counting the space before it.
-    compactLength -= end - space - 1;
     end = space;
   }
 }
@@ -714,12 +802,59 @@ function addSurnameRecurrences(text: string, findings: Findings): void {
 /** Sorted by start; where two findings overlap, the longer one stays (then the better score). */
 function resolveOverlaps(found: Detection[]): Detection[] {
   if (found.length < 2) return found;
-  found.sort((a, b) => a.start - b.start || b.end - a.end || b.score - a.score);
+  const sorted = sortFindings(found);
   const kept: Detection[] = [];
-  for (const finding of found) {
+  for (const finding of sorted) {
     const previous = kept[kept.length - 1];
     if (previous === undefined || finding.start >= previous.end) kept.push(finding);
     else if (finding.end - finding.start > previous.end - previous.start) kept[kept.length - 1] = finding;
   }
   return kept;
+}
+
+/** The findings' order: by start, the longer first, then the better score (0: equal, keep their order). */
+function compareFindings(a: Detection, b: Detection): number {
+  return a.start - b.start || b.end - a.end || b.score - a.score;
+}
+
+/**
+ * `found` in `compareFindings` order, as a stable sort gives it. The detectors each add theirs in
+ * text order, so `found` is a few sorted runs one after the other (the master pass, recurrences,
+ * emails, ...): they are merged, left run first on ties, instead of a sort calling its comparator
+ * through the engine's generic sort.
+ */
+function sortFindings(found: Detection[]): Detection[] {
+  let runs: Detection[][] = [];
+  let runStart = 0;
+  for (let index = 1; index <= found.length; index++)
+    if (
+      index === found.length ||
+      compareFindings(found[index - 1] as Detection, found[index] as Detection) > 0
+    ) {
+      runs.push(runStart === 0 && index === found.length ? found : found.slice(runStart, index));
+      runStart = index;
+    }
+  while (runs.length > 1) {
+    const merged: Detection[][] = [];
+    for (let run = 0; run + 1 < runs.length; run += 2)
+      merged.push(mergeFindings(runs[run] as Detection[], runs[run + 1] as Detection[]));
+    if (runs.length % 2 === 1) merged.push(runs[runs.length - 1] as Detection[]);
+    runs = merged;
+  }
+  return runs[0] as Detection[];
+}
+
+/** Two sorted runs as one; on a tie the left run's finding comes first (a stable merge). */
+function mergeFindings(left: Detection[], right: Detection[]): Detection[] {
+  const merged: Detection[] = [];
+  let l = 0;
+  let r = 0;
+  while (l < left.length && r < right.length) {
+    if (compareFindings(right[r] as Detection, left[l] as Detection) < 0)
+      merged.push(right[r++] as Detection);
+    else merged.push(left[l++] as Detection);
+  }
+  while (l < left.length) merged.push(left[l++] as Detection);
+  while (r < right.length) merged.push(right[r++] as Detection);
+  return merged;
 }

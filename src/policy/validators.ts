@@ -55,15 +55,7 @@ export function isPaymentCard(digits: string): boolean {
  * first): mod-97, then country structure by `ibantools`.
  */
 export function isIban(written: string): boolean {
-  return isIbanPrefix(written.toUpperCase(), written.length);
-}
-
-/**
- * Whether the first `length` characters of `compact` (upper case, no spaces) are an IBAN: the
- * scanner tries a candidate at several lengths (it may run into the next word) without building
- * a string for each. The string of the IBAN is made only once mod-97 has passed.
- */
-export function isIbanPrefix(compact: string, length: number): boolean {
+  const compact = written.toUpperCase();
   // ibantools checks the country's length, BBAN structure and national check digits; its own
   // mod-97 (string-based) would repeat the arithmetic one just done.
   const tens = compact.charCodeAt(2);
@@ -73,17 +65,51 @@ export function isIbanPrefix(compact: string, length: number): boolean {
     tens <= 57 &&
     units >= 48 &&
     units <= 57 &&
-    ibanMod97(compact, length) &&
-    isValidBBAN(compact.slice(4, length), compact.slice(0, 2))
+    ibanMod97(compact) &&
+    isValidBBAN(compact.slice(4), compact.slice(0, 2))
   );
 }
 
-/** ISO 13616 mod-97 over the rearranged IBAN, digit by digit: a cheap first filter before ibantools. */
-function ibanMod97(compact: string, length: number): boolean {
+/**
+ * Whether the first `end` characters of `candidate`, an IBAN as written (`FR76 3000 6000 ...`: the
+ * first four characters unspaced, then letters and digits in either case with single spaces), are
+ * an IBAN. Mod-97 runs on the written form, so no string is made unless it passes (a candidate
+ * that ran into the next word is tried at several lengths, and most tries fail).
+ */
+export function isWrittenIbanPrefix(candidate: string, end: number): boolean {
+  const tens = candidate.charCodeAt(2);
+  const units = candidate.charCodeAt(3);
+  if (!(tens >= 48 && tens <= 57 && units >= 48 && units <= 57)) return false;
+  let length = 0;
+  for (let index = 0; index < end; index++) if (candidate.charCodeAt(index) !== 32) length++;
   if (length < 15 || length > 34) return false;
+  // The rearranged IBAN: the BBAN, then the country code and check digits.
   let remainder = 0;
-  for (let step = 0; step < length; step++) {
-    const code = compact.charCodeAt((step + 4) % length);
+  for (let index = 4; index < end && remainder >= 0; index++)
+    remainder = mod97Step(remainder, candidate, index);
+  for (let index = 0; index < 4 && remainder >= 0; index++)
+    remainder = mod97Step(remainder, candidate, index);
+  if (remainder !== 1) return false;
+  const compact = candidate.slice(0, end).replaceAll(" ", "").toUpperCase();
+  return isValidBBAN(compact.slice(4), compact.slice(0, 2));
+}
+
+/** One character of mod-97 (a space skipped, a letter in either case as 10-35), or -1 for one an IBAN cannot hold. */
+function mod97Step(remainder: number, text: string, index: number): number {
+  let code = text.charCodeAt(index);
+  if (code === 32) return remainder;
+  if (code >= 48 && code <= 57) return (remainder * 10 + code - 48) % 97;
+  if (code >= 97 && code <= 122) code -= 32;
+  if (code >= 65 && code <= 90) return (remainder * 100 + code - 55) % 97;
+  return -1;
+}
+
+/** ISO 13616 mod-97 over the rearranged IBAN, digit by digit: a cheap first filter before ibantools. */
+function ibanMod97(compact: string): boolean {
+  if (compact.length < 15 || compact.length > 34) return false;
+  let remainder = 0;
+  for (let step = 0; step < compact.length; step++) {
+    const code = compact.charCodeAt((step + 4) % compact.length);
     if (code >= 48 && code <= 57) remainder = (remainder * 10 + code - 48) % 97;
     else if (code >= 65 && code <= 90) remainder = (remainder * 100 + code - 55) % 97;
     else return false;

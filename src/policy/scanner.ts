@@ -680,15 +680,32 @@ function numberMayStart(text: string, start: number): boolean {
  * IBAN is the master expression's, and a failing candidate swallows nothing).
  */
 function anyCaseIbanAt(text: string, start: number, findings: Findings): number {
+  // A candidate is at most 44 letters, digits and spaces from `start`: with no lower-case letter
+  // among those it is all capitals (the master expression's), and the expression need not run.
+  if (!hasLowerAscii(text, start, Math.min(text.length, start + 44), true)) return 0;
   anyCaseIban.lastIndex = start;
   const match = anyCaseIban.exec(text);
   if (match === null) return 0;
   const candidate = match[0];
-  if (candidate === candidate.toUpperCase()) return 0;
+  if (!hasLowerAscii(candidate, 0, candidate.length, false)) return 0;
   const value = longestIban(candidate);
   if (value === undefined) return 0;
   findings.add("iban", start, value, 1);
   return start + value.length;
+}
+
+/**
+ * Whether `text` has an a-z letter in [from, to); with `stopAtOther`, the search ends at the first
+ * character that is not an ASCII letter, digit or space (an IBAN candidate cannot go past it).
+ */
+function hasLowerAscii(text: string, from: number, to: number, stopAtOther: boolean): boolean {
+  for (let at = from; at < to; at++) {
+    const code = text.charCodeAt(at);
+    if (code >= 97 && code <= 122) return true;
+    if (stopAtOther && !(code === 32 || (code >= 48 && code <= 57) || (code >= 65 && code <= 90)))
+      return false;
+  }
+  return false;
 }
 
 function handleMatch(

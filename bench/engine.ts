@@ -619,8 +619,8 @@ interface KernelRound {
 /**
  * llama.cpp's kernels as built for llama-server (llama-bench) against node-llama-cpp's prebuilt
  * ones (what Bastion runs), driven the same way: `prompt` tokens in one batch of 512, then
- * `generate` single-token decodes from an empty context, same threads; alternating rounds. If these
- * differ, the servers' comparison measures the builds, not the servers.
+ * `generate` single-token decodes from an empty context, each computing its logits, same threads;
+ * alternating rounds. If these differ, the servers' comparison measures the builds, not the servers.
  */
 async function kernelPair(
   build: LlamaCppBuild,
@@ -648,8 +648,14 @@ async function kernelPair(
     const promptTokensPerSecond = prompt / ((performance.now() - started) / 1000);
     await sequence.clearHistory();
     started = performance.now();
+    // Each generated token needs the logits of its position (llama-bench's decodes output them):
+    // `evaluateWithoutGeneratingNewTokens` asks for none, so llama.cpp would skip the output layer
+    // (151,936 × 1,536 weights) and most of the last layer: 60 instead of 80 ms a token on the
+    // 2-core Xeon (bench/support/engine-steps.ts), which made node-llama-cpp's kernels look 1.10x
+    // faster than llama-bench's and Bastion's server look as if it lost 18% of their speed. The
+    // greedy pick of a token from them (an argmax) is the least a generation does with them.
     for (let index = 0; index < generate; index++)
-      await sequence.evaluateWithoutGeneratingNewTokens([tokens[prompt + index]!]);
+      await sequence.controlledEvaluate([[tokens[prompt + index]!, { generateNext: { token: true } }]]);
     return {
       promptTokensPerSecond,
       generationTokensPerSecond: generate / ((performance.now() - started) / 1000),

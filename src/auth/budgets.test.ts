@@ -94,6 +94,8 @@ describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => 
       // Reserves a lease slice, then stops (as killed): nothing settles or renews it.
       const crashed = createBudgets(first, { owner: "crashed", holdSeconds: 60, now });
       await crashed.reserve([scope], 0.01);
+      // Its holds are written (on PostgreSQL off the request's path: a sweep waits for them).
+      expect(await crashed.sweepExpiredHolds()).toBe(0);
       const live = createBudgets(second, { owner: "live", holdSeconds: 60, now });
       const running = await live.reserve([scope], 0.01);
       expect((await live.status(scope.scope)).reservedEur).toBeCloseTo(0.02 * leaseRequests, 12);

@@ -108,6 +108,7 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
   const holder = (): BudgetHolder => [owner, now() + holdMs];
   const sweep = async (): Promise<number> => {
     if (fast !== undefined) return fast.run(budgetSweepJob, [holder(), now()]);
+    await holdWrites;
     const [, expiresAt] = holder();
     const at = now();
     await db
@@ -143,6 +144,12 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
       }
       return rows.length;
     });
+  };
+  // PostgreSQL: hold writes go out in order (an add must land before the take that follows it,
+  // or the take clamps at zero), one after another, without the request waiting for them.
+  let holdWrites: Promise<unknown> = Promise.resolve();
+  const holdWrite = (write: () => Promise<unknown>) => {
+    holdWrites = holdWrites.then(write).catch(() => undefined);
   };
   void sweep().catch(() => 0);
   const timer = setInterval(() => void sweep().catch(() => 0), holdMs / 3);
@@ -181,20 +188,23 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
         .where("month", "=", month)
         .execute();
     }
-    // After the ledger, which admission reads: the holds only matter after a crash.
+    // After the ledger, which admission reads, and off the request's path: the holds only matter
+    // after a crash.
     const [, expiresAt] = holder();
-    await Promise.all(
-      scopes.map(({ scope, decrement }) =>
-        db
-          .updateTable("budget_holds")
-          .set({
-            amount: sql`case when amount > ${decrement} then amount - ${decrement} else 0 end`,
-            expires_at: expiresAt,
-          })
-          .where("scope", "=", scope.scope)
-          .where("month", "=", month)
-          .where("owner", "=", owner)
-          .execute(),
+    holdWrite(() =>
+      Promise.all(
+        scopes.map(({ scope, decrement }) =>
+          db
+            .updateTable("budget_holds")
+            .set({
+              amount: sql`case when amount > ${decrement} then amount - ${decrement} else 0 end`,
+              expires_at: expiresAt,
+            })
+            .where("scope", "=", scope.scope)
+            .where("month", "=", month)
+            .where("owner", "=", owner)
+            .execute(),
+        ),
       ),
     );
   }
@@ -285,18 +295,20 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
         note(scope, result);
       }
       const [, expiresAt] = holder();
-      await Promise.all(
-        asked.map(({ scope, amount }) =>
-          db
-            .insertInto("budget_holds")
-            .values({ scope: scope.scope, month, owner, amount, expires_at: expiresAt })
-            .onConflict((conflict) =>
-              conflict.columns(["scope", "month", "owner"]).doUpdateSet({
-                amount: sql`budget_holds.amount + excluded.amount`,
-                expires_at: expiresAt,
-              }),
-            )
-            .execute(),
+      holdWrite(() =>
+        Promise.all(
+          asked.map(({ scope, amount }) =>
+            db
+              .insertInto("budget_holds")
+              .values({ scope: scope.scope, month, owner, amount, expires_at: expiresAt })
+              .onConflict((conflict) =>
+                conflict.columns(["scope", "month", "owner"]).doUpdateSet({
+                  amount: sql`budget_holds.amount + excluded.amount`,
+                  expires_at: expiresAt,
+                }),
+              )
+              .execute(),
+          ),
         ),
       );
     }

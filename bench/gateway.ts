@@ -8,7 +8,8 @@
  *
  * Options: --requests N per target and round (default 3000), --rounds N (default 3, targets
  * alternate to even out drift), --concurrency N (default 8), --soak (200,000 requests through
- * Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --variant NAME
+ * Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --mode json|stream
+ * (repeatable; default both), --variant NAME
  * (repeatable; Bastion set-ups to measure, see `bastionVariants`; default gateway and control-plane).
  *
  * Every server runs in its own process (the mock, each Bastion variant, Portkey), so that the load
@@ -32,6 +33,7 @@ const { values: flags } = parseArgs({
     rounds: { type: "string", default: "3" },
     concurrency: { type: "string", default: "8" },
     soak: { type: "boolean", default: false },
+    mode: { type: "string", multiple: true },
   },
 });
 
@@ -478,7 +480,10 @@ async function main(): Promise<void> {
 
     // Warm-up, then alternating rounds so that a drifting machine hurts every target alike. Each
     // target is measured with JSON answers and with SSE streams (latency to the stream's end).
-    const modes = ["json", "stream"] as const;
+    // --mode json|stream (repeatable) measures only those answers (profiling one of them).
+    const modes = (["json", "stream"] as const).filter(
+      (mode) => flags.mode === undefined || flags.mode.includes(mode),
+    );
     for (const target of targets)
       for (const mode of modes) await load(target, Math.min(500, requests), concurrency, mode === "stream");
     const results = new Map<string, Sample[]>();

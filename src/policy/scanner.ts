@@ -174,6 +174,13 @@ const upperMaster = composeMaster([
   "introducedName",
   "firstName",
 ]);
+/**
+ * A capital then a lower-case letter ("Claire", "Mme", "Herr", "Łukasz"): every other family of
+ * `upperMaster` needs a second capital, digit or "-" there (key prefixes, secret names, NIE,
+ * codice fiscale, IBAN), so only the name families can match, and the smaller expression fills
+ * fewer groups.
+ */
+const capitalisedMaster = composeMaster(["titledName", "introducedName", "firstName"]);
 /** Lower case and `_`: JWTs, key prefixes, secret names, lower-case titles and introductions. */
 const lowerMaster = composeMaster([
   "jwt",
@@ -594,7 +601,10 @@ function scanMaster(
         index = skipRest(text, index, keywords);
         continue;
       }
-      master = kind === UPPER ? upperMaster : lowerMaster;
+      if (kind === UPPER) {
+        const second = text.charCodeAt(wordStart + 1);
+        master = wordKind[second] === LOWER && second !== 95 ? capitalisedMaster : upperMaster;
+      } else master = lowerMaster;
     }
     master.regex.lastIndex = wordStart;
     const match = master.regex.exec(text);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -70,6 +70,33 @@ describe("the shared SQLite writer", () => {
         .execute();
     });
     expect(await written).toBe(2);
+  });
+
+  it("lets a process with nothing else to do close the store after a write (regression: close hung)", async () => {
+    // An idle writer thread is unref'd; closing it must hold it until it exited, or a CLI command
+    // ending with `store.destroy()` ended with that promise unsettled (exit code 13).
+    const dir = mkdtempSync(join(tmpdir(), "bastion-writer-close-"));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const here = import.meta.dirname;
+    const script = `
+      import { openStore } from ${JSON.stringify(join(here, "database.ts"))};
+      import { sharedSqliteWriter } from ${JSON.stringify(join(here, "sqlite-writer.ts"))};
+      import { auditAppendJob } from ${JSON.stringify(join(here, "..", "audit", "audit-writes.ts"))};
+      const store = await openStore({ sqlitePath: ${JSON.stringify(join(dir, "bastion.db"))} });
+      const [seq] = await sharedSqliteWriter(store.sqlite).run(auditAppendJob, ["admin", null, null, null, "{}"]);
+      await store.destroy();
+      console.log("closed after", seq);
+    `;
+    const file = join(dir, "close.mjs");
+    writeFileSync(file, script);
+    const { execFile } = await import("node:child_process");
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(process.execPath, [file], (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : (child.exitCode ?? 1), stdout, stderr }),
+      );
+    });
+    expect(result.stderr).toBe("");
+    expect(result).toMatchObject({ code: 0, stdout: "closed after 1\n" });
   });
 
   it("runs an in-memory database's jobs on this thread, with the same answers", async () => {

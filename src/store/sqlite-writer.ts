@@ -364,6 +364,9 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
         const running = worker;
         if (running === undefined) return;
         const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
+        // Held while it closes its connection: an idle thread is unref'd, and a process with
+        // nothing else to do would otherwise end with this promise unsettled.
+        running.ref();
         running.postMessage({ close: true } satisfies WriterMessage);
         await exited;
       });

@@ -197,7 +197,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function open(request: ChatRequest, context: ChatServiceContext): Promise<ChatSession> {
     const startedAt = new Date();
     const t0 = performance.now();
-    const { route, strategy, candidates } = await router.resolve(request.model);
+    // A known name resolves without a promise; `resolve` builds the not-found error.
+    const { route, strategy, candidates } =
+      router.lookup(request.model) ?? (await router.resolve(request.model));
 
     let inspection: Inspection;
     try {

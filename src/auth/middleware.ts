@@ -84,6 +84,29 @@ export interface AuthMiddlewareOptions {
   resolveModel?: (name: string) => string | undefined;
 }
 
+/** A request's rate-limit headers and budget warnings; `taken`: how many warnings the handler took (-1: not taken). */
+interface LimitHeaders {
+  headers: Record<string, string>;
+  warnings: string[];
+  taken: number;
+}
+const limitHeaders = new WeakMap<Request, LimitHeaders>();
+
+/**
+ * The `x-ratelimit-*` headers (and budget warning) of a request the limits middleware admitted,
+ * for a handler that builds its response's headers as one plain object (see `plainResponse`):
+ * once taken, the middleware does not set them again on the finished response, which would
+ * turn that object into a web `Headers`. Undefined when no limits ran for the request.
+ */
+export function takeLimitHeaders(request: Request): Record<string, string> | undefined {
+  const entry = limitHeaders.get(request);
+  if (entry === undefined) return undefined;
+  entry.taken = entry.warnings.length;
+  return entry.warnings.length === 0
+    ? entry.headers
+    : { ...entry.headers, "x-bastion-budget-warning": entry.warnings.join("; ") };
+}
+
 type Limits = BastionConfig["limits"]["key"];
 const merged = new WeakMap<Limits, WeakMap<Limits, Limits>>();
 
@@ -189,6 +212,8 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
     }
     const warnings: string[] = [];
+    const limits: LimitHeaders = { headers: admission.headers, warnings, taken: -1 };
+    limitHeaders.set(c.req.raw, limits);
     // Not removed after the handler: a streamed answer may open further chats (Responses API tool
     // turns) and each must reserve its budget too; the WeakMap lets go with the request.
     const afterResponse: Array<() => Promise<void>> = [];
@@ -210,7 +235,10 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       finish();
       throw error;
     }
-    for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
+    // Unless the handler put them on its response itself (takeLimitHeaders): setting them here
+    // turns node-server's plain header object into a web Headers.
+    if (limits.taken < 0)
+      for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     // Embeddings do not go through the chat service: their tokens are read from the answer, and
     // only when a tokens/min limit makes them matter.
     if (
@@ -227,29 +255,25 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       const tokens = Number(answer?.usage?.total_tokens ?? answer?.prompt_eval_count ?? 0);
       if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
     }
-    if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
-    // A JSON answer is complete once the handler returned; only a stream (SSE, NDJSON) still runs.
-    // Wrapping a body costs node-server its fast path, so it is done only when a slot is held.
-    // The body is read last: on node-server's light response, reading it builds a web Response.
+    if (warnings.length > Math.max(0, limits.taken))
+      c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
     if (!admission.holdsSlot && afterResponse.length === 0) {
       finish();
       return;
     }
-    const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
-    if (!streaming) {
-      finish();
-      return;
-    }
-    // The concurrency slot is held until the last byte of a streamed answer, or the client leaves.
-    // Served by node-server, its response's `close` says so (after the last byte, or when the
-    // client left) without wrapping the body; elsewhere (app.request) the body is wrapped.
+    // The concurrency slot is held until the last byte of the answer, or the client leaves. Served
+    // by node-server, its response's `close` says so (after the last byte, or when the client
+    // left) without reading the response: reading its headers or body would turn node-server's
+    // light response into a web one. Elsewhere (app.request) a JSON answer is complete once the
+    // handler returned, and a stream's (SSE, NDJSON) body is wrapped.
     const outgoing = (c.env as { outgoing?: Pick<ServerResponse, "once"> } | undefined)?.outgoing;
     if (outgoing !== undefined && typeof outgoing.once === "function") {
       outgoing.once("close", finish);
       return;
     }
+    const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
     const body = c.res.body;
-    if (body === null) {
+    if (!streaming || body === null) {
       finish();
       return;
     }

@@ -21,7 +21,13 @@ import { type AuthVariables, createAuthMiddleware } from "./middleware.ts";
 import { createRateLimits, type RateLimits } from "./rate-limits.ts";
 
 export { bootstrapAdminKey, ensureDefaultTenant } from "./bootstrap.ts";
-export { authContextOf, clientAddress, readCredential, sessionCookie } from "./middleware.ts";
+export {
+  authContextOf,
+  clientAddress,
+  readCredential,
+  sessionCookie,
+  takeLimitHeaders,
+} from "./middleware.ts";
 
 /** Response headers of the limits, for CORS `Access-Control-Expose-Headers`. */
 export const limitHeaderNames = [

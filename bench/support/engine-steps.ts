@@ -12,9 +12,11 @@
  * In-process modes split each token's time into llama.cpp's decode of the batch and the gap until
  * the next decode starts (sampling, node-llama-cpp's and Bastion's JavaScript, thread hand-offs);
  * "cpu" is this process's CPU time per token, every thread together. Fresh prompts every request.
+ * Prints each round and the medians, and writes them to bench/results/engine-steps-<date>.json.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomInt, randomUUID } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { getLlama, type LlamaContext, LlamaLogLevel, LlamaModel, type Token } from "node-llama-cpp";
@@ -262,6 +264,7 @@ async function run(mode: Mode): Promise<Step> {
   return time.result(entry.context, note);
 }
 
+const loadBefore = loadavg();
 const fmt = (value: number | undefined) => (value === undefined ? "-" : value.toFixed(1));
 const results = new Map<Mode, Step[]>();
 try {
@@ -290,3 +293,11 @@ for (const [mode, steps] of results)
   console.log(
     `${mode.padEnd(13)} ${fmt(median(steps.map((step) => step.msPerToken)))} ms/token (decode ${fmt(median(steps.map((step) => step.decodeMsPerToken)))}, gap ${fmt(median(steps.map((step) => step.gapMsPerToken)))})`,
   );
+const resultsDir = join(root, "bench", "results");
+mkdirSync(resultsDir, { recursive: true });
+const file = join(resultsDir, `engine-steps-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(
+  file,
+  `${JSON.stringify({ date: new Date().toISOString(), modelPath, threads, tokens, rounds, load: { before: loadBefore, after: loadavg() }, results: Object.fromEntries(results) }, null, 2)}\n`,
+);
+console.log(`wrote ${file}`);

@@ -804,7 +804,9 @@ async function vsLlamaServerMain() {
     runs[count] = { ...(await vsPair(build, modelPath, count, maxTokens, rounds)), kernel };
   }
 
-  const rows = [["threads", "metric", "llama.cpp", "Bastion", "ratio", "target"]];
+  // "per round": each round's own ratio. The two sides of a round ran minutes apart at most, so a
+  // change of the machine's load shows up there as one odd round instead of shifting a median.
+  const rows = [["threads", "metric", "llama.cpp", "Bastion", "ratio", "per round", "target"]];
   const summary: Record<number, Record<string, number>> = {};
   for (const count of threadCounts) {
     const { results, kernel } = runs[count]!;
@@ -815,12 +817,25 @@ async function vsLlamaServerMain() {
       ours: number,
       digits: number,
       target: string,
+      perRound: number[] = [],
     ) => {
       summary[count] = { ...summary[count], [key]: ours / theirs };
-      rows.push([String(count), name, fmt(theirs, digits), fmt(ours, digits), fmt(ours / theirs, 2), target]);
+      rows.push([
+        String(count),
+        name,
+        fmt(theirs, digits),
+        fmt(ours, digits),
+        fmt(ours / theirs, 2),
+        perRound.map((ratio) => fmt(ratio, 2)).join(" "),
+        target,
+      ]);
     };
     const kernelMedian = (side: KernelRound[], pick: (round: KernelRound) => number) =>
       median(side.map(pick));
+    const kernelRounds = (pick: (round: KernelRound) => number) =>
+      kernel.results["node-llama-cpp"].map(
+        (round, index) => pick(round) / pick(kernel.results["llama-bench"][index]!),
+      );
     addRow(
       `kernel: prompt, ${kernelPrompt} tokens (tok/s; llama-bench vs node-llama-cpp)`,
       "kernelPrompt",
@@ -828,6 +843,7 @@ async function vsLlamaServerMain() {
       kernelMedian(kernel.results["node-llama-cpp"], (r) => r.promptTokensPerSecond),
       1,
       "",
+      kernelRounds((r) => r.promptTokensPerSecond),
     );
     addRow(
       `kernel: generation, ${kernelGenerate} tokens (tok/s; llama-bench vs node-llama-cpp)`,
@@ -836,6 +852,7 @@ async function vsLlamaServerMain() {
       kernelMedian(kernel.results["node-llama-cpp"], (r) => r.generationTokensPerSecond),
       2,
       "",
+      kernelRounds((r) => r.generationTokensPerSecond),
     );
     const metric = (side: VsRound[], pick: (round: VsRound) => number) => median(side.map(pick));
     const add = (
@@ -845,7 +862,15 @@ async function vsLlamaServerMain() {
       digits: number,
       target: string,
     ) =>
-      addRow(name, key, metric(results["llama-server"], pick), metric(results.bastion, pick), digits, target);
+      addRow(
+        name,
+        key,
+        metric(results["llama-server"], pick),
+        metric(results.bastion, pick),
+        digits,
+        target,
+        results.bastion.map((round, index) => pick(round) / pick(results["llama-server"][index]!)),
+      );
     add(
       `server: decode, 1 stream (tok/s, median of ${rounds})`,
       "decode",
@@ -873,6 +898,7 @@ async function vsLlamaServerMain() {
       `server: fewest tokens any request produced (of ${maxTokens})`,
       String(fewest(results["llama-server"])),
       String(fewest(results.bastion)),
+      "",
       "",
       "",
     ]);

@@ -2,13 +2,14 @@
  * `npm run bench:gateway`: Bastion's gateway in front of a fast mock OpenAI-compatible upstream,
  * with detectors and the residency policy on, side by side in one run with the mock called directly
  * and with Portkey's open-source gateway (`@portkey-ai/gateway`, started locally and pointed at the
- * mock through its custom-host header). Reports requests/s and latency p50/p99 at concurrency 8,
+ * mock through its custom-host header; as published for JSON answers, and with its streams fixed by
+ * a preload for SSE, since the published build fails every stream). Reports requests/s and latency p50/p99 at concurrency 8,
  * and the latency each gateway adds over the direct call. Prints a table, writes JSON to
  * bench/results/.
  *
  * Options: --requests N per target and round (default 3000), --rounds N (default 3, targets
- * alternate to even out drift), --concurrency N (default 8), --soak (200,000 requests through
- * Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --mode json|stream
+ * alternate to even out drift), --concurrency N (default 8), --soak (an 80,000-request warm-up, then
+ * 200,000 requests through Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --mode json|stream
  * (repeatable; default both), --variant NAME
  * (repeatable; Bastion set-ups to measure, see `bastionVariants`; default gateway and control-plane).
  *
@@ -286,10 +287,19 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function startPortkey(): Promise<{ child: ChildProcess; port: number }> {
+/**
+ * Starts Portkey's gateway. As published (1.15), it bundles @hono/node-server 1.19, whose light
+ * Response keeps an upstream fetch Response's immutable Headers when Portkey re-wraps a stream:
+ * every streamed request fails with "TypeError: immutable" (Node 20 and 24). `fixedStreams` preloads
+ * a hook that points it at the tree's node-server v2, which makes its streams work; JSON answers are
+ * measured against Portkey as published.
+ */
+async function startPortkey(fixedStreams: boolean): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const script = join(root, "node_modules", "@portkey-ai", "gateway", "build", "start-server.js");
-  const child = spawn(process.execPath, [script, `--port=${port}`, "--headless"], {
+  const preload = join(root, "bench", "support", "portkey-node-server-v2.mjs");
+  const args = [...(fixedStreams ? ["--import", preload] : []), script, `--port=${port}`, "--headless"];
+  const child = spawn(process.execPath, args, {
     stdio: "ignore",
     env: { ...process.env, NODE_ENV: "production" },
   });
@@ -314,6 +324,8 @@ interface Target {
   model: string;
   /** The process that serves it, whose CPU time is charged to it. */
   pid: number;
+  /** The answers it is measured with (default: both). */
+  modes?: ReadonlyArray<"json" | "stream">;
 }
 
 /**
@@ -430,25 +442,32 @@ async function main(): Promise<void> {
       });
     }
     if (!flags.soak) {
-      const portkey = await startPortkey();
-      children.push(portkey.child);
-      targets.push({
-        name: "portkey",
-        origin: `http://127.0.0.1:${portkey.port}`,
-        headers: {
-          "x-portkey-provider": "openai",
-          "x-portkey-custom-host": `${mockOrigin}/v1`,
-          authorization: "Bearer unused",
-        },
-        model: "bench",
-        pid: portkey.child.pid!,
-      });
+      // Portkey as published for JSON answers; with its streams fixed (see startPortkey) for SSE.
+      for (const fixedStreams of [false, true]) {
+        const portkey = await startPortkey(fixedStreams);
+        children.push(portkey.child);
+        targets.push({
+          name: fixedStreams ? "portkey (streams fixed)" : "portkey",
+          origin: `http://127.0.0.1:${portkey.port}`,
+          headers: {
+            "x-portkey-provider": "openai",
+            "x-portkey-custom-host": `${mockOrigin}/v1`,
+            authorization: "Bearer unused",
+          },
+          model: "bench",
+          pid: portkey.child.pid!,
+          modes: fixedStreams ? ["stream"] : ["json"],
+        });
+      }
     }
 
     if (flags.soak) {
       const [variant, child] = [...bastions.entries()][0]!;
       const target = targets.find((candidate) => candidate.name === `bastion ${variant}`)!;
-      const total = 200_000;
+      // A warm-up of 80,000 requests (JIT, pools, and V8 growing its heap to its working size, which
+      // takes ~70,000 requests now that each request leaves little garbage), then 200,000 measured.
+      const warmup = 80_000;
+      const total = warmup + 200_000;
       const step = 10_000;
       const samples: Array<{ requests: number; rssBytes: number; requestsPerSecond: number }> = [];
       let errors = 0;
@@ -464,15 +483,15 @@ async function main(): Promise<void> {
           `${done + step} requests, RSS ${fmt(samples.at(-1)!.rssBytes / 1024 ** 2, 1)} MiB, ${fmt(samples.at(-1)!.requestsPerSecond, 0)} req/s`,
         );
       }
-      // Warm-up: the first 20,000 requests (JIT, pools, caches); then RSS is compared with its first value.
-      const after = samples.slice(2);
+      // After the warm-up, RSS is compared with its value at the warm-up's end.
+      const after = samples.slice(warmup / step - 1);
       const reference = after[0]!.rssBytes;
       const drift = Math.max(...after.map((sample) => Math.abs(sample.rssBytes / reference - 1)));
-      const verdict = `RSS after warm-up within ${fmt(drift * 100, 1)}% of ${fmt(reference / 1024 ** 2, 1)} MiB (target ±10%), ${errors} errors`;
+      const verdict = `RSS over the ${fmt((total - warmup) / 1000, 0)}k requests after a ${fmt(warmup / 1000, 0)}k warm-up within ${fmt(drift * 100, 1)}% of ${fmt(reference / 1024 ** 2, 1)} MiB (target ±10%), ${errors} errors`;
       console.log(`\n${verdict}`);
       write(
         "gateway-soak",
-        { variant, concurrency, total, samples, driftFraction: drift, errors, verdict },
+        { variant, concurrency, warmup, total, samples, driftFraction: drift, errors, verdict },
         started,
       );
       return;
@@ -484,12 +503,14 @@ async function main(): Promise<void> {
     const modes = (["json", "stream"] as const).filter(
       (mode) => flags.mode === undefined || flags.mode.includes(mode),
     );
+    const measures = (target: Target, mode: "json" | "stream") => target.modes?.includes(mode) ?? true;
     for (const target of targets)
-      for (const mode of modes) await load(target, Math.min(500, requests), concurrency, mode === "stream");
+      for (const mode of modes.filter((candidate) => measures(target, candidate)))
+        await load(target, Math.min(500, requests), concurrency, mode === "stream");
     const results = new Map<string, Sample[]>();
     for (let round = 0; round < rounds; round++) {
       for (const mode of modes) {
-        for (const target of targets) {
+        for (const target of targets.filter((candidate) => measures(candidate, mode))) {
           const key = `${target.name} ${mode}`;
           results.set(key, [
             ...(results.get(key) ?? []),
@@ -498,7 +519,9 @@ async function main(): Promise<void> {
         }
       }
     }
-    const pairs = modes.flatMap((mode) => targets.map((target) => ({ target, mode })));
+    const pairs = modes.flatMap((mode) =>
+      targets.filter((target) => measures(target, mode)).map((target) => ({ target, mode })),
+    );
     const rows = pairs.map(({ target, mode }) => {
       const samples = results.get(`${target.name} ${mode}`)!;
       const latencies = samples.flatMap((sample) => sample.latenciesMs).sort((a, b) => a - b);
@@ -562,12 +585,15 @@ async function main(): Promise<void> {
     const summaries = withAdded
       .filter((row) => row.name.startsWith("bastion"))
       .map((row) => {
-        const portkey = withAdded.find((other) => other.name === "portkey" && other.mode === row.mode)!;
+        const portkey = withAdded.find(
+          (other) => other.name.startsWith("portkey") && other.mode === row.mode,
+        )!;
         return {
           variant: row.name,
           mode: row.mode,
-          // Portkey 1.15's streaming path throws "TypeError: immutable" (it appends headers to a
-          // fetched Response) on Node 20 and 24: its failed requests make a ratio meaningless.
+          // Portkey as published for JSON, with its streams fixed for SSE (see startPortkey).
+          portkeyTarget: portkey.name,
+          // Failed Portkey requests make a ratio meaningless.
           portkeyFailed: portkey.errors > 0,
           throughputOverPortkey: row.requestsPerSecond / portkey.requestsPerSecond,
           cpuPerRequestOverPortkey: row.cpuMsPerRequest / portkey.cpuMsPerRequest,
@@ -614,7 +640,7 @@ async function main(): Promise<void> {
         continue;
       }
       console.log(
-        `\n${summary.variant} (${summary.mode}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5), CPU per request ${fmt(summary.cpuPerRequestOverPortkey)}x Portkey's`,
+        `\n${summary.variant} (${summary.mode}, against ${summary.portkeyTarget}): throughput ${fmt(summary.throughputOverPortkey)}x Portkey's (target >= 2), added p50 ${fmt(summary.addedP50OverPortkey)}x Portkey's (target <= 0.5), CPU per request ${fmt(summary.cpuPerRequestOverPortkey)}x Portkey's`,
       );
     }
     for (const ratio of controlPlane) {

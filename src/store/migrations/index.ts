@@ -6,6 +6,7 @@ import { webappMigration } from "./0003_webapp.ts";
 import { documentsMigration } from "./0004_documents.ts";
 import { identityVersionMigration } from "./0005_identity_version.ts";
 import { budgetHoldsMigration } from "./0006_budget_holds.ts";
+import { documentsVersionMigration } from "./0007_documents_version.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -19,5 +20,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
     "0004_documents": documentsMigration(_dialect),
     "0005_identity_version": identityVersionMigration(_dialect),
     "0006_budget_holds": budgetHoldsMigration,
+    "0007_documents_version": documentsVersionMigration(_dialect),
   };
 }

@@ -42,22 +42,63 @@ export function createSqliteChunkIndex(
   }
   const knownTables = new Set<number>();
   // Quantized in-memory copies of each store's vectors (see quantized-vectors.ts), and the chunk
-  // count for keyword pruning; dropped when this process writes the store, or when another
-  // connection commits (PRAGMA data_version changes).
+  // count for keyword pruning. This process's own writes update them in place (or drop one
+  // store's); another connection's change to the chunks drops them all. That change is told by
+  // the `documents_version` row (migration 0007: triggers on `document_chunks` give it a new
+  // random value), not by `PRAGMA data_version`: that one also changes with every commit of the
+  // shared writer's thread (usage rows, audit records), which rebuilt large stores' copies on
+  // nearly every search.
   const vectorCaches = new Map<string, QuantizedVectors>();
   let chunkCount: number | undefined;
-  let dataVersion = -1;
+  const versionStatement = sqlite
+    .prepare("select version from documents_version where id = 1")
+    .pluck()
+    .safeIntegers();
+  // The version the caches above agree with; undefined before the first read.
+  let knownVersion: bigint | undefined;
   let vocabularyReady = false;
   const documentFrequencies = new Map<string, number>();
   let documentFrequencyBase = 0;
 
+  function readVersion(): bigint {
+    return versionStatement.get() as bigint;
+  }
+
+  function dropCaches(): void {
+    vectorCaches.clear();
+    chunkCount = undefined;
+  }
+
   function checkExternalWrites(): void {
-    const version = sqlite.pragma("data_version", { simple: true }) as number;
-    if (version !== dataVersion) {
-      dataVersion = version;
-      vectorCaches.clear();
-      chunkCount = undefined;
+    const version = readVersion();
+    if (version !== knownVersion) {
+      knownVersion = version;
+      dropCaches();
     }
+  }
+
+  /**
+   * Runs one of this index's own writes (inside the caller's transaction, which holds the write
+   * lock from its `BEGIN IMMEDIATE`). Another connection's changes committed before it are taken
+   * first; then the version the write's own triggers leave is adopted, since `write` keeps the
+   * caches in step itself. If that transaction rolls back, the version goes back to a value the
+   * caches no longer agree with, and the next search drops them. A search that ran in the middle
+   * of the write (same connection, so it saw part of it) may have rebuilt a copy from that part:
+   * then everything is dropped. So is everything when the write fails: the copies may hold rows
+   * that its rollback takes back, and whose ids the next insert will use again.
+   */
+  async function ownWrite(write: () => Promise<void>): Promise<void> {
+    checkExternalWrites();
+    const before = knownVersion;
+    try {
+      await write();
+    } catch (error) {
+      dropCaches();
+      knownVersion = undefined;
+      throw error;
+    }
+    if (knownVersion !== before) dropCaches();
+    knownVersion = readVersion();
   }
 
   function forgetStore(vectorStoreId: string): void {
@@ -176,53 +217,59 @@ export function createSqliteChunkIndex(
 
   return {
     async insert(trx, rows, chunks, vectors) {
-      const dimensions = vectors[0]?.length;
-      // The in-memory copy takes the new rows as they are written (a rolled-back row it keeps is
-      // harmless: its chunk id resolves to nothing and is skipped).
-      const cache =
-        dimensions === undefined ? undefined : vectorCaches.get(`${dimensions}:${rows.vectorStoreId}`);
-      if (chunkCount !== undefined) chunkCount += chunks.length;
-      if (dimensions !== undefined) ensureVectorTable(dimensions);
-      for (const [index, chunk] of chunks.entries()) {
-        const inserted = await trx
-          .insertInto("document_chunks")
-          .values({
-            tenant_id: rows.tenantId,
-            vector_store_id: rows.vectorStoreId,
-            file_id: rows.fileId,
-            seq: chunk.seq,
-            text: chunk.text,
-            page: chunk.page,
-            start_char: chunk.start,
-            end_char: chunk.end,
-            token_count: chunk.tokens,
-            embedding: null,
-          })
-          .returning("id")
-          .executeTakeFirstOrThrow();
-        const vector = vectors[index];
-        if (vector !== undefined) cache?.add([{ id: Number(inserted.id), vector, fileId: rows.fileId }]);
-        if (vector !== undefined && dimensions !== undefined) {
-          await sql`insert into ${sql.table(vectorTable(dimensions))} (rowid, vector_store_id, embedding) values (cast(${inserted.id} as integer), ${rows.vectorStoreId}, ${vectorBytes(vector)})`.execute(
-            trx,
-          );
+      await ownWrite(async () => {
+        const dimensions = vectors[0]?.length;
+        // The in-memory copy takes the new rows as they are written.
+        const cache =
+          dimensions === undefined ? undefined : vectorCaches.get(`${dimensions}:${rows.vectorStoreId}`);
+        if (chunkCount !== undefined) chunkCount += chunks.length;
+        if (dimensions !== undefined) ensureVectorTable(dimensions);
+        for (const [index, chunk] of chunks.entries()) {
+          const inserted = await trx
+            .insertInto("document_chunks")
+            .values({
+              tenant_id: rows.tenantId,
+              vector_store_id: rows.vectorStoreId,
+              file_id: rows.fileId,
+              seq: chunk.seq,
+              text: chunk.text,
+              page: chunk.page,
+              start_char: chunk.start,
+              end_char: chunk.end,
+              token_count: chunk.tokens,
+              embedding: null,
+            })
+            .returning("id")
+            .executeTakeFirstOrThrow();
+          const vector = vectors[index];
+          if (vector !== undefined) cache?.add([{ id: Number(inserted.id), vector, fileId: rows.fileId }]);
+          if (vector !== undefined && dimensions !== undefined) {
+            await sql`insert into ${sql.table(vectorTable(dimensions))} (rowid, vector_store_id, embedding) values (cast(${inserted.id} as integer), ${rows.vectorStoreId}, ${vectorBytes(vector)})`.execute(
+              trx,
+            );
+          }
         }
-      }
+      });
     },
     async removeFile(trx, vectorStoreId, fileId) {
-      for (const cache of cachesOf(vectorStoreId)) cache.removeFile(fileId);
-      chunkCount = undefined;
-      await trx
-        .deleteFrom("document_chunks")
-        .where("vector_store_id", "=", vectorStoreId)
-        .where("file_id", "=", fileId)
-        .execute();
+      await ownWrite(async () => {
+        for (const cache of cachesOf(vectorStoreId)) cache.removeFile(fileId);
+        chunkCount = undefined;
+        await trx
+          .deleteFrom("document_chunks")
+          .where("vector_store_id", "=", vectorStoreId)
+          .where("file_id", "=", fileId)
+          .execute();
+      });
     },
     async removeStore(trx, vectorStoreId) {
-      forgetStore(vectorStoreId);
-      await trx.deleteFrom("document_chunks").where("vector_store_id", "=", vectorStoreId).execute();
+      await ownWrite(async () => {
+        forgetStore(vectorStoreId);
+        await trx.deleteFrom("document_chunks").where("vector_store_id", "=", vectorStoreId).execute();
+      });
     },
     async warm() {
+      checkExternalWrites();
       chunkCount ??= (sqlite.prepare("select count(*) as n from document_chunks").get() as { n: number }).n;
       if (chunkCount < quantizeAbove) return 0;
       let loaded = 0;

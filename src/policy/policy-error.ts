@@ -2,14 +2,14 @@ import { BastionError } from "../core/errors.ts";
 
 /**
  * A request the policy refuses, or could not evaluate (fail closed). `reason` is machine-readable
- * (`secret_detected`, `personal_declared`, `no_allowed_backend`, `policy_error`, `unknown_policy`)
- * and also ends the message, since the OpenAI error body has no field of its own for it.
+ * (`secret_detected`, `personal_declared`, `no_allowed_backend`, `policy_error`, `unknown_policy`):
+ * every dialect answers it in the `x-bastion-policy-reason` header, OpenAI's error body also as
+ * `error.reason`, and it ends the message for people.
  */
 export class PolicyDeniedError extends BastionError {
-  readonly reason: string;
+  declare readonly reason: string;
 
   constructor(reason: string, message: string, options: { cause?: unknown } = {}) {
-    super("forbidden", `${message} (reason: ${reason})`, options);
-    this.reason = reason;
+    super("forbidden", `${message} (reason: ${reason})`, { ...options, reason });
   }
 }

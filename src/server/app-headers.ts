@@ -1,8 +1,15 @@
 import { limitHeaderNames } from "../auth/index.ts";
+import { reasonHeader } from "./error-response.ts";
 import { evidenceHeaderNames } from "./evidence.ts";
 
 /** Headers the browser may read on a cross-origin response. */
-export const exposedHeaders = ["X-Request-Id", "Retry-After", ...evidenceHeaderNames, ...limitHeaderNames];
+export const exposedHeaders = [
+  "X-Request-Id",
+  "Retry-After",
+  ...evidenceHeaderNames,
+  reasonHeader,
+  ...limitHeaderNames,
+];
 const exposedHeaderList = exposedHeaders.join(",");
 
 /** Responses built by `plainResponse`, which carry the app-wide headers in their own header object. */

@@ -4,7 +4,7 @@ import { BastionError, type BastionErrorCode, errorCodes, isBastionError } from 
 
 /** The OpenAI error body: every non-2xx answer of the API has this shape. */
 export interface OpenAIErrorBody {
-  error: { message: string; type: string; param: string | null; code: string };
+  error: { message: string; type: string; param: string | null; code: string; reason?: string };
 }
 
 export interface ErrorResponse {
@@ -31,9 +31,14 @@ export function toErrorResponse(error: unknown, requestId: string | undefined): 
     if (bastionError.retryAfterSeconds !== undefined) {
       headers["Retry-After"] = String(Math.max(0, Math.ceil(bastionError.retryAfterSeconds)));
     }
+    const body = errorBody(bastionError.code, bastionError.message, bastionError.param);
+    if (bastionError.reason !== undefined) {
+      headers[reasonHeader] = bastionError.reason;
+      body.error.reason = bastionError.reason;
+    }
     return {
       status: bastionError.status,
-      body: errorBody(bastionError.code, bastionError.message, bastionError.param),
+      body,
       headers,
       unexpected: bastionError.code === "internal_error",
     };
@@ -46,6 +51,9 @@ export function toErrorResponse(error: unknown, requestId: string | undefined): 
     unexpected: true,
   };
 }
+
+/** The header that carries a refusal's machine-readable reason (a policy block's `secret_detected`, ...). */
+export const reasonHeader = "x-bastion-policy-reason";
 
 /** The OpenAI error body for a code; `type` comes from the core table. */
 export function errorBody(

@@ -134,7 +134,7 @@ interface Answer {
         tool_calls?: Array<{ function: { arguments: string } }>;
       };
     }>;
-    error?: { code: string; message: string };
+    error?: { code: string; message: string; reason?: string };
     bastion?: { backend: string; policy: { action: string; summary: string } };
   };
 }
@@ -306,6 +306,9 @@ describe("residency with the policy corpus", () => {
     expect(answer.status).toBe(403);
     expect(answer.body.error?.code).toBe("forbidden");
     expect(answer.body.error?.message).toMatch(/reason: no_allowed_backend/);
+    // Machine-readable: a header in every dialect, and a field of OpenAI's error object.
+    expect(answer.headers.get("x-bastion-policy-reason")).toBe("no_allowed_backend");
+    expect(answer.body.error).toMatchObject({ reason: "no_allowed_backend" });
     expect(
       leaked(
         us.requests.map((request) => request.body),

@@ -32,10 +32,17 @@ async function setup() {
     assumedOutputTokens: 100,
   });
   const principal = { tenantId: "default", keyId: "k1", roles: ["member" as const] };
+  // The slot is given back after a delay (a remote counter), and says when it got it.
+  const slot = { releases: 0, released: false };
   const entry: PendingLimits = {
     scopes: { keyId: "k1", tenantId: "default", key: { budget_hard_eur: 1 }, tenant: {} },
     warn: () => {},
     afterResponse: [],
+    releaseSlot: async () => {
+      slot.releases++;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      slot.released = true;
+    },
   };
   pending.set(principal, entry);
   const open = () =>
@@ -43,7 +50,7 @@ async function setup() {
       { model: "m", messages: [{ role: "user", content: "Hi" }], sampling: {}, maxTokens: 5 },
       { signal: new AbortController().signal, requestId: "r", endpoint: "/v1/chat/completions", principal },
     );
-  return { budgets, entry, open };
+  return { budgets, entry, open, slot };
 }
 
 describe("the limited chat service", () => {
@@ -69,5 +76,23 @@ describe("the limited chat service", () => {
     const status = await budgets.status("key:k1");
     expect(status.reservedEur).toBeCloseTo(0, 12);
     expect(status.spentEur).toBe(0);
+  });
+
+  it("gives the concurrency slot back before the finish part is handed on", async () => {
+    const { open, slot } = await setup();
+    const session = await open();
+    const seen: Array<{ type: string; released: boolean }> = [];
+    for await (const part of session.parts) seen.push({ type: part.type, released: slot.released });
+    expect(seen.at(-1)).toEqual({ type: "finish", released: true });
+    // Before it, the answer was still being produced.
+    expect(seen.slice(0, -1).every((part) => !part.released)).toBe(true);
+    expect(seen.length).toBeGreaterThan(1);
+  });
+
+  it("gives the concurrency slot back before a reader that stops early gets control back", async () => {
+    const { open, slot } = await setup();
+    const session = await open();
+    for await (const _part of session.parts) break;
+    expect(slot.released).toBe(true);
   });
 });

@@ -19,6 +19,14 @@ export interface PendingLimits {
   warn(message: string): void;
   /** Run once the response is over (its last byte sent, or the client gone). */
   afterResponse: Array<() => Promise<void>>;
+  /**
+   * Gives the request's concurrency slot back (idempotent) and resolves once the counters have it.
+   * The chat service calls it when the model's answer has ended, before its last part is handed
+   * on, so that a client that read the whole answer finds its slot free; the middleware calls it
+   * again once the response is over (a cancelled or failed answer, a route without a chat). A
+   * second chat opened later by the same request would run outside the slot (no route does).
+   */
+  releaseSlot(): Promise<void>;
 }
 
 export interface LimitsSettler extends RequestObserver {
@@ -166,7 +174,10 @@ export function createLimitedChatService(
         state.started = true;
         await reservation.settle(0);
       });
-      return { ...session, parts: settleOnEnd(session, request, context, started, settle, state) };
+      return {
+        ...session,
+        parts: settleOnEnd(session, request, context, started, settle, state, pending.releaseSlot),
+      };
     },
   };
 }
@@ -178,6 +189,7 @@ async function* settleOnEnd(
   started: Date,
   settle: Settle,
   state: { started: boolean },
+  releaseSlot: () => Promise<void>,
 ): AsyncIterable<ChatStreamPart> {
   if (state.started) return;
   state.started = true;
@@ -192,6 +204,9 @@ async function* settleOnEnd(
         usage = part.usage;
         timings = part.timings;
         status = "ok";
+        // The answer is produced: the slot is free before the client can see the answer end (the
+        // finish part becomes the last chunk or line, and a JSON answer is sent after it).
+        await releaseSlot();
       } else if (part.type === "reasoning-delta") reasoning++;
       else if (part.type === "text-delta" || part.type === "tool-call-delta") output++;
       yield part;
@@ -200,6 +215,8 @@ async function* settleOnEnd(
     status = context.signal.aborted ? "cancelled" : "error";
     throw error;
   } finally {
+    // An answer without a finish part (failed, or the client left): its error event or JSON comes after this.
+    await releaseSlot();
     // With metering on, its record of this request usually settled it already.
     if (!settle.done) await settle(completedRecord());
   }

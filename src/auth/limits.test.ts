@@ -3,7 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Store } from "../store/database.ts";
 import { testDatabases } from "../store/test-databases.ts";
 import { budgetMonth } from "./budgets.ts";
-import { type AuthFixture, chatBody, scriptWithDelay, startAuthFixture, testPricing } from "./test-setup.ts";
+import {
+  type AuthFixture,
+  chatBody,
+  scriptWithDelay,
+  startAuthFixture,
+  startSlowRedis,
+  testPricing,
+} from "./test-setup.ts";
 
 /** What one scripted answer costs: 7 input and 5 output tokens at the test prices. */
 const actualCost = (7 * testPricing.inputPerMillion + 5 * testPricing.outputPerMillion) / 1e6;
@@ -283,6 +290,74 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
         await a.close();
         await b.close();
         for (const client of redis) await client.quit();
+        await second.destroy();
+        await first.destroy();
+      }
+    },
+  );
+
+  it.skipIf(!process.env.TEST_REDIS_URL)(
+    "a client that read a whole answer (or a refusal) may send its next one at once, though the instance that answered reaches Redis late",
+    async () => {
+      const [first, second] = await openTwo();
+      // Instance `slow` gives its slots back through a Redis whose commands arrive 300 ms late;
+      // `fast` admits the next request at once. A slot given back after the answer was sent
+      // would still be taken when the next request arrives.
+      const slowRedis = await startSlowRedis(process.env.TEST_REDIS_URL!, 300);
+      const redis = [new Redis(slowRedis.url), new Redis(process.env.TEST_REDIS_URL!)];
+      let openGate = () => {};
+      let gate = Promise.resolve();
+      const script = async function* () {
+        yield { type: "text-delta" as const, text: "Hello" };
+        await gate;
+        yield {
+          type: "finish" as const,
+          finishReason: "stop" as const,
+          usage: { promptTokens: 7, completionTokens: 5, reasoningTokens: 0, cachedPromptTokens: 0 },
+        };
+      };
+      const slow = await startAuthFixture({ store: first, redis: redis[0]!, script });
+      const fast = await startAuthFixture({ store: second, redis: redis[1]!, script });
+      try {
+        const key = await createKey(slow, { limits: { concurrency: 1 } });
+        const answers = [
+          { path: "/v1/chat/completions", body: chatBody({ stream: true }) },
+          { path: "/v1/chat/completions", body: chatBody() },
+          { path: "/api/chat", body: chatBody() },
+          { path: "/v1/embeddings", body: { model: "other-model", input: "Hi" } },
+        ];
+        for (const { path, body } of answers) {
+          const answer = await slow.request(path, { key: key.secret, body });
+          expect(answer.status).toBe(200);
+          await answer.text();
+          const next = await fast.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+          expect({ path, status: next.status }).toEqual({ path, status: 200 });
+          await next.text();
+        }
+
+        // A refusal: its own count is taken back before it is sent.
+        gate = new Promise<void>((resolve) => {
+          openGate = resolve;
+        });
+        const running = await fast.request("/v1/chat/completions", {
+          key: key.secret,
+          body: chatBody({ stream: true }),
+        });
+        expect(running.status).toBe(200);
+        const refused = await slow.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+        expect(refused.status).toBe(429);
+        await refused.text();
+        openGate();
+        await running.text();
+        const after = await fast.request("/v1/chat/completions", { key: key.secret, body: chatBody() });
+        expect(after.status).toBe(200);
+        await after.text();
+      } finally {
+        openGate();
+        await slow.close();
+        await fast.close();
+        for (const client of redis) await client.quit();
+        await slowRedis.close();
         await second.destroy();
         await first.destroy();
       }

@@ -221,18 +221,20 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       scopes,
       warn: (message) => void warnings.push(message),
       afterResponse,
+      releaseSlot: admission.release,
     });
-    let finished = false;
+    let finished: Promise<void> | undefined;
     const finish = () => {
-      if (finished) return;
-      finished = true;
-      admission.release();
-      for (const callback of afterResponse) void callback().catch(() => {});
+      finished ??= Promise.all([
+        admission.release(),
+        ...afterResponse.map((callback) => callback().catch(() => {})),
+      ]).then(() => {});
+      return finished;
     };
     try {
       await next();
     } catch (error) {
-      finish();
+      await finish();
       throw error;
     }
     // Unless the handler put them on its response itself (takeLimitHeaders): setting them here
@@ -257,24 +259,33 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     }
     if (warnings.length > Math.max(0, limits.taken))
       c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
-    if (!admission.holdsSlot && afterResponse.length === 0) {
-      finish();
+    // Nothing held: nothing to give back.
+    if (!admission.holdsSlot && afterResponse.length === 0) return;
+    // An embeddings answer or an error is whole once the handler returned: its slot (and the
+    // reservation of a chat it opened but never read) goes back before it is sent, so that the
+    // client's next request finds them free. Reading the status leaves node-server's light
+    // response as it is.
+    if (embeddingRoutes.has(c.req.path) || c.res.status >= 400) {
+      await finish();
       return;
     }
-    // The concurrency slot is held until the last byte of the answer, or the client leaves. Served
-    // by node-server, its response's `close` says so (after the last byte, or when the client
-    // left) without reading the response: reading its headers or body would turn node-server's
-    // light response into a web one. Elsewhere (app.request) a JSON answer is complete once the
-    // handler returned, and a stream's (SSE, NDJSON) body is wrapped.
+    // A chat gives its concurrency slot back when the model's answer ended, before the answer's
+    // end is written (the chat service calls `releaseSlot`). What is left is held until the last
+    // byte of the answer, or the client leaves: an answer that ended without the chat service
+    // seeing it, and the reservation of a chat that was opened but never read. Served by
+    // node-server, its response's `close` says so without reading the response: reading its
+    // headers or body would turn node-server's light response into a web one. Elsewhere
+    // (app.request) a JSON answer is complete once the handler returned, and a stream's (SSE,
+    // NDJSON) body is wrapped.
     const outgoing = (c.env as { outgoing?: Pick<ServerResponse, "once"> } | undefined)?.outgoing;
     if (outgoing !== undefined && typeof outgoing.once === "function") {
-      outgoing.once("close", finish);
+      outgoing.once("close", () => void finish());
       return;
     }
     const streaming = !(c.res.headers.get("content-type") ?? "").startsWith("application/json");
     const body = c.res.body;
     if (!streaming || body === null) {
-      finish();
+      await finish();
       return;
     }
     c.res = new Response(releaseOnEnd(body, finish), c.res);
@@ -387,29 +398,27 @@ async function requestedModel(c: Context): Promise<string | undefined> {
   }
 }
 
-function releaseOnEnd(body: ReadableStream<Uint8Array>, release: () => void): ReadableStream<Uint8Array> {
+/** The body, whose end (or error) waits for `release` to resolve, so that the reader sees it after. */
+function releaseOnEnd(
+  body: ReadableStream<Uint8Array>,
+  release: () => Promise<void>,
+): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    release();
-  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
         const next = await reader.read();
         if (next.done) {
-          finish();
+          await release();
           controller.close();
         } else controller.enqueue(next.value);
       } catch (error) {
-        finish();
+        await release();
         controller.error(error);
       }
     },
     async cancel(reason) {
-      finish();
+      void release();
       await reader.cancel(reason);
     },
   });

@@ -11,12 +11,18 @@ export interface LimitScopes {
   tenant: LimitSettings;
 }
 
-/** A request let in: headers for the response, and `release` for its concurrency slot (call once). */
+/** A request let in: headers for the response, and `release` for its concurrency slot. */
 export interface RateAdmission {
   headers: Record<string, string>;
   /** Whether a concurrency slot is held (so `release` must wait for the end of the answer). */
   holdsSlot: boolean;
-  release(): void;
+  /**
+   * Gives the slot back (idempotent: later calls return the first call's promise). Resolves once
+   * the counters (Redis included) have it back, so that an answer ended after it lets the client
+   * send its next request at once; a counter that cannot be reached keeps the slot until its lease
+   * window ends, and the promise still resolves.
+   */
+  release(): Promise<void>;
 }
 
 export interface RateLimits {
@@ -107,12 +113,17 @@ export function createRateLimits(
         }
       }
       const held: Array<{ id: string; windowEnd: number }> = [];
+      let released: Promise<void> | undefined;
       const release = () => {
+        if (released !== undefined) return released;
         const now = Date.now();
+        const removals: Array<Promise<void>> = [];
         for (const slot of held.splice(0)) {
           // After the lease window ended the counter restarted from zero: giving back would go negative.
-          if (now < slot.windowEnd) void running.remove(slot.id, 1).catch(() => {});
+          if (now < slot.windowEnd) removals.push(running.remove(slot.id, 1).catch(() => {}));
         }
+        released = removals.length === 0 ? Promise.resolve() : Promise.all(removals).then(() => {});
+        return released;
       };
       try {
         for (const scope of scopes) {
@@ -129,7 +140,9 @@ export function createRateLimits(
           }
         }
       } catch (error) {
-        release();
+        // The refusal is written only once its own count is taken back: a client retrying after it
+        // must not find the slot it was refused still counted.
+        await release();
         throw error;
       }
       return { headers, holdsSlot: held.length > 0, release };

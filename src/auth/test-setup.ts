@@ -1,3 +1,4 @@
+import { connect, createServer, type Socket } from "node:net";
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { configSchema } from "../config/config.ts";
@@ -109,3 +110,46 @@ export const chatBody = (extra: Record<string, unknown> = {}) => ({
   messages: [{ role: "user", content: "Hi" }],
   ...extra,
 });
+
+/**
+ * A TCP proxy to Redis whose commands arrive `delayMs` late (replies are not held): a Redis far
+ * away, or busy, for one instance. Returns the URL to connect to (same database number).
+ */
+export async function startSlowRedis(
+  url: string,
+  delayMs: number,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const target = new URL(url);
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", end).on("close", () => {
+        sockets.delete(socket);
+        end();
+      });
+    }
+    // Timers of one delay fire in the order they were set: the commands keep their order.
+    client.on("data", (chunk) =>
+      setTimeout(() => {
+        if (!upstream.destroyed) upstream.write(chunk);
+      }, delayMs),
+    );
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `redis://127.0.0.1:${port}${target.pathname}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from "node:fs";
 import { dirname } from "node:path";
+import type { Logger } from "pino";
 import { openControlPlane } from "./auth/control-plane.ts";
 import type { Auth } from "./auth/index.ts";
 import { createLocalBackend } from "./backends/local.ts";
@@ -58,6 +59,8 @@ export interface CreatePlatformOptions {
   store?: Store;
   /** Told by the gateway about requests it refuses or finishes (metering's `refusals`). */
   observers?: readonly RequestObserver[];
+  /** The gateway's log: circuit changes, policy blocks, fallbacks (counts and codes, never values). */
+  logger?: Logger;
 }
 
 /** Licence, publisher and source of a model that came through the store (its folder's manifest). */
@@ -231,6 +234,7 @@ export async function createPlatform(
       config,
       local: registry,
       ...(options.observers === undefined ? {} : { observers: options.observers }),
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   } catch (error) {
     await pool.dispose();

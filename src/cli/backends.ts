@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { createOpenAICompatibleBackend } from "../backends/openai-compatible.ts";
 import { loadConfig } from "../config/config.ts";
+import { BastionError } from "../core/errors.ts";
 import { resolveBackendConfigs } from "../gateway/backend-configs.ts";
 import { formatTable } from "./table.ts";
 
@@ -39,10 +40,19 @@ export function registerBackendsCommand(program: Command): void {
       const config = loadConfig(options.config === undefined ? {} : { file: options.config });
       const { local, remote, problems } = resolveBackendConfigs(config.backends, { requireKeys: false });
       const routed = new Map<string, Set<string>>();
-      for (const route of Object.values(config.routes)) {
-        for (const raw of route.candidates) {
+      const known = new Set(["local", ...remote.map((settings) => settings.id)]);
+      for (const [name, route] of Object.entries(config.routes)) {
+        for (const [index, raw] of route.candidates.entries()) {
           const target = typeof raw === "string" ? raw : raw.target;
           const slash = target.indexOf("/");
+          // The same check as \`serve\` makes (the router), so that this command does not pass a
+          // config the server refuses. Local model names are checked by \`serve\` only: models in
+          // the store are found at start.
+          if (!known.has(target.slice(0, slash)))
+            throw new BastionError(
+              "invalid_request",
+              `config: routes.${name}.candidates[${index}]: "${target}": no backend "${target.slice(0, slash)}" is configured (backends: ${[...known].join(", ")}).`,
+            );
           const set = routed.get(target.slice(0, slash)) ?? new Set<string>();
           set.add(target.slice(slash + 1));
           routed.set(target.slice(0, slash), set);

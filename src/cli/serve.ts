@@ -133,6 +133,7 @@ async function serve(options: ServeOptions): Promise<void> {
   let refusals: RequestObserver | undefined;
   const platform = await createPlatform(effective, {
     observers: [{ onCompleted: (record) => refusals?.onCompleted(record) }],
+    logger,
     onPoolEvent: (event) =>
       event.type === "load"
         ? logger.info(

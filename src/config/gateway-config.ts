@@ -55,7 +55,18 @@ const backendSchema = z
     /** A provider preset (`mistral`, `scaleway`, `ovhcloud`, `ionos`, `openai`, `azure`). */
     preset: z.string().optional(),
     /** The OpenAI API root, e.g. `http://10.0.0.5:8000/v1`. */
-    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine(
+        (url) => {
+          const parsed = URL.parse(url);
+          return parsed === null || (parsed.username === "" && parsed.password === "");
+        },
+        {
+          message: `a baseUrl must not carry credentials (user:password@): they would sit in the config and show in listings. Give the key as apiKey: "\${ENV_NAME}" or apiKeyEnv.`,
+        },
+      )
+      .optional(),
     apiKey: apiKeyReference.optional(),
     apiKeyEnv: envName.optional(),
     /** How the key is sent: `Authorization: Bearer` (default) or Azure's `api-key` header. */

@@ -109,6 +109,33 @@ describe("gateway configuration", () => {
     );
   });
 
+  it("refuses credentials inside a baseUrl, naming the key path", async () => {
+    const path = await file(
+      "userinfo.yaml",
+      "backends:\n  eu:\n    baseUrl: http://user:secretpw@127.0.0.1:9/v1\n    jurisdiction: { country: FR, zone: EU, operator: X }\n",
+    );
+    expect(() => loadConfig({ file: path, env: {} })).toThrow(
+      /backends\.eu\.baseUrl: a baseUrl must not carry credentials/,
+    );
+    const failed = await run(process.execPath, [bin, "backends", "--json", "--no-probe", "--config", path], {
+      env: { ...process.env, BASTION_DATA_DIR: dir },
+    }).catch((error: { code: number; stdout: string; stderr: string }) => error);
+    expect("code" in failed ? failed.code : 0).toBe(1);
+    expect(failed.stdout).not.toContain("secretpw");
+  });
+
+  it("bastion backends refuses a route to an unknown backend, as serve does", async () => {
+    const path = await file(
+      "bad-route.yaml",
+      `backends:\n  eu:\n    baseUrl: ${"http://127.0.0.1:9/v1"}\n    jurisdiction: { country: FR, zone: EU, operator: X }\nroutes:\n  r: { candidates: [nope/x] }\n`,
+    );
+    const failed = await run(process.execPath, [bin, "backends", "--no-probe", "--config", path], {
+      env: { ...process.env, BASTION_DATA_DIR: dir },
+    }).catch((error: { code: number; stderr: string }) => error);
+    expect("code" in failed ? failed.code : 0).toBe(1);
+    expect(failed.stderr).toMatch(/routes\.r\.candidates\[0\]: "nope\/x": no backend "nope" is configured/);
+  });
+
   it("bastion backends --json lists jurisdiction, price and probed health", async () => {
     const path = await file(
       "cli.yaml",

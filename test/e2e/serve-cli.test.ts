@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultCatalogEntry } from "../../src/models/catalog.ts";
 import { syntheticTestModel } from "../../src/models/testing.ts";
 import { type FakeHf, startFakeHf } from "../fake-hf/server.ts";
+import { startFakeUpstream } from "../fake-upstream/server.ts";
 import { freePort } from "../support/free-port.ts";
 
 // `bastion serve` as a user starts it: a real process, a fresh data folder, no model configured.
@@ -111,6 +112,33 @@ describe("bastion serve with nothing configured", () => {
     expect(list[0]!.warning).toMatch(/random weights/);
     expect(served.output()).toMatch(/could not download/);
     expect(served.output()).toMatch(/SYNTHETIC/);
+  });
+});
+
+describe("bastion serve with remote backends", () => {
+  it("logs what the gateway does (a policy block, with its reason and counts), never the value", async () => {
+    const upstream = await startFakeUpstream();
+    cleanups.push(() => upstream.close());
+    const dir = await mkdtemp(join(tmpdir(), "bastion-serve-gateway-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const config = join(dir, "bastion.yaml");
+    await writeFile(
+      config,
+      `backends:\n  us:\n    baseUrl: ${upstream.baseUrl}\n    jurisdiction: { country: US, zone: other, operator: Fake US, extraterritorial: true }\n`,
+    );
+    const served = await startServe({ BASTION_CONFIG: config }, ["--offline"]);
+    const secret = "AKIAIOSFODNN7EXAMPLE";
+    const response = await fetch(`${served.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${served.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "us/echo", messages: [{ role: "user", content: `key ${secret}` }] }),
+    });
+    expect(response.status).toBe(403);
+    expect(response.headers.get("x-bastion-policy-reason")).toBe("no_allowed_backend");
+    expect(upstream.requests).toHaveLength(0);
+    await expect.poll(() => served.logs()).toMatch(/request blocked by policy/);
+    expect(served.logs()).toMatch(/"reason":"no_allowed_backend"/);
+    expect(served.output()).not.toContain(secret);
   });
 });
 

@@ -35,10 +35,10 @@ export interface BastionErrorOptions {
   /** Whether retrying the same request later may succeed. */
   isRetryable?: boolean;
   /**
-   * A machine-readable reason beside the code (a policy's `secret_detected`, `no_allowed_backend`,
+   * Why a policy refused the request, machine-readable (`secret_detected`, `no_allowed_backend`,
    * ...): answered as the `x-bastion-policy-reason` header and, in OpenAI's shape, `error.reason`.
    */
-  reason?: string;
+  policyReason?: string;
   cause?: unknown;
 }
 
@@ -48,7 +48,7 @@ export class BastionError extends Error {
   readonly param: string | null;
   readonly retryAfterSeconds: number | undefined;
   readonly isRetryable: boolean;
-  readonly reason: string | undefined;
+  readonly policyReason: string | undefined;
 
   constructor(code: BastionErrorCode, message: string, options: BastionErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -57,7 +57,7 @@ export class BastionError extends Error {
     this.param = options.param ?? null;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.isRetryable = options.isRetryable ?? (code === "queue_full" || code === "rate_limited");
-    this.reason = options.reason;
+    this.policyReason = options.policyReason;
   }
 
   get status(): number {

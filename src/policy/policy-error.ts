@@ -7,9 +7,10 @@ import { BastionError } from "../core/errors.ts";
  * `error.reason`, and it ends the message for people.
  */
 export class PolicyDeniedError extends BastionError {
-  declare readonly reason: string;
+  readonly reason: string;
 
   constructor(reason: string, message: string, options: { cause?: unknown } = {}) {
-    super("forbidden", `${message} (reason: ${reason})`, { ...options, reason });
+    super("forbidden", `${message} (reason: ${reason})`, { ...options, policyReason: reason });
+    this.reason = reason;
   }
 }

@@ -32,9 +32,9 @@ export function toErrorResponse(error: unknown, requestId: string | undefined): 
       headers["Retry-After"] = String(Math.max(0, Math.ceil(bastionError.retryAfterSeconds)));
     }
     const body = errorBody(bastionError.code, bastionError.message, bastionError.param);
-    if (bastionError.reason !== undefined) {
-      headers[reasonHeader] = bastionError.reason;
-      body.error.reason = bastionError.reason;
+    if (bastionError.policyReason !== undefined) {
+      headers[reasonHeader] = bastionError.policyReason;
+      body.error.reason = bastionError.policyReason;
     }
     return {
       status: bastionError.status,

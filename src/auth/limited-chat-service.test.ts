@@ -1,4 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { ChatService, ChatServiceContext } from "../core/chat-service.ts";
+import { type Assistant, type Assistants, createAssistantChatService } from "../documents/assistants.ts";
+import type { DocumentService } from "../documents/document-service.ts";
 import { createDirectChatService } from "../gateway/direct-chat-service.ts";
 import { createScriptedBackend, createStaticRegistry } from "../server/testing/scripted-backend.ts";
 import { openStore, type Store } from "../store/database.ts";
@@ -23,7 +26,16 @@ async function setup() {
   const budgets = createBudgets(store);
   const costModel = createPriceTableCostModel(registry);
   const pending = new WeakMap<object, PendingLimits>();
-  const chat = createLimitedChatService(createDirectChatService(registry), {
+  // What the service behind the limits (the gateway) was asked with.
+  const seen: ChatServiceContext[] = [];
+  const direct = createDirectChatService(registry);
+  const inner: ChatService = {
+    open: (request, context) => {
+      seen.push(context);
+      return direct.open(request, context);
+    },
+  };
+  const chat = createLimitedChatService(inner, {
     registry,
     budgets,
     costModel,
@@ -50,7 +62,7 @@ async function setup() {
       { model: "m", messages: [{ role: "user", content: "Hi" }], sampling: {}, maxTokens: 5 },
       { signal: new AbortController().signal, requestId: "r", endpoint: "/v1/chat/completions", principal },
     );
-  return { budgets, entry, open, slot };
+  return { budgets, chat, entry, open, principal, seen, slot };
 }
 
 describe("the limited chat service", () => {
@@ -94,5 +106,43 @@ describe("the limited chat service", () => {
     const session = await open();
     for await (const _part of session.parts) break;
     expect(slot.released).toBe(true);
+  });
+
+  it("reserves the budget of a chat addressed to an assistant with its own policy, which reaches the gateway", async () => {
+    const { budgets, chat, entry, principal, seen } = await setup();
+    const assistant: Assistant = {
+      id: "asst_1",
+      object: "assistant",
+      tenant_id: "default",
+      model: "m",
+      instructions: "Be brief.",
+      vector_store_ids: [],
+      max_num_results: 5,
+      policy: "local-only",
+      description: null,
+      source: "api",
+      created_at: 0,
+    };
+    const assistants = {
+      find: async (_tenant: string, id: string) => (id === "asst_1" ? assistant : undefined),
+    };
+    const withAssistants = createAssistantChatService(
+      chat,
+      assistants as unknown as Assistants,
+      {} as DocumentService,
+    );
+    const session = await withAssistants.open(
+      { model: "asst_1", messages: [{ role: "user", content: "Hi" }], sampling: {}, maxTokens: 5 },
+      { signal: new AbortController().signal, requestId: "r", endpoint: "/v1/chat/completions", principal },
+    );
+    // The limits found this request's reservation (they look it up by the principal object).
+    expect((await budgets.status("key:k1")).reservedEur).toBeGreaterThan(0);
+    expect(seen.at(-1)).toMatchObject({ policy: "local-only" });
+    expect(seen.at(-1)!.principal).toBe(principal);
+    for await (const _part of session.parts) {
+      // read to the end
+    }
+    await Promise.all(entry.afterResponse.map((callback) => callback()));
+    expect((await budgets.status("key:k1")).spentEur).toBeGreaterThan(0);
   });
 });

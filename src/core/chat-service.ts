@@ -35,6 +35,12 @@ export interface ChatServiceContext {
   principal?: Principal;
   /** Data class the client declared (header `x-bastion-data-class`), if any. */
   declaredDataClass?: string;
+  /**
+   * The residency policy this chat runs under when it is not its principal's (an assistant's own
+   * policy). Carried here rather than in a copy of the principal: limits and budgets find a
+   * request's reservations by its principal object.
+   */
+  policy?: string;
 }
 
 /** One chat request admitted and started: the model that serves it, the evidence, and the parts. */

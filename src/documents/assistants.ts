@@ -263,9 +263,9 @@ export function createAssistantChatService(
         { ...request, model: assistant.model, messages },
         {
           ...context,
-          ...(assistant.policy === null || context.principal === undefined
-            ? {}
-            : { principal: { ...context.principal, policy: assistant.policy } }),
+          // Not a copy of the principal: the limits below find this request's budget reservation
+          // and concurrency slot by the principal object itself.
+          ...(assistant.policy === null ? {} : { policy: assistant.policy }),
         },
       );
       return { ...session, model: { ...session.model, id: assistant.id } };

@@ -197,6 +197,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   async function open(request: ChatRequest, context: ChatServiceContext): Promise<ChatSession> {
     const startedAt = new Date();
     const t0 = performance.now();
+    // An assistant's own policy (the context's) wins over its caller's.
+    const policyName = context.policy ?? context.principal?.policy;
     // A known name resolves without a promise; `resolve` builds the not-found error.
     const { route, strategy, candidates } =
       router.lookup(request.model) ?? (await router.resolve(request.model));
@@ -204,7 +206,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let inspection: Inspection;
     try {
       inspection = options.policy.inspect(request, {
-        ...(context.principal?.policy === undefined ? {} : { policy: context.principal.policy }),
+        ...(policyName === undefined ? {} : { policy: policyName }),
         ...(context.declaredDataClass === undefined ? {} : { declaredDataClass: context.declaredDataClass }),
       });
     } catch (error) {
@@ -223,7 +225,7 @@ export function createGateway(options: GatewayOptions): Gateway {
             );
       logger.warn({ reason: denied.reason }, "request denied by policy");
       const summary: PolicySummary = {
-        policy: context.principal?.policy ?? options.policy.defaultPolicy,
+        policy: policyName ?? options.policy.defaultPolicy,
         dataClass: "unknown",
         action: "block",
         detections: {},

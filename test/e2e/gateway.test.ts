@@ -320,6 +320,29 @@ describe("residency with the policy corpus", () => {
     expect(JSON.stringify(record)).not.toContain("AKIAIOSFODNN7EXAMPLE");
   });
 
+  it("runs a chat under its context's policy (an assistant's) rather than its principal's", async () => {
+    const request = {
+      model: "us/echo",
+      messages: [{ role: "user" as const, content: "Mail anna.schmidt@example.de" }],
+      sampling: {},
+      maxTokens: 8,
+    };
+    const context = {
+      signal: new AbortController().signal,
+      requestId: "policy-of-the-context",
+      endpoint: "/v1/chat/completions",
+      principal: { tenantId: "default", roles: ["member" as const], policy: "keep-eu" },
+    };
+    // The principal's keep-eu keeps personal data away from the US provider...
+    await expect(gateway.open(request, context)).rejects.toMatchObject({ reason: "no_allowed_backend" });
+    // ...but the context's policy wins: the default pseudonymises it for that provider instead.
+    const session = await gateway.open(request, { ...context, policy: "corpus" });
+    for await (const _part of session.parts) {
+      // read to the end
+    }
+    expect(session.evidence().policy).toMatchObject({ policy: "corpus", action: "pseudonymise" });
+  });
+
   it("fails closed: a detector that throws denies the request and nothing leaves", async () => {
     const failing = createGatewayFromConfig({
       config: configSchema.parse({

@@ -147,6 +147,12 @@ export async function ensureQuantized(
   return outputPath;
 }
 
+/**
+ * Batch sizes and flash attention as node-llama-cpp sets them, given to llama-bench and
+ * llama-server alike so that both llama.cpp sides run like Bastion's.
+ */
+const batchArgs = ["-b", "512", "-ub", "512", "-fa", "auto"];
+
 /** One llama-bench measurement: prompt processing and generation tokens per second. */
 export interface LlamaBenchResult {
   args: string[];
@@ -174,12 +180,7 @@ export async function runLlamaBench(
     String(prompt),
     "-n",
     String(generate),
-    "-b",
-    "512",
-    "-ub",
-    "512",
-    "-fa",
-    "auto",
+    ...batchArgs,
     "-r",
     "1",
     "-o",
@@ -252,12 +253,7 @@ export async function startLlamaServer(options: LlamaServerOptions): Promise<Sta
     "-c",
     String(options.parallel * options.contextPerSequence),
     "--no-kv-unified",
-    "-b",
-    "512",
-    "-ub",
-    "512",
-    "-fa",
-    "auto",
+    ...batchArgs,
     "--cache-ram",
     "0",
     "--cont-batching",

@@ -26,7 +26,6 @@ export {
   clientAddress,
   readCredential,
   sessionCookie,
-  takeLimitHeaders,
 } from "./middleware.ts";
 
 /** Response headers of the limits, for CORS `Access-Control-Expose-Headers`. */

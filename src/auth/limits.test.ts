@@ -15,6 +15,19 @@ import {
 /** What one scripted answer costs: 7 input and 5 output tokens at the test prices. */
 const actualCost = (7 * testPricing.inputPerMillion + 5 * testPricing.outputPerMillion) / 1e6;
 
+/** A scripted answer that says "Hello", then waits for `gate()` before it finishes (7 + 5 tokens). */
+function gatedAnswer(gate: () => Promise<void>) {
+  return async function* () {
+    yield { type: "text-delta" as const, text: "Hello" };
+    await gate();
+    yield {
+      type: "finish" as const,
+      finishReason: "stop" as const,
+      usage: { promptTokens: 7, completionTokens: 5, reasoningTokens: 0, cachedPromptTokens: 0 },
+    };
+  };
+}
+
 async function createKey(fixture: AuthFixture, body: Record<string, unknown>) {
   const response = await fixture.request("/admin/v1/keys", {
     key: fixture.adminKey,
@@ -255,15 +268,7 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
       const gate = new Promise<void>((resolve) => {
         openGate = resolve;
       });
-      const script = async function* () {
-        yield { type: "text-delta" as const, text: "Hello" };
-        await gate;
-        yield {
-          type: "finish" as const,
-          finishReason: "stop" as const,
-          usage: { promptTokens: 7, completionTokens: 5, reasoningTokens: 0, cachedPromptTokens: 0 },
-        };
-      };
+      const script = gatedAnswer(() => gate);
       const a = await startAuthFixture({ store: first, redis: redis[0]!, script });
       const b = await startAuthFixture({ store: second, redis: redis[1]!, script });
       try {
@@ -307,15 +312,7 @@ describe.each(testDatabases())("limits and budgets on $name", ({ open, openTwo, 
       const redis = [new Redis(slowRedis.url), new Redis(process.env.TEST_REDIS_URL!)];
       let openGate = () => {};
       let gate = Promise.resolve();
-      const script = async function* () {
-        yield { type: "text-delta" as const, text: "Hello" };
-        await gate;
-        yield {
-          type: "finish" as const,
-          finishReason: "stop" as const,
-          usage: { promptTokens: 7, completionTokens: 5, reasoningTokens: 0, cachedPromptTokens: 0 },
-        };
-      };
+      const script = gatedAnswer(() => gate);
       const slow = await startAuthFixture({ store: first, redis: redis[0]!, script });
       const fast = await startAuthFixture({ store: second, redis: redis[1]!, script });
       try {

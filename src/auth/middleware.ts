@@ -84,29 +84,6 @@ export interface AuthMiddlewareOptions {
   resolveModel?: (name: string) => string | undefined;
 }
 
-/** A request's rate-limit headers and budget warnings; `taken`: how many warnings the handler took (-1: not taken). */
-interface LimitHeaders {
-  headers: Record<string, string>;
-  warnings: string[];
-  taken: number;
-}
-const limitHeaders = new WeakMap<Request, LimitHeaders>();
-
-/**
- * The `x-ratelimit-*` headers (and budget warning) of a request the limits middleware admitted,
- * for a handler that builds its response's headers as one plain object (see `plainResponse`):
- * once taken, the middleware does not set them again on the finished response, which would
- * turn that object into a web `Headers`. Undefined when no limits ran for the request.
- */
-export function takeLimitHeaders(request: Request): Record<string, string> | undefined {
-  const entry = limitHeaders.get(request);
-  if (entry === undefined) return undefined;
-  entry.taken = entry.warnings.length;
-  return entry.warnings.length === 0
-    ? entry.headers
-    : { ...entry.headers, "x-bastion-budget-warning": entry.warnings.join("; ") };
-}
-
 type Limits = BastionConfig["limits"]["key"];
 const merged = new WeakMap<Limits, WeakMap<Limits, Limits>>();
 
@@ -212,8 +189,6 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       return dialectErrorResponse(c, refusal, error instanceof RateLimitError ? error.headers : {});
     }
     const warnings: string[] = [];
-    const limits: LimitHeaders = { headers: admission.headers, warnings, taken: -1 };
-    limitHeaders.set(c.req.raw, limits);
     // Not removed after the handler: a streamed answer may open further chats (Responses API tool
     // turns) and each must reserve its budget too; the WeakMap lets go with the request.
     const afterResponse: Array<() => Promise<void>> = [];
@@ -237,10 +212,7 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       await finish();
       throw error;
     }
-    // Unless the handler put them on its response itself (takeLimitHeaders): setting them here
-    // turns node-server's plain header object into a web Headers.
-    if (limits.taken < 0)
-      for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
+    for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
     // Embeddings do not go through the chat service: their tokens are read from the answer, and
     // only when a tokens/min limit makes them matter.
     if (
@@ -257,8 +229,7 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       const tokens = Number(answer?.usage?.total_tokens ?? answer?.prompt_eval_count ?? 0);
       if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
     }
-    if (warnings.length > Math.max(0, limits.taken))
-      c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
+    if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
     // Nothing held: nothing to give back.
     if (!admission.holdsSlot && afterResponse.length === 0) return;
     // An embeddings answer or an error is whole once the handler returned: its slot (and the

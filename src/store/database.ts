@@ -8,7 +8,7 @@ import * as sqliteVec from "sqlite-vec";
 import { BastionError } from "../core/errors.ts";
 import { migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
-import { closeSqliteWriter } from "./sqlite-writer.ts";
+import { closeSqliteWriter, configureSqliteConnection } from "./sqlite-writer.ts";
 
 export type StoreDialect = "sqlite" | "postgres";
 
@@ -56,10 +56,7 @@ export async function openStore(options: OpenStoreOptions = {}): Promise<Store> 
     // Documents keep vectors in sqlite-vec virtual tables: without the extension, any schema
     // introspection (the migrator's included) fails on them with "no such module: vec0".
     sqliteVec.load(sqlite);
-    sqlite.pragma("journal_mode = WAL");
-    sqlite.pragma("synchronous = NORMAL");
-    sqlite.pragma("foreign_keys = ON");
-    sqlite.pragma("busy_timeout = 5000");
+    configureSqliteConnection(sqlite);
     // Kysely opens its transactions with a deferred `begin`. The shared writer's thread commits on
     // its own connection between two statements of such a transaction, and a deferred transaction
     // that read before that commit can then not write (SQLITE_BUSY at once, no retry): taking the

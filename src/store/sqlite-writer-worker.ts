@@ -6,16 +6,18 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import SQLite from "better-sqlite3";
-import { runBatch, type WriterMessage, type WriterReply } from "./sqlite-writer.ts";
+import {
+  configureSqliteConnection,
+  runBatch,
+  type WriterMessage,
+  type WriterReply,
+} from "./sqlite-writer.ts";
 
 const port = parentPort;
 if (port === null) throw new Error("sqlite-writer-worker runs as a worker thread");
 
 const sqlite = new SQLite((workerData as { path: string }).path);
-sqlite.pragma("journal_mode = WAL");
-sqlite.pragma("synchronous = NORMAL");
-sqlite.pragma("foreign_keys = ON");
-sqlite.pragma("busy_timeout = 5000");
+configureSqliteConnection(sqlite);
 
 const prepared: Array<(args: unknown) => unknown> = [];
 const run = runBatch(sqlite, (job) => {

@@ -26,6 +26,19 @@ export function sqliteJob<Args, Result>(
   return { module: moduleUrl, exportName, prepare };
 }
 
+/**
+ * The settings of every connection to Bastion's SQLite database, the store's and the writer
+ * thread's alike: WAL (readers beside one writer), NORMAL sync (a commit survives the process
+ * being killed; an OS crash may lose the last ones, never corrupt the file), foreign keys, and 5 s
+ * of waiting for another connection's write lock.
+ */
+export function configureSqliteConnection(sqlite: SQLite.Database): void {
+  sqlite.pragma("journal_mode = WAL");
+  sqlite.pragma("synchronous = NORMAL");
+  sqlite.pragma("foreign_keys = ON");
+  sqlite.pragma("busy_timeout = 5000");
+}
+
 /** The per-request writes of one SQLite database (usage rows, audit records, budget settlements), batched into shared transactions. */
 export interface SqliteWriter {
   /** Runs `job` inside the next write transaction; resolves once that transaction committed. */
@@ -202,7 +215,7 @@ function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
     return fn;
   });
   let inFlight = 0;
-  let idle: Array<() => void> = [];
+  const idle: Array<() => void> = [];
   const queue = createQueue((jobs, pending) => {
     // A Kysely transaction of this connection may be open between two of its awaits: this batch
     // waits until it ends (it cannot nest in it, and must not commit with it).
@@ -241,7 +254,6 @@ function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
       return writer.drain();
     },
   };
-  idle = [];
   return writer;
 }
 

@@ -74,10 +74,12 @@ class Call implements Dispatcher.DispatchHandler, UpstreamBody {
   }
 
   #stop(reason: Error): void {
-    if (this.#controller === undefined) this.#abortReason = reason;
-    else if (!this.#controller.aborted) this.#controller.abort(reason);
-    // undici answers an abort with onResponseError; a call not started yet is settled here.
-    if (this.#controller === undefined) this.onResponseError(undefined, reason);
+    if (this.#controller === undefined) {
+      // Not started yet: remembered for onRequestStart, and settled here (undici answers an abort
+      // of a started call with onResponseError).
+      this.#abortReason = reason;
+      this.onResponseError(undefined, reason);
+    } else if (!this.#controller.aborted) this.#controller.abort(reason);
   }
 
   #settle(): void {

@@ -5,9 +5,12 @@ import {
   circuitBreaker,
   ExponentialBackoff,
   handleWhen,
-  type IBackoff,
   IsolatedCircuitError,
+  retry,
   TaskCancelledError,
+  TimeoutStrategy,
+  timeout,
+  wrap,
 } from "cockatiel";
 import { BastionError, isBastionError } from "../core/errors.ts";
 
@@ -98,10 +101,22 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
     halfOpenAfter: options.breakerOpenMs,
     breaker: new ConsecutiveBreaker(options.breakerFailures),
   });
-  const backoffs = new ExponentialBackoff({
-    initialDelay: options.initialBackoffMs,
-    maxDelay: options.maxBackoffMs,
+  const retries = retry(handleWhen(isRetryable), {
+    maxAttempts: options.maxAttempts - 1,
+    backoff: new ExponentialBackoff({
+      initialDelay: options.initialBackoffMs,
+      maxDelay: options.maxBackoffMs,
+    }),
   });
+  // Aggressive: the caller gets the timeout at once even if the upstream ignores the abort;
+  // abortOnReturn false: the stream that opened in time keeps running after `execute` returns.
+  const firstByte = timeout(options.firstByteMs, {
+    strategy: TimeoutStrategy.Aggressive,
+    abortOnReturn: false,
+  });
+  // Retry around the breaker around the first-part timeout: the breaker counts each attempt (a
+  // timeout included); a retryable error is tried again after a backoff while attempts are left.
+  const policy = wrap(retries, breaker, firstByte);
 
   let lastError: string | undefined;
   let lastCheckedAt: string | undefined;
@@ -153,20 +168,10 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
 
   return {
     async execute(open, signal) {
-      // Retry around the breaker around the first-part timeout, as cockatiel's
-      // wrap(retry, breaker, timeout) composed them, without its per-call executors, events and
-      // derived controllers: the breaker counts each attempt (a timeout included), a retryable
-      // error is tried again after a backoff while attempts are left and the caller is there.
-      let backoff: IBackoff<unknown> | undefined;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await breaker.execute(() => withFirstPartTimeout(open, signal, options.firstByteMs), signal);
-        } catch (error) {
-          if (signal.aborted || attempt >= options.maxAttempts || !isRetryable(error))
-            throw toGuardError(options.id, error, options.firstByteMs);
-          backoff = backoff === undefined ? backoffs.next() : backoff.next(undefined);
-          await new Promise((resolve) => setTimeout(resolve, backoff!.duration));
-        }
+      try {
+        return await policy.execute(({ signal: attemptSignal }) => open(attemptSignal), signal);
+      } catch (error) {
+        throw toGuardError(options.id, error, options.firstByteMs);
       }
     },
     recordFailure(error) {
@@ -193,54 +198,4 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
       probeController.abort();
     },
   };
-}
-
-/**
- * Runs `open` with a signal that aborts after `ms` or when `parent` aborts, and rejects with a
- * `TaskCancelledError` as soon as it does, even if `open` ignores the abort (cockatiel's aggressive
- * timeout). Once `open` settles the timer and the link to `parent` are gone, and its signal is not
- * aborted: the stream that opened in time keeps running.
- */
-function withFirstPartTimeout<T>(
-  open: (signal: AbortSignal) => Promise<T>,
-  parent: AbortSignal,
-  ms: number,
-): Promise<T> {
-  if (parent.aborted)
-    return Promise.reject(new TaskCancelledError("The caller went away before the attempt."));
-  const controller = new AbortController();
-  const attemptSignal = controller.signal;
-  const onParent = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", onParent, { once: true });
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      cleanup();
-      reject(new TaskCancelledError(`Operation timed out after ${ms}ms`));
-    };
-    const timer = setTimeout(() => controller.abort(), ms);
-    const cleanup = () => {
-      clearTimeout(timer);
-      parent.removeEventListener("abort", onParent);
-      attemptSignal.removeEventListener("abort", onAbort);
-    };
-    attemptSignal.addEventListener("abort", onAbort, { once: true });
-    let opened: Promise<T>;
-    try {
-      opened = open(attemptSignal);
-    } catch (error) {
-      cleanup();
-      reject(error);
-      return;
-    }
-    opened.then(
-      (value) => {
-        cleanup();
-        resolve(value);
-      },
-      (error: unknown) => {
-        cleanup();
-        reject(error);
-      },
-    );
-  });
 }

@@ -127,4 +127,37 @@ describe("metering through the HTTP API", () => {
     for (const forbidden of ["key", "key_id", "user", "user_id", "tenant", "tenant_id"])
       expect(labels.has(forbidden)).toBe(false);
   });
+
+  it("meters and audits each of two requests that send the same X-Request-Id", async () => {
+    const requestId = `reused-${Math.random().toString(36).slice(2)}`;
+    const send = () =>
+      fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": requestId },
+        body: JSON.stringify({
+          model: "default",
+          messages: [{ role: "user", content: "Bonjour" }],
+          max_tokens: 4,
+        }),
+      });
+    const answers = await Promise.all([send(), send()]);
+    const third = await send();
+    for (const answer of [...answers, third]) {
+      expect(answer.status).toBe(200);
+      expect(answer.headers.get("x-request-id")).toBe(requestId);
+      await answer.text();
+    }
+    const rows = await store.db
+      .selectFrom("usage_records")
+      .select(["id", "status"])
+      .where("id", ">=", requestId)
+      .where("id", "<", `${requestId}$`)
+      .orderBy("id")
+      .execute();
+    expect(rows.map((row) => row.id)).toEqual([requestId, `${requestId}#2`, `${requestId}#3`]);
+    const audit = (await services.audit!.list({ limit: 1000 })).filter(
+      (entry) => entry.record.request_id === requestId,
+    );
+    expect(audit).toHaveLength(3);
+  });
 });

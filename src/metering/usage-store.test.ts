@@ -37,8 +37,9 @@ describe.each(testDatabases())("usage report on $name", ({ open }) => {
       const b = { tenantId: "B", userId: "u2", keyId: "k2" };
       await usage.insert(request("1", "2026-03-01T10:00:00Z", a, "tiny"), priced);
       await usage.insert(request("2", "2026-03-01T23:59:59Z", a, "remote-model"), priced);
-      await usage.insert(request("3", "2026-03-02T00:00:00Z", b, "tiny"), priced);
-      await usage.insert(request("3", "2026-03-02T00:00:00Z", b, "tiny"), priced); // reported twice: one row
+      const third = request("3", "2026-03-02T00:00:00Z", b, "tiny");
+      await usage.insert(third, priced);
+      await usage.insert(third, priced); // the same record reported twice: one row
       expect(await usage.report()).toEqual([
         {
           requests: 3,
@@ -81,6 +82,30 @@ describe.each(testDatabases())("usage report on $name", ({ open }) => {
           ["u2", 1],
         ]),
       );
+    } finally {
+      await store.destroy();
+    }
+  });
+
+  it("gives two requests that share a client-chosen X-Request-Id a usage row each (metering cannot be dodged)", async () => {
+    const store = await open();
+    try {
+      const usage = createUsageStore(store);
+      const who = { tenantId: "A", keyId: "k1" };
+      // Sequential and in one batch (the same turn): every request is a row of its own.
+      await usage.insert(request("client-id", "2026-03-01T10:00:00Z", who, "tiny"), priced);
+      await usage.insert(request("client-id", "2026-03-01T10:00:01Z", who, "tiny"), priced);
+      await Promise.all([
+        usage.insert(request("client-id", "2026-03-01T10:00:02Z", who, "tiny"), priced),
+        usage.insert(request("client-id", "2026-03-01T10:00:03Z", who, "tiny"), priced),
+        usage.insert(request("other", "2026-03-01T10:00:04Z", who, "tiny"), priced),
+      ]);
+      expect((await usage.report())[0]?.requests).toBe(5);
+      const ids = (await store.db.selectFrom("usage_records").select("id").orderBy("id").execute()).map(
+        (row) => row.id,
+      );
+      // The client's id stays visible: the first request keeps it, the others carry it with a suffix.
+      expect(ids).toEqual(["client-id", "client-id#2", "client-id#3", "client-id#4", "other"]);
     } finally {
       await store.destroy();
     }

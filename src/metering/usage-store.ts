@@ -64,7 +64,10 @@ export interface UsageRow {
 }
 
 export interface UsageStore {
-  /** Writes the request's row; a second report of the same request id is ignored. */
+  /**
+   * Writes the request's row. The same record reported twice is one row; another request that
+   * reuses its request id (a client's X-Request-Id) gets its own row, under `<id>#<n>`.
+   */
   insert(record: CompletedRequest, priced: PricedRequest): Promise<void>;
   report(query?: UsageQuery): Promise<UsageRow[]>;
   /** GDPR Art. 17: the user's rows stay in the totals but lose their user and key ids. */
@@ -135,13 +138,52 @@ export function createUsageStore(store: Store): UsageStore {
   // insert runs go out together in the next one (group commit).
   const sqliteWriter = store.sqlite === undefined ? undefined : sharedSqliteWriter(store.sqlite);
   const writer = createGroupCommit<Insertable<UsageRecordsTable>, void>(async (rows) => {
-    await db
+    const inserted = await db
       .insertInto("usage_records")
       .values(rows)
       .onConflict((conflict) => conflict.column("id").doNothing())
+      .returning("id")
       .execute();
+    if (inserted.length < rows.length) {
+      // Request ids a client reused (X-Request-Id): each such request gets a row of its own
+      // under `<id>#<n>`, as on SQLite (see prepareUsageInsert).
+      const stored = new Set(inserted.map((row) => row.id));
+      for (const row of rows) {
+        if (stored.has(row.id)) {
+          stored.delete(row.id);
+          continue;
+        }
+        await insertSuffixed(row);
+      }
+    }
     return rows.map(() => undefined);
   }, 50);
+  async function insertSuffixed(row: Insertable<UsageRecordsTable>): Promise<void> {
+    const id = row.id;
+    let next =
+      Number(
+        (
+          await db
+            .selectFrom("usage_records")
+            .select((eb) => eb.fn.countAll<number | string>().as("count"))
+            .where("id", ">=", `${id}#`)
+            .where("id", "<", `${id}$`)
+            .executeTakeFirstOrThrow()
+        ).count,
+      ) + 2;
+    for (;;) {
+      const inserted = await db
+        .insertInto("usage_records")
+        .values({ ...row, id: `${id}#${next++}` })
+        .onConflict((conflict) => conflict.column("id").doNothing())
+        .returning("id")
+        .execute();
+      if (inserted.length > 0) return;
+    }
+  }
+  // The same record reported twice (by two layers of one request) is one row; another request
+  // that reuses its id is another row (see prepareUsageInsert).
+  const reported = new WeakSet<CompletedRequest>();
   const insertRow = (row: Insertable<UsageRecordsTable>): Promise<void> => {
     if (sqliteWriter === undefined) return writer.add(row);
     // toRow lists the columns in usageColumns' order (a test holds it to that).
@@ -149,6 +191,8 @@ export function createUsageStore(store: Store): UsageStore {
   };
   return {
     insert(record, priced) {
+      if (reported.has(record)) return Promise.resolve();
+      reported.add(record);
       return insertRow(toRow(record, priced));
     },
 

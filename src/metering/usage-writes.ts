@@ -43,16 +43,30 @@ export const usageColumns = [
 export type UsageValues = Array<string | number | null>;
 
 /**
+ * How many rows already carry `<id>#<n>` ids (bounds `<id>#` and `<id>$`: '$' follows '#'), so
+ * that the next duplicate of a request id starts its search after them rather than at `#2`.
+ */
+const usedSuffixesSql = "select count(*) from usage_records where id >= ? and id < ?";
+
+/**
  * The SQLite insert of a usage row, as a job of the database's shared writer. Bound by position:
- * binding 33 values by name looks each one up on an object. A second report of the same request
- * id is ignored.
+ * binding 33 values by name looks each one up on an object. The id is the request id, which a
+ * client may choose (`X-Request-Id`): a second request with an id already stored gets a row of its
+ * own under `<id>#<n>`, so that reusing an id cannot hide a request from metering or budgets.
  */
 export function prepareUsageInsert(sqlite: SQLite.Database): (values: UsageValues) => void {
   const insert = sqlite.prepare(
     `insert into usage_records (${usageColumns.join(", ")}) values (${usageColumns.map(() => "?").join(", ")}) on conflict (id) do nothing`,
   );
+  const suffixed = sqlite.prepare(usedSuffixesSql).pluck();
   return (values) => {
-    insert.run(values);
+    if (insert.run(values).changes > 0) return;
+    const id = String(values[0]);
+    let next = Number(suffixed.get(`${id}#`, `${id}$`)) + 2;
+    for (;;) {
+      values[0] = `${id}#${next++}`;
+      if (insert.run(values).changes > 0) return;
+    }
   };
 }
 

@@ -45,7 +45,7 @@ export interface Authenticator {
  * How long a key's row is reused without reading the store again. Within it, a change still
  * applies on the next request: changes made through this process invalidate the cache, and on
  * SQLite a change by any other connection (`bastion keys revoke` in another process) bumps the
- * `identity_version` row (triggers on tenants, users and keys), read once per turn of the event
+ * `identity_version` row (triggers on tenants, users and keys give it a new random value), read once per turn of the event
  * loop, before the first request of the turn that uses the cache.
  */
 export const keyCacheMs = 1000;
@@ -75,16 +75,20 @@ export function createAuthenticator(options: { store: Store; bootstrapAdminKey?:
   // committed before a request was sent is seen by that request. A read costs more than the
   // statement: another connection's commit (the writer's, each batch) makes this connection drop
   // its page cache and read the pages again.
-  const cache = new Map<string, { value: unknown; at: number; generation: number; version: number }>();
+  const cache = new Map<string, { value: unknown; at: number; generation: number; version: bigint }>();
   let generation = 0;
-  const identityVersion = sqlite?.prepare("select version from identity_version where id = 1").pluck();
-  let versionThisTurn: number | undefined;
+  // A random 64-bit value per change (migration 0008), read as a BigInt: a double would round it.
+  const identityVersion = sqlite
+    ?.prepare("select version from identity_version where id = 1")
+    .pluck()
+    .safeIntegers();
+  let versionThisTurn: bigint | undefined;
   const forgetVersion = () => {
     versionThisTurn = undefined;
   };
-  function currentVersion(statement: NonNullable<typeof identityVersion>): number {
+  function currentVersion(statement: NonNullable<typeof identityVersion>): bigint {
     if (versionThisTurn === undefined) {
-      versionThisTurn = statement.get() as number;
+      versionThisTurn = statement.get() as bigint;
       setImmediate(forgetVersion);
     }
     return versionThisTurn;

@@ -7,6 +7,7 @@ import { documentsMigration } from "./0004_documents.ts";
 import { identityVersionMigration } from "./0005_identity_version.ts";
 import { budgetHoldsMigration } from "./0006_budget_holds.ts";
 import { documentsVersionMigration } from "./0007_documents_version.ts";
+import { identityVersionRandomMigration } from "./0008_identity_version_random.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -21,5 +22,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
     "0005_identity_version": identityVersionMigration(_dialect),
     "0006_budget_holds": budgetHoldsMigration,
     "0007_documents_version": documentsVersionMigration(_dialect),
+    "0008_identity_version_random": identityVersionRandomMigration(_dialect),
   };
 }

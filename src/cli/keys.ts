@@ -65,7 +65,16 @@ function withKeyOptions(command: Command): Command {
     .option("--endpoints <paths>", "endpoints the key may call, e.g. /v1/chat/* (comma-separated)", collect)
     .option("--policies <names>", "policies the key may choose with x-bastion-use-policy", collect)
     .option("--policy <name>", "the key's policy (default: the tenant's)")
-    .option("--expires <when>", "30d, 12h, 90m, an ISO date, or never", (value: string) => value);
+    .option("--expires <when>", "30d, 12h, 90m, an ISO date, or never", expiresOption);
+}
+
+/**
+ * Checks `--expires` while commander parses, so that a bad value is reported as a usage error: thrown
+ * later, from inside the action, commander's InvalidArgumentError ended the command silently.
+ */
+export function expiresOption(value: string): string {
+  parseExpiry(value);
+  return value;
 }
 
 /** `bastion keys list|show|create|update|revoke`, over the admin API. */

@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, InvalidArgumentError } from "commander";
 import { BastionError } from "../core/errors.ts";
 import { registerAuditCommand } from "./audit.ts";
 import { registerBackendsCommand } from "./backends.ts";
@@ -41,7 +41,10 @@ registerAuditCommand(program);
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof CommanderError) process.exit(error.exitCode);
+  // Commander prints the errors it raises while parsing, then throws a plain CommanderError; an
+  // InvalidArgumentError that reaches here was thrown by an action and has not been printed yet.
+  if (error instanceof CommanderError && !(error instanceof InvalidArgumentError))
+    process.exit(error.exitCode);
   // Expected failures carry a message that says what to do; a stack trace only helps when debugging.
   const debug = process.env.BASTION_DEBUG === "1";
   const message =

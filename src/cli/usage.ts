@@ -17,6 +17,7 @@ interface UsageOptions {
   json?: boolean;
   csv?: boolean;
   url?: string;
+  apiKey?: string;
   config?: string;
 }
 
@@ -29,8 +30,13 @@ export function openConfiguredStore(config: Readonly<BastionConfig>): Promise<St
  * GETs or POSTs an admin route of a running server with `BASTION_API_KEY` (else the saved admin
  * key, see `defaultApiKey`); errors carry the server's message.
  */
-export async function adminRequest(url: string, path: string, method = "GET"): Promise<Response> {
-  const key = defaultApiKey();
+export async function adminRequest(
+  url: string,
+  path: string,
+  method = "GET",
+  explicitKey?: string,
+): Promise<Response> {
+  const key = explicitKey ?? defaultApiKey();
   const response = await fetch(`${url.replace(/\/+$/, "").replace(/\/v1$/, "")}${path}`, {
     method,
     headers: key === undefined || key === "" ? {} : { authorization: `Bearer ${key}` },
@@ -41,17 +47,28 @@ export async function adminRequest(url: string, path: string, method = "GET"): P
     const body = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
     throw new BastionError(
       "invalid_request",
-      `${url}${path}: ${response.status} ${body.error?.message ?? response.statusText}${response.status === 401 ? " (set BASTION_API_KEY to an admin or auditor key)" : ""}`,
+      `${url}${path}: ${response.status} ${body.error?.message ?? response.statusText}${response.status === 401 ? " (pass --api-key or set BASTION_API_KEY to an admin or auditor key)" : ""}`,
     );
   }
   return response;
 }
 
+/**
+ * A fixed number of decimals, except that a non-zero value with fewer than three significant
+ * digits in them keeps three: a local model costs fractions of a cent per request, and a column of
+ * `0.0000` beside the savings read as "free".
+ */
+export function formatAmount(value: number, decimals: number): string {
+  if (value === 0 || Math.abs(value) >= 10 ** (2 - decimals)) return value.toFixed(decimals);
+  const needed = 2 - Math.floor(Math.log10(Math.abs(value)));
+  return value.toFixed(Math.min(Math.max(needed, decimals), 20));
+}
+
 function formatValue(name: string, value: unknown): string {
   if (value === null || value === undefined) return "-";
   if (typeof value !== "number") return String(value);
-  if (name.endsWith("_eur")) return value.toFixed(4);
-  if (name === "energy_wh" || name === "co2e_g") return value.toFixed(3);
+  if (name.endsWith("_eur")) return formatAmount(value, 4);
+  if (name === "energy_wh" || name === "co2e_g") return formatAmount(value, 3);
   return String(value);
 }
 
@@ -94,6 +111,10 @@ export function registerUsageCommand(program: Command): void {
     .option("--json", "print JSON")
     .option("--csv", "print CSV")
     .option("-u, --url <url>", "ask a running server (with BASTION_API_KEY) instead of reading the database")
+    .option(
+      "--api-key <key>",
+      "admin or auditor key for --url (default: BASTION_API_KEY, else <data dir>/admin-key)",
+    )
     .option("-c, --config <file>", "JSON config file (or BASTION_CONFIG), for the database location")
     .action(async (options: UsageOptions) => {
       const groups = parseGroupBy(options.groupBy);
@@ -104,7 +125,7 @@ export function registerUsageCommand(program: Command): void {
         if (options.to !== undefined) query.set("to", options.to);
         if (groups.length > 0) query.set("group_by", groups.join(","));
         if (options.tenant !== undefined) query.set("tenant_id", options.tenant);
-        const response = await adminRequest(options.url, `/admin/v1/usage?${query}`);
+        const response = await adminRequest(options.url, `/admin/v1/usage?${query}`, "GET", options.apiKey);
         rows = ((await response.json()) as { data: UsageRow[] }).data;
       } else {
         const config = loadConfig(options.config === undefined ? {} : { file: options.config });

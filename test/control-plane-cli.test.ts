@@ -1,0 +1,258 @@
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openAuditLog } from "../src/audit/index.ts";
+import { openConfiguredStore } from "../src/auth/control-plane.ts";
+import { createAuth, ensureDefaultTenant } from "../src/auth/index.ts";
+import { formatAmount, usageTable } from "../src/cli/usage.ts";
+import { configSchema } from "../src/config/config.ts";
+import { anonymousPrincipal } from "../src/core/principal.ts";
+import { createMeteringServices, type MeteringServices } from "../src/metering/services.ts";
+import { createApp } from "../src/server/app.ts";
+import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
+import { type RunningServer, startServer } from "../src/server/testing/start-server.ts";
+import type { Store } from "../src/store/database.ts";
+import { openFreshPostgres } from "../src/store/test-databases.ts";
+
+/*
+ * Gaps a new user met in the control plane's CLI (audit of issue 8 on a clean clone), one test each:
+ * a bad --expires ended the command without a word; `audit verify` passed a log whose newest
+ * records were deleted together with their checkpoints, and could not use the export the README
+ * says to keep; two instances on one database failed verification with no hint why; `audit
+ * public-key` had no --url; `usage` and `audit` took no --api-key; the usage table printed every
+ * local cost as 0.0000.
+ */
+
+const run = promisify(execFile);
+const bin = join(import.meta.dirname, "..", "bin", "bastion.js");
+
+interface Database {
+  name: string;
+  open(dataDir: string): Promise<{ store: Store; databaseUrl: string }>;
+}
+
+const databases: Database[] = [
+  {
+    name: "sqlite",
+    open: async (dataDir) => ({
+      store: await openConfiguredStore(configSchema.parse({}), { dataDir, env: {} }),
+      databaseUrl: "",
+    }),
+  },
+];
+const postgresUrl = process.env.TEST_DATABASE_URL;
+if (postgresUrl !== undefined && postgresUrl !== "") {
+  databases.push({
+    name: "postgres",
+    open: async () => {
+      const store = await openFreshPostgres(postgresUrl);
+      return { store, databaseUrl: store.databaseUrl };
+    },
+  });
+}
+
+describe.each(databases)("control-plane CLI on $name", (database) => {
+  let dataDir: string;
+  let store: Store;
+  let databaseUrl: string;
+
+  async function bastion(args: string[], env: Record<string, string> = {}) {
+    try {
+      const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
+        env: {
+          ...process.env,
+          BASTION_DATA_DIR: dataDir,
+          BASTION_API_KEY: "",
+          DATABASE_URL: databaseUrl,
+          ...env,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+      });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string };
+      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+    }
+  }
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "bastion-cp-cli-"));
+    ({ store, databaseUrl } = await database.open(dataDir));
+  });
+  afterAll(async () => {
+    await store?.destroy();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("says what is wrong with --expires instead of exiting silently", async () => {
+    for (const args of [
+      ["keys", "create", "ci", "--expires", "90x"],
+      ["keys", "update", "key_0", "--expires", "soon"],
+    ]) {
+      const result = await bastion(args);
+      expect(result.code).not.toBe(0);
+      expect(result.stderr).toMatch(/--expires takes 30d, 12h, 90m, an ISO date or "never"/);
+    }
+    // Nothing was created by the refused command.
+    const listed = await bastion(["keys", "list", "--json"]);
+    expect(listed.code).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual([]);
+  });
+
+  it("detects records deleted together with their checkpoints, given an earlier export as witness", async () => {
+    for (const id of ["t1", "t2", "t3"]) expect((await bastion(["tenants", "create", id])).code).toBe(0);
+    const witnessFile = join(dataDir, "witness.jsonl");
+    expect((await bastion(["audit", "export", "-o", witnessFile])).code).toBe(0);
+    const intact = await bastion(["audit", "verify", "--witness", witnessFile]);
+    expect(intact.stderr).toBe("");
+    expect(intact.code).toBe(0);
+    expect(intact.stdout).toMatch(/witness OK: the log matches all [1-9]\d* signed checkpoints/);
+
+    // Truncate as an intruder with database access would: the newest records and every checkpoint covering them.
+    const head = Number(
+      (
+        await store.db
+          .selectFrom("audit_log")
+          .select((eb) => eb.fn.max("seq").as("seq"))
+          .executeTakeFirstOrThrow()
+      ).seq,
+    );
+    await store.db
+      .deleteFrom("audit_log")
+      .where("seq", ">", head - 2)
+      .execute();
+    await store.db
+      .deleteFrom("audit_checkpoints")
+      .where("size", ">", head - 2)
+      .execute();
+
+    // The log alone cannot tell (this is why the README says to keep the export elsewhere)...
+    expect((await bastion(["audit", "verify"])).code).toBe(0);
+    // ...the witness can, and names the first missing record.
+    const truncated = await bastion(["audit", "verify", "--witness", witnessFile]);
+    expect(truncated.code).toBe(1);
+    expect(truncated.stderr).toContain(
+      `audit log FAILED at record ${head - 1}: the log ends at record ${head - 2} but the witness holds a signed checkpoint covering ${head - 1} records`,
+    );
+
+    const noCheckpoints = join(dataDir, "records-only.jsonl");
+    writeFileSync(noCheckpoints, '{"seq":1}\n');
+    const useless = await bastion(["audit", "verify", "--witness", noCheckpoints]);
+    expect(useless.code).not.toBe(0);
+    expect(useless.stderr).toMatch(/holds no signed checkpoint/);
+  });
+
+  describe("with a running server", () => {
+    let server: RunningServer;
+    let metering: MeteringServices;
+    let adminKey: string;
+
+    beforeAll(async () => {
+      const config = configSchema.parse({});
+      await ensureDefaultTenant(store);
+      const auth = createAuth({ store, config, env: {} });
+      const registry = createStaticRegistry([createScriptedBackend({ id: "chat-model" })]);
+      metering = createMeteringServices({ config, store, dataDir, models: registry });
+      metering.attachAdmin(auth.admin);
+      auth.useCostModel(metering.meter);
+      adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "root", roles: ["admin"] })).secret;
+      server = await startServer(createApp({ registry, auth, metering, web: false }));
+      const response = await fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "chat-model", messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(response.status).toBe(200);
+      await response.text();
+      await metering.audit?.checkpoint();
+    });
+    afterAll(async () => {
+      await server?.close();
+      await metering?.close();
+    });
+
+    it("prints the server's public key with --url, and takes --api-key on usage and audit", async () => {
+      const local = await bastion(["audit", "public-key"]);
+      expect(local.code).toBe(0);
+      expect(local.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+      const remote = await bastion(["audit", "public-key", "--url", server.url, "--api-key", adminKey]);
+      expect(remote.stderr).toBe("");
+      expect(remote.stdout).toBe(local.stdout);
+
+      const withoutKey = await bastion(["usage", "--url", server.url]);
+      expect(withoutKey.code).not.toBe(0);
+      expect(withoutKey.stderr).toMatch(/401 .*pass --api-key or set BASTION_API_KEY/);
+      const usage = await bastion(["usage", "--url", server.url, "--api-key", adminKey, "--json"]);
+      expect(usage.stderr).toBe("");
+      const rows = (JSON.parse(usage.stdout) as { data: Array<{ requests: number }> }).data;
+      expect(rows.reduce((sum, row) => sum + row.requests, 0)).toBeGreaterThanOrEqual(2);
+      const exported = await bastion(["audit", "export", "--url", server.url, "--api-key", adminKey]);
+      expect(exported.code).toBe(0);
+      expect(exported.stdout).toContain('"kind":"request"');
+      const verified = await bastion(["audit", "verify", "--url", server.url, "--api-key", adminKey]);
+      expect(verified.code).toBe(0);
+      expect(verified.stdout).toMatch(/^audit log OK/);
+    });
+
+    it("says how to trust another instance's signing key when two share the database", async () => {
+      // A second instance: same database, its own data directory, so its own audit-key.pem.
+      const otherDir = mkdtempSync(join(tmpdir(), "bastion-cp-cli-other-"));
+      try {
+        const other = openAuditLog({ config: configSchema.parse({}).audit, store, dataDir: otherDir });
+        await other.appendEvent({ action: "tenant.updated", tenantId: "default" });
+        await other.checkpoint();
+        await other.close();
+
+        const untrusted = await bastion(["audit", "verify"]);
+        expect(untrusted.code).toBe(1);
+        expect(untrusted.stderr).toMatch(/no signature by a trusted key/);
+        expect(untrusted.stderr).toMatch(
+          /several instances share this database.*audit\.keyFile.*--public-key/s,
+        );
+
+        const publicKey = join(otherDir, "other.pub");
+        writeFileSync(
+          publicKey,
+          (await bastion(["audit", "public-key"], { BASTION_DATA_DIR: otherDir, DATABASE_URL: databaseUrl }))
+            .stdout,
+        );
+        const trusted = await bastion(["audit", "verify", "--public-key", publicKey]);
+        expect(trusted.stderr).toBe("");
+        expect(trusted.code).toBe(0);
+      } finally {
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+    });
+  });
+});
+
+describe("bastion usage table", () => {
+  it("keeps three significant digits of a cost too small for four decimals", () => {
+    expect(formatAmount(0.000006129, 4)).toBe("0.00000613");
+    expect(formatAmount(0.000123456, 4)).toBe("0.000123");
+    expect(formatAmount(0.0015, 4)).toBe("0.00150");
+    expect(formatAmount(0.0226, 3)).toBe("0.0226");
+    expect(formatAmount(12.3456, 4)).toBe("12.3456");
+    expect(formatAmount(0, 4)).toBe("0.0000");
+    expect(formatAmount(0.0004, 3)).toBe("0.000400");
+    const row = {
+      model: "local",
+      requests: 24,
+      input_tokens: 108,
+      output_tokens: 135,
+      reasoning_tokens: 0,
+      cached_tokens: 68,
+      cost_eur: 0.000022377,
+      energy_wh: 0.0226,
+      co2e_g: 0.0055,
+      reference_cost_eur: 0.0014904,
+      saved_eur: 0.001468,
+    };
+    const [, line] = usageTable([row], ["model"]).split("\n");
+    expect(line).toMatch(/\s0\.0000224\s/);
+    expect(line).not.toMatch(/\s0\.0000\s/);
+  });
+});

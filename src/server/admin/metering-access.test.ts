@@ -74,10 +74,19 @@ describe.each(testDatabases())("usage, audit and metrics access on $name", ({ op
       "acme",
       "default",
     ]);
-    const acme = await (
-      await get("/admin/v1/usage?group_by=tenant&tenant_id=default", keys.acmeAdmin)
-    ).json();
+    const acme = await (await get("/admin/v1/usage?group_by=tenant", keys.acmeAdmin)).json();
     expect(acme.data.map((row: { tenant: string }) => row.tenant)).toEqual(["acme"]);
+    const own = await (await get("/admin/v1/usage?group_by=tenant&tenant_id=acme", keys.acmeAdmin)).json();
+    expect(own.data.map((row: { tenant: string }) => row.tenant)).toEqual(["acme"]);
+    // Regression: another tenant's usage or audit answered 200 with the reader's own rows.
+    for (const path of [
+      "/admin/v1/usage?group_by=tenant&tenant_id=default",
+      "/admin/v1/audit?tenant_id=default",
+    ]) {
+      const refused = await get(path, keys.acmeAdmin);
+      expect(refused.status).toBe(404);
+      expect((await refused.json()).error).toMatchObject({ code: "not_found", param: "tenant_id" });
+    }
 
     const audit = await (await get("/admin/v1/audit", keys.acmeAdmin)).json();
     expect(audit.data.length).toBeGreaterThan(0);

@@ -8,7 +8,7 @@ const platformTenant = "default";
 
 /**
  * Who may read usage and audit: admins and auditors. Those of the default (platform) tenant see
- * every tenant; others only their own, whatever they ask for. With auth off (loopback only, no
+ * every tenant; others only their own (asking for another tenant is a 404). With auth off (loopback only, no
  * principal), the caller is the anonymous admin.
  */
 export function meteringReader(
@@ -27,6 +27,13 @@ export function meteringReader(
     const asked = c.req.query("tenant_id");
     return { principal, ...(asked === undefined || asked === "" ? {} : { tenantId: asked }) };
   }
+  // Another tenant is a 404, as on every other admin route: answering with the reader's own
+  // figures under the name asked for would pass them off as that tenant's.
+  const asked = c.req.query("tenant_id");
+  if (asked !== undefined && asked !== "" && asked !== principal.tenantId)
+    throw new BastionError("not_found", `No tenant with id '${asked.slice(0, 100)}'.`, {
+      param: "tenant_id",
+    });
   return { principal, tenantId: principal.tenantId };
 }
 

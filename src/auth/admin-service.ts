@@ -78,6 +78,19 @@ export function createAdminService(
       { param: "policy" },
     );
   };
+  /** A key's policy scope names policies it may pick; a misspelt one would never match. */
+  const checkScopePolicies = (scopes: { policies?: readonly string[] | undefined } | undefined): void => {
+    const known = options.policyNames;
+    if (known === undefined) return;
+    for (const name of scopes?.policies ?? []) {
+      if (name.endsWith("*") || known.includes(name)) continue;
+      throw new BastionError(
+        "invalid_request",
+        `No policy named '${name.slice(0, 100)}' in scopes.policies; known policies: ${known.join(", ")} (or a prefix ending in *).`,
+        { param: "scopes.policies" },
+      );
+    }
+  };
   const erasureHooks: ErasureHook[] = [];
   const admin = (actor: Principal) => requireRoles(actor, ["admin"]);
 
@@ -268,6 +281,7 @@ export function createAdminService(
       admin(actor);
       const input = keyCreateSchema.parse(body);
       checkPolicy(input.policy);
+      checkScopePolicies(input.scopes);
       const tenantId = targetTenant(actor, input.tenant_id);
       await tenantRow(actor, tenantId);
       let roles: Role[] = input.roles ?? ["member"];
@@ -312,6 +326,7 @@ export function createAdminService(
       const row = await keyRow(actor, id);
       const input = keyUpdateSchema.parse(body);
       checkPolicy(input.policy);
+      checkScopePolicies(input.scopes);
       const updated = {
         ...row,
         ...(input.name === undefined ? {} : { name: input.name }),

@@ -132,3 +132,21 @@ export function upstreamErrorMessage(body: unknown): string | undefined {
   }
   return error === null || error === undefined ? undefined : "an error object without a message";
 }
+
+/**
+ * The HTTP status an error body names for itself, when it does: a numeric `code` or `status` (vLLM
+ * sends `code: 400`), or 400 for OpenAI's `invalid_request_error` and vLLM's `BadRequestError`.
+ * Read for an error inside a 200 answer, where the response status says nothing.
+ */
+export function upstreamErrorStatus(body: unknown): number | undefined {
+  if (typeof body !== "object" || body === null) return undefined;
+  const error = (body as { error?: unknown }).error;
+  if (typeof error !== "object" || error === null) return undefined;
+  const { code, status, type } = error as { code?: unknown; status?: unknown; type?: unknown };
+  for (const value of [status, code]) {
+    const number = typeof value === "string" && /^\d{3}$/.test(value) ? Number(value) : value;
+    if (typeof number === "number" && Number.isInteger(number) && number >= 400 && number < 600)
+      return number;
+  }
+  return type === "invalid_request_error" || type === "BadRequestError" ? 400 : undefined;
+}

@@ -11,7 +11,13 @@ import type {
 import type { ChatRequest, ChatStreamPart, FinishReason, ToolCall, Usage } from "../core/chat.ts";
 import { BastionError } from "../core/errors.ts";
 import { createThinkSplitter } from "./openai-compatible-think.ts";
-import { toFinishReason, toUpstreamBody, toUsage, upstreamErrorMessage } from "./openai-compatible-wire.ts";
+import {
+  toFinishReason,
+  toUpstreamBody,
+  toUsage,
+  upstreamErrorMessage,
+  upstreamErrorStatus,
+} from "./openai-compatible-wire.ts";
 import { type UpstreamResponse, upstreamCall } from "./upstream-call.ts";
 
 export interface OpenAICompatibleBackendOptions {
@@ -55,6 +61,30 @@ function upstreamError(id: string, message: string, isRetryable: boolean, cause?
     isRetryable,
     ...(cause === undefined ? {} : { cause }),
   });
+}
+
+/** Whether the status says the request itself is at fault, so that another backend would refuse it too. */
+function refusedStatus(status: number): boolean {
+  return status === 400 || status === 413 || status === 422;
+}
+
+/**
+ * An error object inside a 200 answer (a JSON body or a stream chunk): the client's error when it
+ * names a refusal status (a context too long), else an upstream error, retryable unless its status
+ * says otherwise.
+ */
+function errorInside(id: string, body: unknown, message: string): BastionError {
+  const status = upstreamErrorStatus(body);
+  if (status !== undefined && refusedStatus(status))
+    return new BastionError(
+      "invalid_request",
+      `Backend '${id}' refused the request: ${message.slice(0, 300)}`,
+    );
+  return upstreamError(
+    id,
+    `error inside the stream: ${message.slice(0, 300)}`,
+    status === undefined || retryableStatus(status),
+  );
 }
 
 /** Network failures (refused, reset, timeouts) are worth a retry; our own abort is not. */
@@ -130,8 +160,7 @@ function createChunkReader(id: string) {
         throw upstreamError(id, "the stream carried a value that is not a JSON object.", false);
       }
       const errorMessage = upstreamErrorMessage(chunk);
-      if (errorMessage !== undefined)
-        throw upstreamError(id, `error inside the stream: ${errorMessage.slice(0, 300)}`, true);
+      if (errorMessage !== undefined) throw errorInside(id, chunk, errorMessage);
       const record = chunk as Record<string, unknown>;
       if (record.usage !== undefined && record.usage !== null) usage = toUsage(record.usage);
       const out: ChatStreamPart[] = [];
@@ -283,7 +312,7 @@ export function createOpenAICompatibleBackend(
     const text = await readText(response.body, maxErrorBodyBytes).catch(() => "");
     const message = upstreamErrorMessage(parseJson(text)) ?? (text.trim().slice(0, 200) || "no body");
     const status = response.statusCode;
-    if (status === 400 || status === 413 || status === 422) {
+    if (refusedStatus(status)) {
       // The request itself is at fault: another backend would refuse it too.
       throw new BastionError(
         "invalid_request",
@@ -310,9 +339,12 @@ export function createOpenAICompatibleBackend(
         const text = await readText(response.body, 64 * 1024 * 1024);
         const body = parseJson(text);
         if (body === undefined) throw upstreamError(options.id, "the response body is not valid JSON.", true);
-        for (const part of reader.read(body)) yield part;
+        // All or nothing: the whole completion is checked before its first part leaves, so that a
+        // broken one fails (and is retried or falls back) before anything reached the client.
+        const parts = reader.read(body);
         if (!reader.finished) throw upstreamError(options.id, "the response has no finish_reason.", true);
-        for (const part of reader.end()) yield part;
+        for (const part of reader.end()) parts.push(part);
+        for (const part of parts) yield part;
         return;
       }
       if (!contentType.startsWith("text/event-stream")) {
@@ -333,28 +365,45 @@ export function createOpenAICompatibleBackend(
         }
         return reader.end();
       };
+      /** The parts of one event; `undefined` for `[DONE]`. */
+      const partsOf = (event: EventSourceMessage): ChatStreamPart[] | undefined => {
+        if (event.data === "[DONE]") return undefined;
+        if (event.event === "error") {
+          throw upstreamError(options.id, `error event: ${event.data.slice(0, 300)}`, true);
+        }
+        const data = parseJson(event.data);
+        if (data === undefined)
+          throw upstreamError(options.id, "the stream carried data that is not JSON.", true);
+        return reader.read(data);
+      };
       let done = false;
       for await (const chunk of response.body) {
         // After [DONE] the rest of the body is read, not destroyed, so that undici keeps the
         // connection for the next request (a destroyed body closes its socket).
         if (done) continue;
+        // `stream: true` holds back a character cut between two reads (é, ⟦, an emoji).
         parser.feed(decoder.decode(chunk, { stream: true }));
         for (const event of events.splice(0)) {
-          if (event.data === "[DONE]") {
+          const parts = partsOf(event);
+          if (parts === undefined) {
             done = true;
             for (const part of finish()) yield part;
             break;
           }
-          if (event.event === "error") {
-            throw upstreamError(options.id, `error event: ${event.data.slice(0, 300)}`, true);
-          }
-          const data = parseJson(event.data);
-          if (data === undefined)
-            throw upstreamError(options.id, "the stream carried data that is not JSON.", true);
-          for (const part of reader.read(data)) yield part;
+          for (const part of parts) yield part;
         }
       }
-      if (!done) for (const part of finish()) yield part;
+      if (!done) {
+        // The body ended without [DONE]: an event not closed by a blank line still counts (the
+        // last bytes of the decoder too); then the answer must have ended (a finish_reason).
+        parser.feed(`${decoder.decode()}\n\n`);
+        for (const event of events.splice(0)) {
+          const parts = partsOf(event);
+          if (parts === undefined) break;
+          for (const part of parts) yield part;
+        }
+        for (const part of finish()) yield part;
+      }
     } catch (error) {
       throw fromTransportError(options.id, error, call.signal);
     } finally {

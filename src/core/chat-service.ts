@@ -10,7 +10,10 @@ export interface PolicySummary {
   dataClass: string;
   /** allow | keep-local | pseudonymise | block. */
   action: string;
-  /** Detections by type, e.g. `{ email: 2, iban: 1 }`; counts only, never values. */
+  /**
+   * Distinct detected values by type, e.g. `{ email: 2, iban: 1 }` (an address written twice counts
+   * once); counts only, never values.
+   */
   detections: Record<string, number>;
   /** Human-readable, e.g. "2 emails pseudonymised". */
   summary: string;
@@ -41,6 +44,12 @@ export interface ChatServiceContext {
    * request's reservations by its principal object.
    */
   policy?: string;
+  /**
+   * The caller reads the whole answer before it sends any of it (a non-stream request): the
+   * gateway then reads the backend's answer to its end before the first part, so that a failure
+   * mid-answer is retried or falls back to the next candidate instead of failing the request.
+   */
+  buffered?: boolean;
 }
 
 /** One chat request admitted and started: the model that serves it, the evidence, and the parts. */

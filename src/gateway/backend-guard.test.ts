@@ -94,6 +94,40 @@ describe("backend guard", () => {
     g.dispose();
   });
 
+  it("with complete: retries a failure after the first part, counts it once, and no first-part timeout cuts it", async () => {
+    const g = guard({ maxAttempts: 2, firstByteMs: 20, breakerFailures: 2 });
+    let opens = 0;
+    let completes = 0;
+    const value = await g.execute(
+      async () => ++opens,
+      new AbortController().signal,
+      async (opened) => {
+        completes++;
+        // Longer than the first-part timeout: the rest of an answer is not under it.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (opened === 1) throw retryable();
+        return `whole answer of attempt ${opened}`;
+      },
+    );
+    expect(value).toBe("whole answer of attempt 2");
+    expect([opens, completes]).toEqual([2, 2]);
+    // One failure, then a success: the circuit is closed and its count starts again.
+    expect(g.health().state).toBe("closed");
+    const failing = () =>
+      g.execute(
+        async () => "opened",
+        new AbortController().signal,
+        async () => {
+          throw new BastionError("upstream_error", "cut mid-answer", { isRetryable: false });
+        },
+      );
+    await expect(failing()).rejects.toThrow("cut mid-answer");
+    expect(g.health().state).toBe("closed");
+    await expect(failing()).rejects.toThrow("cut mid-answer");
+    expect(g.health()).toMatchObject({ state: "open", lastError: "cut mid-answer" });
+    g.dispose();
+  });
+
   it("opens the circuit after consecutive backend failures and then refuses without calling", async () => {
     const g = guard({ maxAttempts: 1, breakerFailures: 2 });
     let calls = 0;

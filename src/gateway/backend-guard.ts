@@ -47,8 +47,15 @@ export interface BackendGuard {
   /**
    * Runs `open` (start a stream and await its first part) under retry, breaker and timeout. The
    * signal `open` receives is aborted when the attempt times out; the caller links it to the rest.
+   * With `complete`, each attempt goes on to `complete(opened)` (read the rest of the answer) inside
+   * the same retry and breaker but past the first-part timeout: a failure there is retried and
+   * counted like one before the first part (for an answer nobody has seen yet).
    */
-  execute<T>(open: (signal: AbortSignal) => Promise<T>, signal: AbortSignal): Promise<T>;
+  execute<T, R = T>(
+    open: (signal: AbortSignal) => Promise<T>,
+    signal: AbortSignal,
+    complete?: (opened: T) => Promise<R>,
+  ): Promise<R>;
   /** Counts a failure that happened after the first part (mid-stream), which no retry covers. */
   recordFailure(error: unknown): void;
   health(): BackendHealth;
@@ -116,7 +123,9 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
   });
   // Retry around the breaker around the first-part timeout: the breaker counts each attempt (a
   // timeout included); a retryable error is tried again after a backoff while attempts are left.
-  const policy = wrap(retries, breaker, firstByte);
+  // The timeout runs inside the attempt rather than in `wrap`, so that an attempt may go on past
+  // its first part (see `complete`) under the retry and breaker alone.
+  const policy = wrap(retries, breaker);
 
   let lastError: string | undefined;
   let lastCheckedAt: string | undefined;
@@ -167,9 +176,19 @@ export function createBackendGuard(options: BackendGuardOptions): BackendGuard {
   if (options.healthIntervalMs > 0) schedule(options.healthIntervalMs);
 
   return {
-    async execute(open, signal) {
+    async execute<T, R>(
+      open: (signal: AbortSignal) => Promise<T>,
+      signal: AbortSignal,
+      complete?: (opened: T) => Promise<R>,
+    ): Promise<R> {
       try {
-        return await policy.execute(({ signal: attemptSignal }) => open(attemptSignal), signal);
+        return await policy.execute(async ({ signal: attemptSignal }) => {
+          const opened = await firstByte.execute(
+            ({ signal: firstSignal }) => open(firstSignal),
+            attemptSignal,
+          );
+          return complete === undefined ? (opened as unknown as R) : complete(opened);
+        }, signal);
       } catch (error) {
         throw toGuardError(options.id, error, options.firstByteMs);
       }

@@ -62,6 +62,17 @@ export interface Gateway extends ChatService {
 
 type Choice = Candidate & { egress: Egress };
 
+/** A candidate's answer once it started: its first part in hand, the rest still to read. */
+interface Opened {
+  /** A buffered answer is replayed from memory, so its iterator may be a plain one. */
+  iterator: AsyncIterator<ChatStreamPart> | Iterator<ChatStreamPart>;
+  first: IteratorResult<ChatStreamPart>;
+  /** Stops forwarding the client's abort to the backend call. */
+  unlink: () => void;
+  /** When the first text, reasoning or tool part arrived (set for a buffered answer). */
+  firstPartAt?: number;
+}
+
 const zeroUsage: Usage = { promptTokens: 0, completionTokens: 0, reasoningTokens: 0, cachedPromptTokens: 0 };
 
 /** Errors after which the next candidate may succeed; a request the backend refused would fail everywhere. */
@@ -80,8 +91,9 @@ function codeOf(error: unknown): string {
  * Builds the gateway: resolve the public name (route, local model, or `backend/model`) -> policy
  * inspection (fail closed) -> candidates filtered by egress -> ordered by strategy -> pseudonymised
  * where egress requires -> backend call under retry, timeout and circuit breaker, falling back
- * before the first part -> placeholders restored in the streamed parts -> evidence -> a
- * `CompletedRequest` for each observer. Detected values are never logged.
+ * before the first part (for a buffered, non-stream request: before the end of the answer) ->
+ * placeholders restored in the streamed parts -> evidence -> a `CompletedRequest` for each
+ * observer. Detected values are never logged.
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const logger = options.logger ?? pino({ level: "silent" });
@@ -161,9 +173,48 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
   }
 
-  /** Starts the candidate's stream and waits for its first part, under the backend's guard. */
-  async function openCandidate(choice: Choice, request: ChatRequest, signal: AbortSignal) {
-    const run = async (attemptSignal: AbortSignal) => {
+  /**
+   * Reads a started answer to its end and returns it as a replay. A failure on the way is thrown
+   * as it would be before the first part: nothing of this answer has reached the client.
+   */
+  async function readWhole(choice: Choice, opened: Opened): Promise<Opened> {
+    const parts: ChatStreamPart[] = [];
+    let result = opened.first;
+    let firstPartAt = !result.done && result.value.type !== "finish" ? performance.now() : undefined;
+    inFlight.set(choice.backendId, (inFlight.get(choice.backendId) ?? 0) + 1);
+    try {
+      while (!result.done) {
+        parts.push(result.value);
+        result = await opened.iterator.next();
+        if (firstPartAt === undefined && !result.done && result.value.type !== "finish")
+          firstPartAt = performance.now();
+      }
+    } catch (error) {
+      opened.unlink();
+      throw error;
+    } finally {
+      inFlight.set(choice.backendId, (inFlight.get(choice.backendId) ?? 1) - 1);
+    }
+    const replay = parts[Symbol.iterator]();
+    return {
+      iterator: replay,
+      first: replay.next(),
+      unlink: opened.unlink,
+      ...(firstPartAt === undefined ? {} : { firstPartAt }),
+    };
+  }
+
+  /**
+   * Starts the candidate's stream and waits for its first part, under the backend's guard. A
+   * buffered request's answer is read to its end under the same guard (retry and breaker).
+   */
+  async function openCandidate(
+    choice: Choice,
+    request: ChatRequest,
+    signal: AbortSignal,
+    buffered: boolean,
+  ): Promise<Opened> {
+    const run = async (attemptSignal: AbortSignal): Promise<Opened> => {
       const controller = new AbortController();
       const onClient = () => controller.abort(signal.reason);
       const onAttempt = () => controller.abort(attemptSignal.reason);
@@ -185,7 +236,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     const guard = guards.get(choice.backendId);
     if (signal.aborted) throw new BastionError("cancelled", "The request was cancelled.");
-    return guard === undefined ? run(new AbortController().signal) : guard.execute(run, signal);
+    if (guard === undefined) {
+      const opened = await run(new AbortController().signal);
+      return buffered ? readWhole(choice, opened) : opened;
+    }
+    return buffered
+      ? guard.execute(run, signal, (opened) => readWhole(choice, opened))
+      : guard.execute(run, signal);
   }
 
   function describeFor(name: string, route: string | undefined, choice: Choice): ModelDescriptor {
@@ -283,9 +340,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     let lastError: unknown;
     for (const choice of ordered) {
-      let opened: Awaited<ReturnType<typeof openCandidate>>;
+      let opened: Opened;
       try {
-        opened = await openCandidate(choice, outbound(choice), context.signal);
+        opened = await openCandidate(choice, outbound(choice), context.signal, context.buffered === true);
       } catch (error) {
         lastError = error;
         if (context.signal.aborted || !canFallBack(error)) break;
@@ -335,7 +392,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function* stream(
     choice: Choice,
-    opened: Awaited<ReturnType<typeof openCandidate>>,
+    opened: Opened,
     pseudonymiser: ReturnType<typeof createPseudonymiser> | undefined,
     meta: {
       request: ChatRequest;
@@ -352,7 +409,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let usage = { ...zeroUsage };
     let queueMs = 0;
     let busyMs: number | undefined;
-    let ttftMs: number | undefined;
+    let ttftMs = opened.firstPartAt === undefined ? undefined : opened.firstPartAt - meta.t0;
     let finished = false;
     const text = pseudonymiser?.createRestorer();
     const reasoning = pseudonymiser?.createRestorer();

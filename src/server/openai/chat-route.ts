@@ -76,6 +76,8 @@ export function createChatCompletionsHandler(deps: ServerDependencies) {
         endpoint: "/v1/chat/completions",
         ...(principal === undefined ? {} : { principal }),
         ...(declared === undefined ? {} : { declaredDataClass: declared }),
+        // A JSON answer leaves only once complete: a backend failing mid-answer may still fall back.
+        ...(options.stream ? {} : { buffered: true }),
       });
     } catch (error) {
       link.dispose();

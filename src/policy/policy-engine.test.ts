@@ -60,6 +60,31 @@ describe("classification and the default eu-strict policy", () => {
     });
   });
 
+  it("counts distinct values per type: a value repeated across messages and tool arguments is one", () => {
+    const inspection = engine.inspect(
+      request([
+        { role: "user", content: "Mail a.b@example.fr, then a.b@example.fr again, and c.d@example.de" },
+        {
+          role: "assistant",
+          content: "",
+          toolCalls: [
+            { id: "c1", name: "send", arguments: '{"to":"a.b@example.fr","iban":"DE89370400440532013000"}' },
+          ],
+        },
+        { role: "tool", toolCallId: "c1", content: "sent to a.b@example.fr" },
+        { role: "user", content: "Pay DE89370400440532013000 and tell c.d@example.de" },
+      ]),
+    );
+    expect(inspection.detections.filter((detection) => detection.type === "email")).toHaveLength(6);
+    expect(inspection.counts).toEqual({ email: 2, iban: 1 });
+    expect(summarise(inspection, "pseudonymised").summary).toBe("2 emails, 1 IBAN pseudonymised");
+    expect(summarise(inspection, "raw").summary).toBe("2 emails, 1 IBAN kept within local/EU/EEA");
+    expect(checkText(engine, "x@example.fr and x@example.fr").decision).toMatchObject({
+      counts: { email: 1 },
+      summary: expect.stringMatching(/^1 email: class personal/),
+    });
+  });
+
   it("a secret outranks personal data and stays on this server", () => {
     const inspection = engine.inspectText("mail x@example.fr key AKIAIOSFODNN7EXAMPLE");
     expect(inspection.dataClass).toBe("secret");

@@ -177,9 +177,16 @@ function decide(
 ): Inspection {
   let dataClass = policy.defaultClass;
   let source = "by_default";
+  // Distinct values by type, as a DPO reads "2 emails": one address written three times (in the
+  // question, the history, a tool's arguments) is one email. A value counts once, under the type it
+  // was first found as, which is also the placeholder the pseudonymiser gives it.
   const counts: Record<string, number> = {};
+  const seen = new Set<string>();
   for (const detection of detections) {
-    counts[detection.type] = (counts[detection.type] ?? 0) + 1;
+    if (!seen.has(detection.value)) {
+      seen.add(detection.value);
+      counts[detection.type] = (counts[detection.type] ?? 0) + 1;
+    }
     const detected = classOf(detection, policy);
     if (rank[detected] > rank[dataClass] || (rank[detected] === rank[dataClass] && source === "by_default")) {
       dataClass = detected;

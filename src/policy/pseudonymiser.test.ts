@@ -46,6 +46,8 @@ describe("the pseudonymiser", () => {
     expect(all).not.toContain("Dupont");
     expect(all).not.toContain("0532");
     expect(pseudonymiser.counts()).toEqual({ email: 1, person: 1, iban: 1 });
+    // The evidence reports what was pseudonymised: the placeholders issued, not the occurrences.
+    expect(inspection.counts).toEqual(pseudonymiser.counts());
     // The original request is left as it was.
     expect(request.messages[1]?.content).toContain("claire.dupont@example.fr");
   });

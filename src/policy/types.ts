@@ -41,7 +41,11 @@ export interface Inspection {
   dataClass: DataClass;
   action: PolicyAction;
   detections: Detection[];
-  /** Detections by type (counts only), for evidence, metering and audit. */
+  /**
+   * Distinct detected values by type (counts only), for evidence, metering and audit: a value found
+   * several times (repeated, in several messages or tool arguments) counts once, under the type it
+   * was first found as, so that under pseudonymisation it equals the placeholders issued.
+   */
   counts: Record<string, number>;
   /** Where raw data may go under this decision. */
   allowed: {

@@ -355,6 +355,37 @@ describe("a non-stream request whose upstream breaks after its first byte", () =
     expect(completed.at(-1)!.usage.completionTokens).toBe(7);
   });
 
+  it("falls back the same way for the Ollama and Anthropic dialects' non-stream requests", async () => {
+    const before = upstream.calls("sse-reset");
+    const ollama = await fetch(`${server.url}/api/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "sse-reset-then-b",
+        stream: false,
+        messages: [{ role: "user", content: "Hello" }],
+      }),
+    });
+    expect(ollama.status).toBe(200);
+    expect(((await ollama.json()) as { message: { content: string } }).message.content).toBe(
+      "You said: Hello",
+    );
+    const anthropic = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "sse-reset-then-b",
+        max_tokens: 64,
+        messages: [{ role: "user", content: "Hello" }],
+      }),
+    });
+    expect(anthropic.status).toBe(200);
+    expect(((await anthropic.json()) as { content: Array<{ text: string }> }).content[0]?.text).toBe(
+      "You said: Hello",
+    );
+    expect(upstream.calls("sse-reset") - before).toBe(4);
+  });
+
   it("retries the same backend when the failure mid-answer is passing", async () => {
     const answer = await ask("sse-reset-once", "Hello");
     expect(answer.status, JSON.stringify(answer.body)).toBe(200);

@@ -26,7 +26,7 @@ export function createMessagesHandler(deps: ServerDependencies) {
     const wire = messagesRequestSchema.parse(await readJsonBody(c));
     const request = toChatRequest(wire);
     const fit = await fitMaxTokens(deps, request, c.req.raw.signal);
-    const opened = await openChat(c, deps, request, "/v1/messages");
+    const opened = await openChat(c, deps, request, "/v1/messages", wire.stream !== true);
     const { session, link } = opened;
     const identity = { id: newMessageId(), model: session.model.id, contextLimited: fit.lowered };
 

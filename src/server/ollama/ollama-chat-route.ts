@@ -71,7 +71,7 @@ export function createOllamaChatHandler(deps: ServerDependencies, dialect: Ollam
     if (parsed.loadOnly) return loadModel(c, deps, dialect, request.model, parsed.keepAlive);
 
     if (request.maxTokens !== undefined) await fitMaxTokens(deps, request, c.req.raw.signal);
-    const opened = await openChat(c, deps, request, endpoint);
+    const opened = await openChat(c, deps, request, endpoint, !parsed.stream);
     const { session, link } = opened;
     const framer = createOllamaFramer(dialect, session.model.id, startedAt);
 

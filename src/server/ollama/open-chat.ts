@@ -25,6 +25,8 @@ export async function openChat(
   deps: ServerDependencies,
   request: ChatRequest,
   endpoint: string,
+  /** True for a non-stream request, whose answer the gateway may then retry or fall back mid-way. */
+  buffered = false,
 ): Promise<OpenedChat> {
   const link = createAbortLink(c.req.raw.signal);
   const principal = c.get("principal");
@@ -36,6 +38,7 @@ export async function openChat(
       endpoint,
       ...(principal === undefined ? {} : { principal }),
       ...(declared === undefined ? {} : { declaredDataClass: declared }),
+      ...(buffered ? { buffered } : {}),
     });
     const iterator = session.parts[Symbol.asyncIterator]();
     const first = await iterator.next();

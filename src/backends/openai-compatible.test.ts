@@ -4,6 +4,7 @@ import type { ChatRequest, ChatStreamPart } from "../core/chat.ts";
 import { BastionError } from "../core/errors.ts";
 import { createOpenAICompatibleBackend, type OpenAICompatibleBackend } from "./openai-compatible.ts";
 import { createThinkSplitter } from "./openai-compatible-think.ts";
+import { upstreamErrorStatus } from "./openai-compatible-wire.ts";
 
 let upstream: FakeUpstream;
 let backend: OpenAICompatibleBackend;
@@ -78,6 +79,21 @@ describe("think splitter", () => {
     const splitter = createThinkSplitter();
     const pieces = [...splitter.push("Use the <think> tag"), ...splitter.flush()];
     expect(pieces).toEqual([{ channel: "text", text: "Use the <think> tag" }]);
+  });
+});
+
+describe("error objects inside a 200 answer", () => {
+  it("name their own status when they carry one", () => {
+    expect(upstreamErrorStatus({ error: { message: "too long", type: "BadRequestError", code: 400 } })).toBe(
+      400,
+    );
+    expect(upstreamErrorStatus({ error: { message: "slow down", code: "429" } })).toBe(429);
+    expect(upstreamErrorStatus({ error: { message: "x", status: 503 } })).toBe(503);
+    expect(upstreamErrorStatus({ error: { message: "x", type: "invalid_request_error" } })).toBe(400);
+    // A string code is a name, not a status; no error, no status.
+    expect(upstreamErrorStatus({ error: { message: "x", code: "context_length_exceeded" } })).toBeUndefined();
+    expect(upstreamErrorStatus({ error: "overloaded" })).toBeUndefined();
+    expect(upstreamErrorStatus({ choices: [] })).toBeUndefined();
   });
 });
 

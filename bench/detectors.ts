@@ -3,11 +3,17 @@
  * corpus (test/corpus) replicated to a few MB, side by side in one run with a naive baseline that
  * runs one regular expression per recognizer over the whole text (Presidio's design), with the same
  * checksum validators. Also reports person-name recall on the labelled set. Prints a table and
- * writes JSON to bench/results/. Options: --mb N (text size, default 4), --rounds N (default 5).
+ * writes JSON to bench/results/. Options: --mb N (text size, default 4), --rounds N (default 5),
+ * --baseline <git-rev> (also measures the policy engine as it was at that revision, in the same
+ * alternating rounds: the host's speed moves absolute figures by a fifth within hours, so a change
+ * is judged against the old code measured beside it, not against an old result file),
+ * --only mixed,dense,prose (the corpora to measure).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { createPolicyEngine } from "../src/policy/index.ts";
 import { capitalised, firstNames, fullName, introductions, titles } from "../src/policy/names.ts";
@@ -24,7 +30,12 @@ import { nameScores } from "../test/corpus/names.ts";
 import { prose } from "../test/corpus/prose.ts";
 
 const { values: flags } = parseArgs({
-  options: { mb: { type: "string", default: "4" }, rounds: { type: "string", default: "5" } },
+  options: {
+    mb: { type: "string", default: "4" },
+    rounds: { type: "string", default: "5" },
+    baseline: { type: "string" },
+    only: { type: "string", default: "mixed,dense,prose" },
+  },
 });
 const targetBytes = Number(flags.mb) * 1e6;
 const rounds = Number(flags.rounds);
@@ -105,6 +116,35 @@ function naiveScan(input: string): number {
 const engine = createPolicyEngine(corpusPolicies);
 const bastionScan = (input: string) => engine.inspectText(input).detections.length;
 
+/**
+ * The policy engine of `revision`: its `src/` and package.json extracted by `git archive` into the
+ * ignored `.cache/` folder (node_modules linked, so its imports resolve as in the working tree),
+ * then imported. Built with today's corpus policies, so both engines look for the same things.
+ */
+async function baselineEngine(revision: string) {
+  const root = join(import.meta.dirname, "..");
+  const commit = execFileSync("git", ["rev-parse", "--short", `${revision}^{commit}`], {
+    cwd: root,
+    encoding: "utf8",
+  }).trim();
+  const dir = join(root, ".cache", "bench-baseline", commit);
+  if (!existsSync(join(dir, "src", "policy", "index.ts"))) {
+    mkdirSync(dir, { recursive: true });
+    const archive = execFileSync("git", ["archive", commit, "package.json", "src"], {
+      cwd: root,
+      maxBuffer: 1 << 30,
+    });
+    execFileSync("tar", ["-x", "-C", dir], { input: archive });
+  }
+  if (!existsSync(join(dir, "node_modules")))
+    symlinkSync(join(root, "node_modules"), join(dir, "node_modules"));
+  const module = (await import(pathToFileURL(join(dir, "src", "policy", "index.ts")).href)) as {
+    createPolicyEngine: typeof createPolicyEngine;
+  };
+  return { commit, engine: module.createPolicyEngine(corpusPolicies) };
+}
+const baseline = flags.baseline === undefined ? undefined : await baselineEngine(flags.baseline);
+
 /** CPU seconds of one scan: this process's time, not wall time, since on a shared machine the wall clock measures the neighbours. */
 function cpuSeconds(scan: () => number): { seconds: number; detections: number } {
   const started = process.cpuUsage();
@@ -124,6 +164,15 @@ function compare(corpusName: keyof typeof texts) {
     { name: "bastion one-pass scanner", scan: bastionScan, seconds: [] as number[], detections: 0 },
     { name: "naive: one regex per recognizer", scan: naiveScan, seconds: [] as number[], detections: 0 },
   ];
+  if (baseline !== undefined) {
+    const old = baseline.engine;
+    contestants.push({
+      name: `bastion at ${baseline.commit}`,
+      scan: (input: string) => old.inspectText(input).detections.length,
+      seconds: [],
+      detections: 0,
+    });
+  }
   for (const contestant of contestants) {
     // Warm-up: compile the expressions and let the JIT reach its top tier, as in a long-running server.
     for (let warm = 0; warm < 3; warm++) contestant.scan(text);
@@ -134,17 +183,19 @@ function compare(corpusName: keyof typeof texts) {
       contestant.seconds.push(seconds);
       contestant.detections = detections;
     }
-  const [ours, naive] = contestants.map((contestant) => ({
+  const [ours, naive, ...others] = contestants.map((contestant) => ({
     name: contestant.name,
     corpus: corpusName,
     bytes,
     medianSeconds: median(contestant.seconds),
     mbPerSecond: bytes / 1e6 / median(contestant.seconds),
+    seconds: contestant.seconds,
     detections: contestant.detections,
-  })) as [ResultRow, ResultRow];
+  })) as [ResultRow, ResultRow, ...ResultRow[]];
   return [
     { ...ours, ratio: ours.mbPerSecond / naive.mbPerSecond },
     { ...naive, ratio: 1 },
+    ...others.map((other) => ({ ...other, ratio: other.mbPerSecond / naive.mbPerSecond })),
   ];
 }
 
@@ -154,6 +205,8 @@ interface ResultRow {
   bytes: number;
   medianSeconds: number;
   mbPerSecond: number;
+  /** Every round's CPU seconds, in order (rounds alternate between the contestants). */
+  seconds: number[];
   detections: number;
 }
 
@@ -181,7 +234,8 @@ function plantedCheck() {
 }
 const check = plantedCheck();
 
-const results = (["mixed", "dense", "prose"] as const).flatMap(compare);
+const corpora = (["mixed", "dense", "prose"] as const).filter((name) => flags.only.split(",").includes(name));
+const results = corpora.flatMap(compare);
 const names = nameScores((input) =>
   engine
     .inspectText(input)
@@ -216,7 +270,7 @@ const file = join(
 );
 writeFileSync(
   file,
-  `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, loadAverage: loadavg(), rounds, proseShare, results, planted: check, names }, null, 2)}\n`,
+  `${JSON.stringify({ date: new Date().toISOString(), cpu: cpus()[0]?.model, node: process.version, loadAverage: loadavg(), rounds, baseline: baseline?.commit, proseShare, results, planted: check, names }, null, 2)}\n`,
 );
 process.stdout.write(
   `load average ${loadavg()

@@ -18,11 +18,25 @@ const phoneContext =
  */
 const groupStarts: number[] = [];
 const groupEnds: number[] = [];
+/** Where each group's digits begin in `runDigits`. */
+const digitStarts: number[] = [];
 let runText = "";
+/**
+ * The run's digits without separators, made once per run: each span of groups tried is one slice
+ * of it, where building each span from its groups made a string per group and per try.
+ */
+let runDigits = "";
+const nonDigits = /\D/g;
 
 /** The separator text between group `group - 1` and `group` (a run's separators: space . - / ( )). */
 const separatorBefore = (group: number) =>
   runText.slice(groupEnds[group - 1] as number, groupStarts[group] as number);
+
+/** Whether the separator before `group` is the one character `code`. */
+function singleSeparator(group: number, code: number): boolean {
+  const end = groupEnds[group - 1] as number;
+  return (groupStarts[group] as number) - end === 1 && runText.charCodeAt(end) === code;
+}
 
 /** Whether the separator before `group` has a space in it (the only whitespace a run can hold). */
 function spaceBefore(group: number): boolean {
@@ -48,6 +62,7 @@ export function classifyNumber(
   runText = run;
   let count = 0;
   let groupStart = -1;
+  let digitCount = 0;
   for (let index = 0; index <= run.length; index++) {
     const code = index < run.length ? run.charCodeAt(index) : -1;
     const isDigit = code >= 48 && code <= 57;
@@ -55,10 +70,15 @@ export function classifyNumber(
     else if (!isDigit && groupStart >= 0) {
       groupStarts[count] = groupStart;
       groupEnds[count] = index;
+      digitStarts[count] = digitCount;
+      digitCount += index - groupStart;
       count++;
       groupStart = -1;
     }
   }
+  // A run is digits and separators ([ .-/()] and a leading + or (+) only.
+  runDigits =
+    count === 1 ? run.slice(groupStarts[0] as number, groupEnds[0] as number) : run.replace(nonDigits, "");
   const plus = run.startsWith("+") || run.startsWith("(+");
   const maxSpan = 12;
   let first = 0;
@@ -123,25 +143,29 @@ function classifyDigits(
   plus: boolean,
   letter: string | undefined,
 ): Kind | undefined {
-  let digits = runText.slice(groupStarts[first] as number, groupEnds[first] as number);
-  let separators = "";
-  for (let index = first + 1; index <= last; index++) {
-    digits += runText.slice(groupStarts[index] as number, groupEnds[index] as number);
-    separators += separatorBefore(index);
-  }
-  const length = digits.length;
+  const from = digitStarts[first] as number;
+  const length =
+    (digitStarts[last] as number) + (groupEnds[last] as number) - (groupStarts[last] as number) - from;
+  const digits = from === 0 && length === runDigits.length ? runDigits : runDigits.slice(from, from + length);
   if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter)) return DNI;
   // Three single dots: the run from the first group to the fourth is the dotted quad itself.
   if (
     last - first === 3 &&
-    separators === "..." &&
+    singleSeparator(first + 1, 46) &&
+    singleSeparator(first + 2, 46) &&
+    singleSeparator(first + 3, 46) &&
     isIpv4(runText.slice(groupStarts[first] as number, groupEnds[last] as number))
   )
     return IPV4;
   if (!plus) {
     // The Belgian layout (YY.MM.DD-SSS.CC) names its kind; an 11-digit run in it is not a PESEL by chance.
-    const kinds: readonly NationalIdKind[] =
-      separators === "..-." ? BELGIAN : (numericIdsByLength[length] ?? NONE);
+    const belgian =
+      last - first === 4 &&
+      singleSeparator(first + 1, 46) &&
+      singleSeparator(first + 2, 46) &&
+      singleSeparator(first + 3, 45) &&
+      singleSeparator(first + 4, 46);
+    const kinds: readonly NationalIdKind[] = belgian ? BELGIAN : (numericIdsByLength[length] ?? NONE);
     for (const kind of kinds) if (isNationalId(kind, digits)) return NATIONAL_IDS.get(kind);
     if (length >= 13 && isPaymentCard(digits)) return CARD;
   }

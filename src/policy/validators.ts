@@ -28,8 +28,10 @@ export function luhnValid(digits: string): boolean {
 export function isPaymentCard(digits: string): boolean {
   const length = digits.length;
   if (length < 13 || length > 19) return false;
-  const two = Number(digits.slice(0, 2));
-  const four = Number(digits.slice(0, 4));
+  // Luhn refuses any non-digit, so a number whose first four characters are not digits fails anyway.
+  if (!digitsIn(digits, 0, 4)) return false;
+  const two = digitAt(digits, 0) * 10 + digitAt(digits, 1);
+  const four = two * 100 + digitAt(digits, 2) * 10 + digitAt(digits, 3);
   const issuer =
     digits[0] === "4" || // Visa
     (two >= 51 && two <= 55) || // Mastercard
@@ -138,7 +140,23 @@ export type NationalIdKind =
   | "pl_pesel";
 
 const digitAt = (text: string, index: number) => text.charCodeAt(index) - 48;
-const allDigits = (text: string) => /^\d+$/.test(text);
+/** Whether `text` has only ASCII digits in [from, to), and at least one (as /^\d+$/ on that slice). */
+function digitsIn(text: string, from: number, to: number): boolean {
+  if (to > text.length) to = text.length;
+  if (from >= to) return false;
+  for (let index = from; index < to; index++) {
+    const code = text.charCodeAt(index);
+    if (code < 48 || code > 57) return false;
+  }
+  return true;
+}
+const allDigits = (text: string) => digitsIn(text, 0, text.length);
+/** The number the `count` digits from `from` spell (the caller has checked they are digits). */
+function numberAt(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let index = from; index < from + count; index++) value = value * 10 + digitAt(text, index);
+  return value;
+}
 const dniLetters = "TRWAGMYFPDXBNJZSQVHLCKE";
 /** Codice fiscale values of odd-position characters, by rank (digit value, or letter's place in A-Z; digits 0-9 weigh as A-J). */
 const fiscalOdd = [
@@ -163,14 +181,15 @@ function calendarDate(year: number, month: number, day: number): boolean {
  * number making the first nine digits (with a 2 in front for the 2000s) a multiple of 97.
  */
 function belgianNationalNumber(value: string): boolean {
-  if (value.length !== 11 || !allDigits(value) || Number(value) <= 0) return false;
-  const yy = Number(value.slice(0, 2));
-  const month = Number(value.slice(2, 4));
-  const day = Number(value.slice(4, 6));
-  const firstSix = value.slice(0, 6);
-  const unknownDate = month === 0 || firstSix === "000001" || firstSix === "002001" || firstSix === "004001";
-  const body = Number(value.slice(0, 9));
-  const check = Number(value.slice(9));
+  if (value.length !== 11 || !allDigits(value)) return false;
+  const body = numberAt(value, 0, 9);
+  const check = numberAt(value, 9, 2);
+  if (body === 0 && check === 0) return false;
+  const yy = numberAt(value, 0, 2);
+  const month = numberAt(value, 2, 2);
+  const day = numberAt(value, 4, 2);
+  // Month 00, or the first six digits 000001, 002001 or 004001.
+  const unknownDate = month === 0 || (yy === 0 && day === 1 && (month === 20 || month === 40));
   // stdnum compares a date with "now plus one day", parsed as UTC midnight.
   const latest = Date.now() + 86_400_000;
   for (const century of [1900, 2000]) {
@@ -192,19 +211,21 @@ function belgianNationalNumber(value: string): boolean {
 const checks: Record<NationalIdKind, (value: string) => boolean> = {
   // 13 digits (Corsica's 2A/2B counted as 19/18) modulo 97, then 97 minus that as the last two.
   fr_nir: (value) => {
-    if (value.length !== 15 || !allDigits(value.slice(0, 5)) || !allDigits(value.slice(7))) return false;
-    const department = value.slice(5, 7);
-    const digits =
-      department === "2A"
-        ? "19"
-        : department === "2B"
-          ? "18"
-          : allDigits(department)
-            ? department
-            : undefined;
-    if (digits === undefined) return false;
-    const sum = Number(`${value.slice(0, 5)}${digits}${value.slice(7, 13)}`) % 97;
-    return String(97 - sum).padStart(2, "0") === value.slice(13);
+    if (value.length !== 15 || !digitsIn(value, 0, 5) || !digitsIn(value, 7, 15)) return false;
+    const tens = value.charCodeAt(5);
+    const units = value.charCodeAt(6);
+    const department =
+      tens === 50 && units === 65 // 2A
+        ? 19
+        : tens === 50 && units === 66 // 2B
+          ? 18
+          : digitsIn(value, 5, 7)
+            ? numberAt(value, 5, 2)
+            : -1;
+    if (department < 0) return false;
+    // The 13 digits modulo 97, exactly as the number they spell (below 2^53).
+    const sum = (numberAt(value, 0, 5) * 1e8 + department * 1e6 + numberAt(value, 7, 6)) % 97;
+    return 97 - sum === numberAt(value, 13, 2);
   },
   es_dni: (value) =>
     value.length === 9 &&
@@ -252,22 +273,25 @@ const checks: Record<NationalIdKind, (value: string) => boolean> = {
   pl_pesel: (value) => {
     if (value.length !== 11 || !allDigits(value)) return false;
     // The month carries the century (+20 for 2000-2099, ...): month mod 20 is 1-12, day 1-31.
-    const month = Number(value.slice(2, 4)) % 20;
-    const day = Number(value.slice(4, 6));
+    const encoded = numberAt(value, 2, 2);
+    const month = encoded % 20;
+    const day = numberAt(value, 4, 2);
     if (month < 1 || month > 12 || day < 1 || day > 31) return false;
-    const weights = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
     let sum = 0;
-    for (let index = 0; index < 10; index++) sum += digitAt(value, index) * (weights[index] as number);
+    for (let index = 0; index < 10; index++) sum += digitAt(value, index) * (peselWeights[index] as number);
     if ((10 - (sum % 10)) % 10 !== digitAt(value, 10)) return false;
     // stdnum's rule: a real calendar date in the century the month encodes, not in the future.
-    const encoded = Number(value.slice(2, 4));
     const century =
       encoded >= 80 ? 1800 : encoded >= 60 ? 2200 : encoded >= 40 ? 2100 : encoded >= 20 ? 2000 : 1900;
-    const year = century + Number(value.slice(0, 2));
+    const year = century + numberAt(value, 0, 2);
     const date = new Date(year, month - 1, day);
     return date.getMonth() === month - 1 && date.getDate() === day && date.getTime() <= Date.now();
   },
 };
+
+const peselWeights = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3];
+/** Reused by `steuerIdDigitsValid` (synchronous), so that a check allocates nothing. */
+const digitCounts = new Uint8Array(10);
 
 /**
  * The Steuer-ID's component rule as stdnum states it: among the first ten digits, counting how
@@ -275,7 +299,7 @@ const checks: Record<NationalIdKind, (value: string) => boolean> = {
  * digit repeats, when the first repeated digit occurs two or three times.
  */
 function steuerIdDigitsValid(value: string): boolean {
-  const counts = new Uint8Array(10);
+  const counts = digitCounts.fill(0);
   for (let index = 0; index < 10; index++) {
     const digit = digitAt(value, index);
     counts[digit] = (counts[digit] as number) + 1;

@@ -104,7 +104,7 @@ export function registerAuditCommand(program: Command): void {
         }
         report(result);
         process.stdout.write(
-          `witness OK: the log matches all ${checked.checkpoints} signed checkpoints of ${options.witness}\n`,
+          `witness OK: the log matches the ${checked.checkpoints} signed checkpoints of ${options.witness}${checked.pruned === 0 ? "" : ` (${checked.pruned} older ones fall before the oldest kept record: pruned by retention)`}\n`,
         );
       } finally {
         await store.destroy();

@@ -7,13 +7,28 @@ export type BudgetAsk = [scope: string, amount: number, hard: number | null];
 /** A reservation's answer: the index of the scope that refused (-1: none), and each reserved scope's spend and reservations after it. */
 export type BudgetReserved = [refused: number, rows: Array<[spent: number, reserved: number]>];
 
-/** Releases: per scope, the amount leaving its reservations; `actual` is added to its spend. */
+/**
+ * Releases: per scope and month, the amount leaving its reservations and the amount added to its
+ * spend. Settlements queued in one turn fold into one release (see `foldBudgetRelease`).
+ */
 export type BudgetRelease = [
-  month: string,
-  actual: number,
-  scopes: Array<[scope: string, decrement: number]>,
+  entries: Array<[scope: string, month: string, decrement: number, actual: number]>,
   holder: BudgetHolder,
 ];
+
+/** Adds `more`'s amounts to `queued`, per scope and month (the holder is the same instance's). */
+export function foldBudgetRelease(queued: BudgetRelease, more: BudgetRelease): void {
+  const entries = queued[0];
+  for (const entry of more[0]) {
+    const same = entries.find((known) => known[0] === entry[0] && known[1] === entry[1]);
+    if (same === undefined) entries.push([...entry]);
+    else {
+      same[2] += entry[2];
+      same[3] += entry[3];
+    }
+  }
+  queued[1] = more[1];
+}
 
 /** Who holds a reservation (this instance) and until when (ms since the epoch) unless renewed. */
 export type BudgetHolder = [owner: string, expiresAt: number];
@@ -92,8 +107,8 @@ function prepareRelease(sqlite: SQLite.Database) {
 export function prepareBudgetRelease(sqlite: SQLite.Database): (args: BudgetRelease) => void {
   const release = prepareRelease(sqlite);
   const take = sqlite.prepare(holdSql.take);
-  return ([month, actual, scopes, [owner, expiresAt]]) => {
-    for (const [scope, decrement] of scopes) {
+  return ([entries, [owner, expiresAt]]) => {
+    for (const [scope, month, decrement, actual] of entries) {
       release.run(decrement, decrement, actual, scope, month);
       take.run(decrement, decrement, expiresAt, scope, month, owner);
     }

@@ -7,9 +7,11 @@ import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import {
   type BudgetAsk,
   type BudgetHolder,
+  type BudgetRelease,
   budgetReleaseJob,
   budgetReserveJob,
   budgetSweepJob,
+  foldBudgetRelease,
 } from "./budget-writes.ts";
 import { RateLimitError } from "./rate-limits.ts";
 
@@ -167,14 +169,19 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
     if (scopes.length === 0) return;
     if (fast !== undefined) {
       // One job in the shared writer's next transaction, with the request's usage row and audit
-      // record: no commit of its own. Reservations only ever shrink here, so a release that
-      // commits a moment later can make admission stricter, never looser.
-      await fast.run(budgetReleaseJob, [
-        month,
-        actual,
-        scopes.map(({ scope, decrement }): [string, number] => [scope.scope, decrement]),
+      // record: no commit of its own, and the settlements of every request that ends in this turn
+      // fold into it (one UPDATE per scope, not per request). Reservations only ever shrink here,
+      // so a release that commits a moment later can make admission stricter, never looser.
+      const args: BudgetRelease = [
+        scopes.map(({ scope, decrement }): [string, string, number, number] => [
+          scope.scope,
+          month,
+          decrement,
+          actual,
+        ]),
         holder(),
-      ]);
+      ];
+      await fast.runFolded(budgetReleaseJob, args, foldBudgetRelease);
       return;
     }
     for (const { scope, decrement } of scopes) {

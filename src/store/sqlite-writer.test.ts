@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { usageColumns } from "../metering/usage-writes.ts";
 import { openStore, type Store } from "./database.ts";
 import { sharedSqliteWriter } from "./sqlite-writer.ts";
-import { testInsertJob as testInsert } from "./sqlite-writer-test-job.ts";
+import { testInsertJob as testInsert, testInsertManyJob } from "./sqlite-writer-test-job.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -21,6 +21,13 @@ async function fileStore(): Promise<Store> {
     await store.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
+  return store;
+}
+
+async function memoryStore(): Promise<Store> {
+  const store = await openStore({ sqlitePath: ":memory:" });
+  store.sqlite!.exec("create table writer_test (value integer primary key)");
+  cleanups.push(() => store.destroy());
   return store;
 }
 
@@ -51,6 +58,28 @@ describe("the shared SQLite writer", () => {
       ),
     );
     expect(more).toEqual(Array.from({ length: 1200 }, (_, index) => 100 + index));
+    await writer.drain();
+  });
+
+  it.each([
+    ["in its thread", fileStore],
+    ["inline (in-memory database)", memoryStore],
+  ])("folds the calls of a foldable job made in one turn into one job (%s)", async (_name, open) => {
+    const store = await open();
+    const writer = sharedSqliteWriter(store.sqlite!);
+    const fold = (queued: number[], more: number[]) => void queued.push(...more);
+    // One turn: three calls become one job of three values, and each caller gets that job's result.
+    const first = await Promise.all([
+      writer.runFolded(testInsertManyJob, [1], fold),
+      writer.runFolded(testInsertManyJob, [2], fold),
+      writer.run(testInsert, 3),
+      writer.runFolded(testInsertManyJob, [4, 5], fold),
+    ]);
+    expect(first).toEqual([4, 4, 3, 4]);
+    // A later turn's call is a job of its own.
+    expect(await writer.runFolded(testInsertManyJob, [6], fold)).toBe(1);
+    const rows = store.sqlite!.prepare("select value from writer_test order by value").pluck().all();
+    expect(rows).toEqual([1, 2, 3, 4, 5, 6]);
     await writer.drain();
   });
 

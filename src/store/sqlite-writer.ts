@@ -43,6 +43,17 @@ export function configureSqliteConnection(sqlite: SQLite.Database): void {
 export interface SqliteWriter {
   /** Runs `job` inside the next write transaction; resolves once that transaction committed. */
   run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result>;
+  /**
+   * As `run`, but while a call of the same job is still queued (not yet handed to the transaction),
+   * `fold` adds these arguments to that call's instead, and this call resolves with it: a write
+   * that many requests make in one turn (budget settlements) becomes one job, with its statements
+   * run once per scope rather than once per request.
+   */
+  runFolded<Args, Result>(
+    job: SqliteJob<Args, Result>,
+    args: Args,
+    fold: (queued: Args, args: Args) => void,
+  ): Promise<Result>;
   /** Resolves once everything added so far is committed (or failed). */
   drain(): Promise<void>;
   /** Drains, then stops the worker thread, if there is one. */
@@ -140,6 +151,8 @@ function createQueue(
 ) {
   let jobs: Array<[number, unknown]> = [];
   let pending: Pending[] = [];
+  /** Foldable calls in `jobs` (not sent yet), by job id: their arguments and their promise. */
+  let foldable = new Map<number, { args: unknown; result: Promise<unknown> }>();
   let scheduled = false;
   let held = false;
   const send = () => {
@@ -154,20 +167,32 @@ function createQueue(
     const batchPending = pending;
     jobs = [];
     pending = [];
+    if (foldable.size > 0) foldable = new Map();
     flush(batchJobs, batchPending);
   };
+  const add = (job: number, args: unknown): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      jobs.push([job, args]);
+      pending.push({ resolve, reject });
+      // At the end of this turn, so that what else arrives in it (the usage row, audit record and
+      // budget settlement of one request, other requests finishing now) goes with it.
+      if (!scheduled && !held) {
+        scheduled = true;
+        setImmediate(send);
+      }
+    });
   return {
-    add(job: number, args: unknown): Promise<unknown> {
-      return new Promise((resolve, reject) => {
-        jobs.push([job, args]);
-        pending.push({ resolve, reject });
-        // At the end of this turn, so that what else arrives in it (the usage row, audit record and
-        // budget settlement of one request, other requests finishing now) goes with it.
-        if (!scheduled && !held) {
-          scheduled = true;
-          setImmediate(send);
-        }
-      });
+    add,
+    /** Folds `args` into the queued call of `job`, if there is one; else queues it as foldable. */
+    addFolded(job: number, args: unknown, fold: (queued: unknown, args: unknown) => void): Promise<unknown> {
+      const queued = foldable.get(job);
+      if (queued !== undefined) {
+        fold(queued.args, args);
+        return queued.result;
+      }
+      const result = add(job, args);
+      foldable.set(job, { args, result });
+      return result;
     },
     /** The previous batch was answered: send what waited for it. */
     resume() {
@@ -245,6 +270,18 @@ function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
     run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result> {
       inFlight++;
       return queue.add(registry.id(job as SqliteJob<never, unknown>)[0], args) as Promise<Result>;
+    },
+    runFolded<Args, Result>(
+      job: SqliteJob<Args, Result>,
+      args: Args,
+      fold: (queued: Args, args: Args) => void,
+    ): Promise<Result> {
+      inFlight++;
+      return queue.addFolded(registry.id(job as SqliteJob<never, unknown>)[0], args, (queued, more) => {
+        fold(queued as Args, more as Args);
+        // Folded into a queued call: not a job of its own.
+        inFlight--;
+      }) as Promise<Result>;
     },
     drain() {
       if (inFlight === 0) return Promise.resolve();
@@ -366,6 +403,19 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
       if (closed !== undefined) return Promise.reject(new Error("the SQLite writer is closed"));
       open++;
       return queue.add(registry.id(job as SqliteJob<never, unknown>)[0], args) as Promise<Result>;
+    },
+    runFolded<Args, Result>(
+      job: SqliteJob<Args, Result>,
+      args: Args,
+      fold: (queued: Args, args: Args) => void,
+    ): Promise<Result> {
+      if (closed !== undefined) return Promise.reject(new Error("the SQLite writer is closed"));
+      open++;
+      return queue.addFolded(registry.id(job as SqliteJob<never, unknown>)[0], args, (queued, more) => {
+        fold(queued as Args, more as Args);
+        // Folded into a queued call: not a job of its own.
+        open--;
+      }) as Promise<Result>;
     },
     drain() {
       if (open === 0) return Promise.resolve();

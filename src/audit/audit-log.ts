@@ -6,7 +6,7 @@ import type { AuditLogTable } from "../metering/tables.ts";
 import type { Store } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
 import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
-import { auditAppendJob } from "./audit-writes.ts";
+import { auditAppendsJob } from "./audit-writes.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import { createGroupCommit } from "./group-commit.ts";
 import { createPseudonyms, type Pseudonyms } from "./pseudonyms.ts";
@@ -140,14 +140,28 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     let written: Written;
     if (sqliteWriter === undefined) written = await writer.add({ kind, body });
     else {
-      const [seq, hash] = await sqliteWriter.run(auditAppendJob, [
-        kind,
-        body.tenant,
-        body.actor,
-        typeof body.model === "string" ? body.model : null,
-        JSON.stringify(body),
-      ]);
-      written = { seq, hash };
+      // The appends of one turn fold into one job of the writer, in order (one promise per turn).
+      let index = 0;
+      const appended = await sqliteWriter.runFolded(
+        auditAppendsJob,
+        [
+          [
+            kind,
+            body.tenant,
+            body.actor,
+            typeof body.model === "string" ? body.model : null,
+            JSON.stringify(body),
+          ],
+        ],
+        (queued, more) => {
+          index = queued.length;
+          queued.push(...more);
+        },
+      );
+      const result = appended[index];
+      if (result === undefined || !Array.isArray(result))
+        throw new Error(`audit record not written: ${result?.error ?? "no outcome"}`);
+      written = { seq: result[0], hash: result[1] };
     }
     dirty = true;
     // Sign exactly this record's position, whatever has been appended since.

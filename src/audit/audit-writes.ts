@@ -42,3 +42,25 @@ export function prepareAuditAppend(sqlite: SQLite.Database): (item: AuditAppend)
 }
 
 export const auditAppendJob = sqliteJob(import.meta.url, "prepareAuditAppend", prepareAuditAppend);
+
+/** One append's outcome in a batch of appends: where it landed, or why it failed. */
+export type AuditAppended = AuditWritten | { error: string };
+
+/**
+ * Several appends as one job (the appends of one turn fold into it, see `SqliteWriter.runFolded`),
+ * in order, each chained to the one before. One failing append fails alone: its statement is
+ * undone and the next one chains to the head as it is.
+ */
+export function prepareAuditAppends(sqlite: SQLite.Database): (items: AuditAppend[]) => AuditAppended[] {
+  const append = prepareAuditAppend(sqlite);
+  return (items) =>
+    items.map((item) => {
+      try {
+        return append(item);
+      } catch (error) {
+        return { error: error instanceof Error ? error.message : String(error) };
+      }
+    });
+}
+
+export const auditAppendsJob = sqliteJob(import.meta.url, "prepareAuditAppends", prepareAuditAppends);

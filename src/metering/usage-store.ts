@@ -5,7 +5,7 @@ import type { Store } from "../store/database.ts";
 import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { UsageRecordsTable } from "./tables.ts";
-import { type UsageValues, usageInsertJob } from "./usage-writes.ts";
+import { type UsageValues, usageInsertsJob } from "./usage-writes.ts";
 
 export const usageGroups = ["day", "tenant", "user", "key", "model", "backend"] as const;
 export type UsageGroup = (typeof usageGroups)[number];
@@ -187,7 +187,17 @@ export function createUsageStore(store: Store): UsageStore {
   const insertRow = (row: Insertable<UsageRecordsTable>): Promise<void> => {
     if (sqliteWriter === undefined) return writer.add(row);
     // toRow lists the columns in usageColumns' order (a test holds it to that).
-    return sqliteWriter.run(usageInsertJob, Object.values(row) as UsageValues);
+    // The rows of one turn fold into one job of the writer (one promise and outcome per turn).
+    let index = 0;
+    return sqliteWriter
+      .runFolded(usageInsertsJob, [Object.values(row) as UsageValues], (queued, more) => {
+        index = queued.length;
+        queued.push(...more);
+      })
+      .then((failures) => {
+        const failure = failures[index];
+        if (failure !== null && failure !== undefined) throw new Error(`usage row not written: ${failure}`);
+      });
   };
   return {
     insert(record, priced) {

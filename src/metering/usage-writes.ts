@@ -71,3 +71,22 @@ export function prepareUsageInsert(sqlite: SQLite.Database): (values: UsageValue
 }
 
 export const usageInsertJob = sqliteJob(import.meta.url, "prepareUsageInsert", prepareUsageInsert);
+
+/**
+ * Several usage rows as one job (the rows of one turn fold into it, see `SqliteWriter.runFolded`);
+ * per row, null or why it failed (a row that fails, fails alone).
+ */
+export function prepareUsageInserts(sqlite: SQLite.Database): (rows: UsageValues[]) => Array<string | null> {
+  const insert = prepareUsageInsert(sqlite);
+  return (rows) =>
+    rows.map((values) => {
+      try {
+        insert(values);
+        return null;
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      }
+    });
+}
+
+export const usageInsertsJob = sqliteJob(import.meta.url, "prepareUsageInserts", prepareUsageInserts);

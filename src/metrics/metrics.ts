@@ -141,17 +141,27 @@ export function createMetrics(options: { models?: ModelRegistry; processMetrics?
       publish(this, (lane) => lane.carbon);
     },
   });
-  const decisions = new Counter({
+  const decisionCounts = new Map<string, { labels: { action: string; data_class: string }; count: number }>();
+  const detectionCounts = new Map<string, number>();
+  new Counter({
     name: "bastion_policy_decisions_total",
     help: "Policy decisions by action and data class.",
     labelNames: ["action", "data_class"],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, count } of decisionCounts.values()) this.inc(labels, count);
+    },
   });
-  const detections = new Counter({
+  new Counter({
     name: "bastion_policy_detections_total",
     help: "Detections by detector type (counts only).",
     labelNames: ["type"],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const [type, count] of detectionCounts) this.inc({ type }, count);
+    },
   });
   // In-flight requests per model and the model's slot count give busy sequences (min of the two)
   // and queue depth (the rest): the engine serves `slots` sequences at once and queues the others.
@@ -230,8 +240,17 @@ export function createMetrics(options: { models?: ModelRegistry; processMetrics?
       lane.saved += Math.max(0, priced.savedEur);
       lane.energy += priced.energyWh;
       lane.carbon += priced.co2eG;
-      decisions.inc({ action: record.policy.action, data_class: record.policy.dataClass });
-      for (const [type, count] of Object.entries(record.policy.detections)) detections.inc({ type }, count);
+      // Counted here and handed to prom-client on a scrape, as the lanes are (see above).
+      const decision = `${record.policy.action}\n${record.policy.dataClass}`;
+      const decided = decisionCounts.get(decision);
+      if (decided === undefined)
+        decisionCounts.set(decision, {
+          labels: { action: record.policy.action, data_class: record.policy.dataClass },
+          count: 1,
+        });
+      else decided.count++;
+      for (const type in record.policy.detections)
+        detectionCounts.set(type, (detectionCounts.get(type) ?? 0) + record.policy.detections[type]!);
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -70,7 +70,9 @@ export function createLimitsSettler(options: {
       // Whoever reports first settles; a later report waits for that same settlement.
       let settled: Promise<void> | undefined;
       const settle = ((record: CompletedRequest): Promise<void> => {
-        settled ??= (async () => {
+        if (settled !== undefined) return settled;
+        (settle as { done: boolean }).done = true;
+        settled = (async () => {
           if (open.get(requestId)?.settle === settle) open.delete(requestId);
           const tokens = record.usage.promptTokens + record.usage.completionTokens;
           // A cancelled request is charged what it used until the client left (its record counts
@@ -84,7 +86,8 @@ export function createLimitsSettler(options: {
         })();
         return settled;
       }) as Settle;
-      Object.defineProperty(settle, "done", { get: () => settled !== undefined });
+      // A plain property (a getter defined per request was a slow path of its own).
+      (settle as { done: boolean }).done = false;
       open.set(requestId, { principal: entry.principal, settle });
       return settle;
     },

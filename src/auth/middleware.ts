@@ -85,6 +85,9 @@ export interface AuthMiddlewareOptions {
 }
 
 type Limits = BastionConfig["limits"]["key"];
+
+/** What the middleware uses of node-server's `outgoing` (a ServerResponse): its head and its close. */
+type OutgoingHead = Pick<ServerResponse, "once" | "setHeader" | "headersSent">;
 const merged = new WeakMap<Limits, WeakMap<Limits, Limits>>();
 
 /**
@@ -212,7 +215,16 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       await finish();
       throw error;
     }
-    for (const [name, value] of Object.entries(admission.headers)) c.res.headers.set(name, value);
+    // Served by node-server, the headers go onto its response object, which merges them into the
+    // head it writes: reading `c.res.headers` would turn node-server's light response (a plain
+    // header object) into a web Response with a Headers that node-server then converts back.
+    const outgoing = (c.env as { outgoing?: OutgoingHead } | undefined)?.outgoing;
+    const direct =
+      outgoing !== undefined && typeof outgoing.setHeader === "function" && outgoing.headersSent === false;
+    for (const name in admission.headers) {
+      if (direct) outgoing.setHeader(name, admission.headers[name]!);
+      else c.res.headers.set(name, admission.headers[name]!);
+    }
     // Embeddings do not go through the chat service: their tokens are read from the answer, and
     // only when a tokens/min limit makes them matter.
     if (
@@ -229,7 +241,10 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       const tokens = Number(answer?.usage?.total_tokens ?? answer?.prompt_eval_count ?? 0);
       if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
     }
-    if (warnings.length > 0) c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
+    if (warnings.length > 0) {
+      if (direct) outgoing.setHeader("x-bastion-budget-warning", warnings.join("; "));
+      else c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
+    }
     // Nothing held: nothing to give back.
     if (!admission.holdsSlot && afterResponse.length === 0) return;
     // An embeddings answer or an error is whole once the handler returned: its slot (and the
@@ -248,7 +263,6 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     // headers or body would turn node-server's light response into a web one. Elsewhere
     // (app.request) a JSON answer is complete once the handler returned, and a stream's (SSE,
     // NDJSON) body is wrapped.
-    const outgoing = (c.env as { outgoing?: Pick<ServerResponse, "once"> } | undefined)?.outgoing;
     if (outgoing !== undefined && typeof outgoing.once === "function") {
       outgoing.once("close", () => void finish());
       return;

@@ -31,9 +31,15 @@ export class Findings {
   /** Records a detection found in the current text (skipped when its type is off). */
   add(type: DetectorType, start: number, value: string, score: number, subtype?: string): void {
     if (!this.on.has(type)) return;
-    const detection: Detection = { type, path: this.path, start, end: start + value.length, value, score };
-    if (subtype !== undefined) detection.subtype = subtype;
-    this.found.push(detection);
+    const path = this.path;
+    const end = start + value.length;
+    // Two literals rather than adding `subtype` afterwards: the added property moved each such
+    // detection to a new map and an out-of-object property store (an allocation per detection).
+    this.found.push(
+      subtype === undefined
+        ? { type, path, start, end, value, score }
+        : { type, path, start, end, value, score, subtype },
+    );
   }
 }
 

@@ -185,7 +185,13 @@ export function createLimitedChatService(
   };
 }
 
-async function* settleOnEnd(
+/**
+ * The session's parts, passed through: the slot is released when the finish part arrives (before
+ * it is handed on) and the reservation settled when the parts end, fail or the reader stops. A
+ * hand-written iterator rather than an async generator: it costs one promise per part, where a
+ * generator around a `for await` costs several.
+ */
+function settleOnEnd(
   session: ChatSession,
   request: ChatRequest,
   context: ChatServiceContext,
@@ -194,15 +200,44 @@ async function* settleOnEnd(
   state: { started: boolean },
   releaseSlot: () => Promise<void>,
 ): AsyncIterable<ChatStreamPart> {
-  if (state.started) return;
-  state.started = true;
   let usage: Usage | undefined;
   let timings: GenerationTimings | undefined;
   let status: CompletedRequest["status"] = "cancelled";
   let output = 0;
   let reasoning = 0;
-  try {
-    for await (const part of session.parts) {
+  let inner: AsyncIterator<ChatStreamPart> | undefined;
+  let ended = false;
+  const finished: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  /** An answer without a finish part (failed, or the client left): its error event or JSON comes after this. */
+  const end = async () => {
+    if (ended) return;
+    ended = true;
+    await releaseSlot();
+    // With metering on, its record of this request usually settled it already.
+    if (!settle.done) await settle(completedRecord());
+  };
+  const iterator: AsyncIterator<ChatStreamPart> = {
+    async next() {
+      if (inner === undefined) {
+        // Opened but already given up (the response ended before the first read): nothing to read.
+        if (state.started) return finished;
+        state.started = true;
+        inner = session.parts[Symbol.asyncIterator]();
+      }
+      if (ended) return finished;
+      let result: IteratorResult<ChatStreamPart>;
+      try {
+        result = await inner.next();
+      } catch (error) {
+        status = context.signal.aborted ? "cancelled" : "error";
+        await end();
+        throw error;
+      }
+      if (result.done === true) {
+        await end();
+        return finished;
+      }
+      const part = result.value;
       if (part.type === "finish") {
         usage = part.usage;
         timings = part.timings;
@@ -212,17 +247,21 @@ async function* settleOnEnd(
         await releaseSlot();
       } else if (part.type === "reasoning-delta") reasoning++;
       else if (part.type === "text-delta" || part.type === "tool-call-delta") output++;
-      yield part;
-    }
-  } catch (error) {
-    status = context.signal.aborted ? "cancelled" : "error";
-    throw error;
-  } finally {
-    // An answer without a finish part (failed, or the client left): its error event or JSON comes after this.
-    await releaseSlot();
-    // With metering on, its record of this request usually settled it already.
-    if (!settle.done) await settle(completedRecord());
-  }
+      return result;
+    },
+    async return() {
+      // The reader stopped early (the client left, or an error on its side).
+      if (inner !== undefined && !ended) {
+        try {
+          await inner.return?.();
+        } finally {
+          await end();
+        }
+      }
+      return finished;
+    },
+  };
+  return { [Symbol.asyncIterator]: () => iterator };
 
   function completedRecord(): CompletedRequest {
     if (usage === undefined) {

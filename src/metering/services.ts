@@ -81,7 +81,13 @@ export function createMeteringServices(options: {
   const models = options.models;
   // Evidence names a backend as `<local model id>` or `<backend id>/<model>`: both resolve here.
   let listed = new Map<string, { kind: "local" | "remote"; pricing: Pricing }>();
-  const lookup = (backend: string) => listed.get(backend) ?? listed.get(backend.split("/")[0]!);
+  const lookup = (backend: string) => {
+    const found = listed.get(backend);
+    if (found !== undefined) return found;
+    // `<backend id>/<model>`: the part before the first slash (without splitting the whole name).
+    const slash = backend.indexOf("/");
+    return slash < 0 ? undefined : listed.get(backend.slice(0, slash));
+  };
   const refreshBackends = async (): Promise<void> => {
     if (options.backends === undefined) return;
     const next = new Map<string, { kind: "local" | "remote"; pricing: Pricing }>();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuth, ensureDefaultTenant } from "../src/auth/index.ts";
 import { configSchema } from "../src/config/config.ts";
 import { BastionError } from "../src/core/errors.ts";
-import { anonymousPrincipal } from "../src/core/principal.ts";
+import { anonymousPrincipal, type Principal } from "../src/core/principal.ts";
 import type { Store } from "../src/store/database.ts";
 import { testDatabases } from "../src/store/test-databases.ts";
 
@@ -48,5 +48,47 @@ describe.each(testDatabases())("admin service on $name", ({ open }) => {
     expect((await admin.getKey(anonymousPrincipal, key.id)).scopes).toEqual({
       policies: ["eu-strict", "eu-*"],
     });
+  });
+
+  // Regression: a tenant's admin, who may not change the tenant's policy, gave their keys a laxer one
+  // (tenant local-only, key eu-open: its answers said "kept within local/EU/EEA" instead of "local").
+  it("lets only platform admins give a key a policy other than its tenant's", async () => {
+    const { admin } = createAuth({ store, config: configSchema.parse({}), env: {}, policyNames });
+    await admin.createTenant(anonymousPrincipal, { id: "acme", name: "ACME", policy: "local-only" });
+    const acmeAdmin: Principal = { tenantId: "acme", roles: ["admin"], keyId: "key_acme_admin" };
+    for (const body of [
+      { name: "lax", policy: "eu-open" },
+      { name: "lax", scopes: { policies: ["eu-open"] } },
+      { name: "lax", scopes: { policies: ["eu-*"] } },
+    ])
+      await expect(admin.createKey(acmeAdmin, body)).rejects.toMatchObject({ code: "forbidden" });
+    // The tenant's own policy, or none (inherit), is theirs to give.
+    const own = await admin.createKey(acmeAdmin, {
+      name: "own",
+      policy: "local-only",
+      scopes: { policies: ["local-only"] },
+    });
+    await expect(admin.updateKey(acmeAdmin, own.id, { policy: "eu-open" })).rejects.toMatchObject({
+      code: "forbidden",
+      param: "policy",
+    });
+    expect((await admin.updateKey(acmeAdmin, own.id, { name: "renamed", policy: null })).policy).toBeNull();
+
+    // What the platform set on a key stays editable around it: other fields, or the same policy again.
+    const granted = await admin.createKey(anonymousPrincipal, {
+      name: "granted",
+      tenant_id: "acme",
+      policy: "eu-strict",
+      scopes: { policies: ["eu-strict"] },
+    });
+    const renamed = await admin.updateKey(acmeAdmin, granted.id, {
+      name: "granted-2",
+      policy: "eu-strict",
+      scopes: { policies: ["eu-strict"] },
+    });
+    expect(renamed).toMatchObject({ name: "granted-2", policy: "eu-strict" });
+    await expect(
+      admin.updateKey(acmeAdmin, granted.id, { scopes: { policies: ["eu-strict", "eu-open"] } }),
+    ).rejects.toMatchObject({ code: "forbidden", param: "scopes.policies" });
   });
 });

@@ -93,6 +93,41 @@ export function createAdminService(
   };
   const erasureHooks: ErasureHook[] = [];
   const admin = (actor: Principal) => requireRoles(actor, ["admin"]);
+  /**
+   * A tenant's own admin may not change its policy (the platform's decision), so neither may they
+   * hand a key another one: a key's `policy` and `scopes.policies` override the tenant's. They may
+   * name the tenant's policy, or keep what the key already has.
+   */
+  const checkKeyPolicyRights = (
+    actor: Principal,
+    tenantPolicy: string | null,
+    input: {
+      policy?: string | null | undefined;
+      scopes?: { policies?: readonly string[] | undefined } | undefined;
+    },
+    current?: { policy: string | null; scopes: { policies?: readonly string[] | undefined } },
+  ): void => {
+    if (isSuperAdmin(actor)) return;
+    const allowed = new Set<string>();
+    if (tenantPolicy !== null) allowed.add(tenantPolicy);
+    if (current?.policy !== null && current?.policy !== undefined) allowed.add(current.policy);
+    const chosen = input.policy;
+    if (chosen !== undefined && chosen !== null && !allowed.has(chosen))
+      throw new BastionError(
+        "forbidden",
+        `Only admins of the default tenant can give a key a policy other than its tenant's (${tenantPolicy ?? "the default"}).`,
+        { param: "policy" },
+      );
+    const scoped = new Set(current?.scopes.policies ?? []);
+    if (tenantPolicy !== null) scoped.add(tenantPolicy);
+    const extra = (input.scopes?.policies ?? []).filter((name) => !scoped.has(name));
+    if (extra.length > 0)
+      throw new BastionError(
+        "forbidden",
+        `Only admins of the default tenant can let a key choose other policies (${extra.join(", ").slice(0, 200)}).`,
+        { param: "scopes.policies" },
+      );
+  };
 
   async function tenantRow(actor: Principal, id: string) {
     const row = canSeeTenant(actor, id)
@@ -283,7 +318,8 @@ export function createAdminService(
       checkPolicy(input.policy);
       checkScopePolicies(input.scopes);
       const tenantId = targetTenant(actor, input.tenant_id);
-      await tenantRow(actor, tenantId);
+      const tenant = await tenantRow(actor, tenantId);
+      checkKeyPolicyRights(actor, tenant.policy, input);
       let roles: Role[] = input.roles ?? ["member"];
       if (input.user_id !== undefined && input.user_id !== null) {
         const user = await userRow(actor, input.user_id);
@@ -327,6 +363,10 @@ export function createAdminService(
       const input = keyUpdateSchema.parse(body);
       checkPolicy(input.policy);
       checkScopePolicies(input.scopes);
+      if (!isSuperAdmin(actor)) {
+        const tenant = await tenantRow(actor, row.tenant_id);
+        checkKeyPolicyRights(actor, tenant.policy, input, toKeyRecord(row));
+      }
       const updated = {
         ...row,
         ...(input.name === undefined ? {} : { name: input.name }),

@@ -31,6 +31,15 @@ export function untrustedSignerHint(reason: string | undefined): string {
   );
 }
 
+/**
+ * How far verification got. Checkpoint signatures are checked before any record, so a bad one
+ * reads "0 records verified", which said nothing about the records: leave it out there.
+ */
+function verifiedBefore(result: VerifyResult): string {
+  if (result.first_bad?.reason.startsWith("checkpoint at size") === true && result.records === 0) return "";
+  return ` (${result.records} records verified before it)`;
+}
+
 /** Prints a verification result; a failure exits 1 naming the first bad record. */
 function report(result: VerifyResult): void {
   if (result.ok) {
@@ -40,7 +49,7 @@ function report(result: VerifyResult): void {
     return;
   }
   process.stderr.write(
-    `audit log FAILED at record ${result.first_bad?.seq}: ${result.first_bad?.reason} (${result.records} records verified before it)${untrustedSignerHint(result.first_bad?.reason)}\n`,
+    `audit log FAILED at record ${result.first_bad?.seq}: ${result.first_bad?.reason}${verifiedBefore(result)}${untrustedSignerHint(result.first_bad?.reason)}\n`,
   );
   process.exitCode = 1;
 }

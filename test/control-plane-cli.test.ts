@@ -96,6 +96,10 @@ describe.each(databases)("control-plane CLI on $name", (database) => {
       expect(result.code).not.toBe(0);
       expect(result.stderr).toMatch(/--expires takes 30d, 12h, 90m, an ISO date or "never"/);
     }
+    // One output format at a time (--json used to win silently over --csv).
+    const both = await bastion(["usage", "--json", "--csv"]);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toMatch(/option '--csv' cannot be used with option '--json'/);
     // Nothing was created by the refused command.
     const listed = await bastion(["keys", "list", "--json"]);
     expect(listed.code).toBe(0);

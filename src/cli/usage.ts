@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import { openConfiguredStore as openStoreFor } from "../auth/control-plane.ts";
 import { type BastionConfig, loadConfig } from "../config/config.ts";
 import { dataDir } from "../config/paths.ts";
@@ -109,7 +109,7 @@ export function registerUsageCommand(program: Command): void {
     .option("-g, --group-by <groups>", "comma-separated: day,tenant,user,key,model,backend")
     .option("--tenant <id>", "only this tenant")
     .option("--json", "print JSON")
-    .option("--csv", "print CSV")
+    .addOption(new Option("--csv", "print CSV").conflicts("json"))
     .option("-u, --url <url>", "ask a running server (with BASTION_API_KEY) instead of reading the database")
     .option(
       "--api-key <key>",

@@ -17,8 +17,11 @@ export interface DocumentsTestServer {
   documents: Documents;
   /** Every ingestion event so far, in order. */
   events: IngestionEvent[];
-  /** API keys of two tenants: `a` is the default tenant's admin, `b` another tenant's member. */
-  keys: { a: string; b: string };
+  /**
+   * API keys of two tenants: `a` is the default tenant's admin, `b` another tenant's member,
+   * `bAdmin` that tenant's admin (its policy is `eu-strict`, the tenant's).
+   */
+  keys: { a: string; b: string; bAdmin: string };
   close(): Promise<void>;
 }
 
@@ -62,12 +65,21 @@ export async function startDocumentsTestServer(
     maxBodyBytes: config.server.maxBodyBytes,
     documents,
   });
-  await auth.admin.createTenant(anonymousPrincipal, { id: "tenant-b", name: "Tenant B" });
+  await auth.admin.createTenant(anonymousPrincipal, {
+    id: "tenant-b",
+    name: "Tenant B",
+    policy: "eu-strict",
+  });
   const a = await auth.admin.createKey(anonymousPrincipal, { name: "a", roles: ["admin"] });
   const b = await auth.admin.createKey(anonymousPrincipal, {
     name: "b",
     tenant_id: "tenant-b",
     roles: ["member"],
+  });
+  const bAdmin = await auth.admin.createKey(anonymousPrincipal, {
+    name: "b-admin",
+    tenant_id: "tenant-b",
+    roles: ["admin"],
   });
   const server = await startServer(app);
   return {
@@ -76,7 +88,7 @@ export async function startDocumentsTestServer(
     store,
     documents,
     events,
-    keys: { a: a.secret, b: b.secret },
+    keys: { a: a.secret, b: b.secret, bAdmin: bAdmin.secret },
     async close() {
       await server.close();
       await documents.dispose();

@@ -262,6 +262,47 @@ describe("assistants as configuration", () => {
     expect((await admin("/admin/v1/assistants/x", "GET")).status).toBe(404);
   });
 
+  it("lets only the platform's admins give an assistant another policy than their own", async () => {
+    const as = (key: string, path: string, method: string, body?: unknown) =>
+      fetch(`${server.baseUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    const wider = await as(server.keys.bAdmin, "/admin/v1/assistants", "POST", {
+      id: "lax-desk",
+      model: "scripted",
+      policy: "local-only-nope",
+    });
+    // An unknown policy name is refused too, but the rights come first for a tenant's admin.
+    expect(wider.status).toBe(403);
+    const other = await as(server.keys.bAdmin, "/admin/v1/assistants", "POST", {
+      id: "lax-desk",
+      model: "scripted",
+      policy: "local-only",
+    });
+    expect(other.status).toBe(403);
+    expect((await other.json()).error.param).toBe("policy");
+    const own = await as(server.keys.bAdmin, "/admin/v1/assistants", "POST", {
+      id: "b-desk",
+      model: "scripted",
+      policy: "eu-strict",
+    });
+    expect(own.status).toBe(201);
+    expect(
+      (await as(server.keys.bAdmin, "/admin/v1/assistants/b-desk", "PATCH", { policy: "local-only" })).status,
+    ).toBe(403);
+    expect((await as(server.keys.bAdmin, "/admin/v1/assistants/b-desk", "DELETE")).status).toBe(200);
+    // The platform team may.
+    const platform = await as(server.keys.a, "/admin/v1/assistants", "POST", {
+      id: "strict-desk",
+      model: "scripted",
+      policy: "local-only",
+    });
+    expect(platform.status).toBe(201);
+    expect((await as(server.keys.a, "/admin/v1/assistants/strict-desk", "DELETE")).status).toBe(200);
+  });
+
   it("creates an assistant through the admin API, lists it as a model and answers chats on its id", async () => {
     const created = await fetch(`${server.baseUrl}/admin/v1/assistants`, {
       method: "POST",

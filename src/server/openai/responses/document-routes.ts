@@ -1,5 +1,7 @@
 import type { Hono } from "hono";
+import { isSuperAdmin } from "../../../auth/actor.ts";
 import { BastionError } from "../../../core/errors.ts";
+import type { Principal } from "../../../core/principal.ts";
 import {
   type Assistants,
   assistantDescriptor,
@@ -80,6 +82,18 @@ export function registerDocumentRoutes(
     if (roles !== undefined && !roles.includes("admin"))
       throw new BastionError("forbidden", "Managing assistants needs the admin role.");
   };
+  // An assistant's policy overrides the caller's key's and tenant's. A tenant's own admin may not
+  // change the tenant's policy, so neither may they hand an assistant another one than their own:
+  // only admins of the default tenant (the platform team) choose freely.
+  const checkPolicyRights = (principal: Principal | undefined, policy: string | null | undefined) => {
+    if (principal === undefined || policy === undefined || policy === null) return;
+    if (isSuperAdmin(principal) || policy === principal.policy) return;
+    throw new BastionError(
+      "forbidden",
+      `Only admins of the default tenant can give an assistant a policy other than yours (${principal.policy ?? "the default"}).`,
+      { param: "policy" },
+    );
+  };
   app.get("/admin/v1/assistants", async (c) => {
     requireAdmin(c.get("principal")?.roles);
     return c.json({ object: "list", data: await assistants.list(tenantOf(c)) });
@@ -87,6 +101,7 @@ export function registerDocumentRoutes(
   app.post("/admin/v1/assistants", async (c) => {
     requireAdmin(c.get("principal")?.roles);
     const body = assistantInputSchema.parse(await readJsonBody(c));
+    checkPolicyRights(c.get("principal"), body.policy);
     // Every store must be the tenant's own before anything is written.
     for (const id of body.vector_store_ids) await documents.getVectorStore(tenantOf(c), id);
     return c.json(await assistants.create(tenantOf(c), body), 201);
@@ -98,6 +113,7 @@ export function registerDocumentRoutes(
   app.patch("/admin/v1/assistants/:id", async (c) => {
     requireAdmin(c.get("principal")?.roles);
     const body = assistantPatchSchema.parse(await readJsonBody(c));
+    checkPolicyRights(c.get("principal"), body.policy);
     for (const id of body.vector_store_ids ?? []) await documents.getVectorStore(tenantOf(c), id);
     return c.json(await assistants.update(tenantOf(c), c.req.param("id"), body));
   });

@@ -36,6 +36,23 @@ describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => 
     expect(status.reservedEur).toBeCloseTo(0, 12);
   });
 
+  it("requests that arrive together share the slice on its way instead of each reserving one", async () => {
+    // Regression: each of the requests admitted before the first slice landed reserved a slice of
+    // its own (and waited for the store), so under concurrency every request wrote its reservation.
+    const budgets = createBudgets(store);
+    const key = scopeWith({ budget_hard_eur: 100 });
+    const tenant = scopeWith({ budget_hard_eur: 100 });
+    const together = await Promise.all(Array.from({ length: 8 }, () => budgets.reserve([key, tenant], 0.01)));
+    for (const scope of [key, tenant])
+      expect((await budgets.status(scope.scope)).reservedEur).toBeCloseTo(0.01 * leaseRequests, 12);
+    for (const reservation of together) await reservation.settle(0.004);
+    for (const scope of [key, tenant]) {
+      const status = await budgets.status(scope.scope);
+      expect(status.spentEur).toBeCloseTo(0.004 * 8, 12);
+      expect(status.reservedEur).toBeCloseTo(0, 12);
+    }
+  });
+
   it("falls back to one estimate when a slice does not fit, and never passes the hard budget", async () => {
     const budgets = createBudgets(store);
     const scope = scopeWith({ budget_hard_eur: 0.1 });

@@ -84,6 +84,8 @@ interface Lease {
   inFlight: number;
   /** Running requests that took their estimate from this lease. */
   open: number;
+  /** A slice being reserved in the store for this lease: requests without room wait for it. */
+  pending?: Promise<unknown>;
 }
 
 const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
@@ -348,6 +350,16 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
       const estimate = Math.max(0, estimateEur);
       const entries = budgeted.map((scope) => ({ scope, lease: leaseOf(scope, month) }));
       type Entry = (typeof entries)[number];
+      // A slice already on its way to a lease serves the requests that arrive meanwhile: without
+      // this wait, requests arriving together (a burst, or the first of a month) each reserved a
+      // slice of their own, and the lease saved nothing.
+      for (;;) {
+        const awaited = entries.filter(
+          ({ lease }) => lease?.pending !== undefined && lease.amount - lease.inFlight < estimate,
+        );
+        if (awaited.length === 0) break;
+        await Promise.all(awaited.map(({ lease }) => lease!.pending));
+      }
       const take = (lease: Lease) => {
         lease.inFlight += estimate;
         lease.open++;
@@ -383,14 +395,32 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
             scope: entry.scope,
             amount: slice && entry.lease !== undefined ? estimate * leaseRequests : estimate,
           }));
-        let asked = attempt(true);
-        let outcome: { refused?: BudgetScope };
-        try {
-          outcome = await reserveInStore(asked, month, warnings);
+        // The slices land in their leases (and this request takes its share) before `reserving`
+        // resolves, so that requests waiting for it find them there.
+        const reserving = (async (): Promise<{ refused?: BudgetScope }> => {
+          let asked = attempt(true);
+          let outcome = await reserveInStore(asked, month, warnings);
           if (outcome.refused !== undefined && needed.some((entry) => entry.lease !== undefined)) {
             asked = attempt(false);
             outcome = await reserveInStore(asked, month, warnings);
           }
+          if (outcome.refused !== undefined) return outcome;
+          for (const [index, { lease }] of needed.entries()) {
+            if (lease === undefined) continue;
+            lease.amount += asked[index]!.amount;
+            take(lease);
+          }
+          return outcome;
+        })();
+        // Others wait for this slice (settled either way) rather than reserve one of their own.
+        const pending = reserving.catch(() => undefined);
+        const leased = needed.filter(
+          (entry) => entry.lease !== undefined && entry.lease.pending === undefined,
+        );
+        for (const { lease } of leased) lease!.pending = pending;
+        let outcome: { refused?: BudgetScope };
+        try {
+          outcome = await reserving;
         } catch (error) {
           await release(
             fromLease.map((entry) => giveBack(entry, 0)),
@@ -398,6 +428,8 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
             0,
           );
           throw error;
+        } finally {
+          for (const { lease } of leased) if (lease!.pending === pending) delete lease!.pending;
         }
         if (outcome.refused !== undefined) {
           await release(
@@ -406,11 +438,6 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
             0,
           );
           throw await overBudget(outcome.refused, month, estimate);
-        }
-        for (const [index, { lease }] of needed.entries()) {
-          if (lease === undefined) continue;
-          lease.amount += asked[index]!.amount;
-          take(lease);
         }
       }
       let settled = false;

@@ -21,11 +21,36 @@ const groupEnds: number[] = [];
 /** Where each group's digits begin in `runDigits`. */
 const digitStarts: number[] = [];
 let runText = "";
+let runCount = 0;
 /**
- * The run's digits without separators, made once per run: each span of groups tried is one slice
- * of it, where building each span from its groups made a string per group and per try.
+ * The run's digits without separators, made at most once per run and only when a check needs a
+ * string (a national identifier, a card, a DNI): each span of groups tried is one slice of it. A
+ * phone number, a date or an amount is decided on the run's char codes and builds none.
  */
-let runDigits = "";
+let runDigits: string | undefined;
+
+/** The digits of groups `first` to `last` (`length` of them) as a string. */
+function spanDigits(first: number, length: number): string {
+  if (runDigits === undefined) {
+    runDigits = runText.slice(groupStarts[0] as number, groupEnds[0] as number);
+    for (let group = 1; group < runCount; group++)
+      runDigits += runText.slice(groupStarts[group] as number, groupEnds[group] as number);
+  }
+  const from = digitStarts[first] as number;
+  return from === 0 && length === runDigits.length ? runDigits : runDigits.slice(from, from + length);
+}
+
+/** The char code of the `offset`-th digit of the span starting at group `first` (`offset` below its length). */
+function spanDigitAt(first: number, offset: number): number {
+  let group = first;
+  let rest = offset;
+  for (;;) {
+    const size = (groupEnds[group] as number) - (groupStarts[group] as number);
+    if (rest < size) return runText.charCodeAt((groupStarts[group] as number) + rest);
+    rest -= size;
+    group++;
+  }
+}
 
 /** The separator text between group `group - 1` and `group` (a run's separators: space . - / ( )). */
 const separatorBefore = (group: number) =>
@@ -75,10 +100,8 @@ export function classifyNumber(
       groupStart = -1;
     }
   }
-  // Group by group: a global replace would cost a runtime call, more than these few slices.
-  runDigits = run.slice(groupStarts[0] as number, groupEnds[0] as number);
-  for (let group = 1; group < count; group++)
-    runDigits += run.slice(groupStarts[group] as number, groupEnds[group] as number);
+  runCount = count;
+  runDigits = undefined;
   const plus = run.startsWith("+") || run.startsWith("(+");
   const maxSpan = 12;
   let first = 0;
@@ -143,11 +166,13 @@ function classifyDigits(
   plus: boolean,
   letter: string | undefined,
 ): Kind | undefined {
-  const from = digitStarts[first] as number;
   const length =
-    (digitStarts[last] as number) + (groupEnds[last] as number) - (groupStarts[last] as number) - from;
-  const digits = from === 0 && length === runDigits.length ? runDigits : runDigits.slice(from, from + length);
-  if (letter !== undefined && length === 8 && isNationalId("es_dni", digits + letter)) return DNI;
+    (digitStarts[last] as number) +
+    (groupEnds[last] as number) -
+    (groupStarts[last] as number) -
+    (digitStarts[first] as number);
+  if (letter !== undefined && length === 8 && isNationalId("es_dni", spanDigits(first, length) + letter))
+    return DNI;
   // Three single dots: the run from the first group to the fourth is the dotted quad itself.
   if (
     last - first === 3 &&
@@ -166,10 +191,11 @@ function classifyDigits(
       singleSeparator(first + 3, 45) &&
       singleSeparator(first + 4, 46);
     const kinds: readonly NationalIdKind[] = belgian ? BELGIAN : (numericIdsByLength[length] ?? NONE);
-    for (const kind of kinds) if (isNationalId(kind, digits)) return NATIONAL_IDS.get(kind);
-    if (length >= 13 && isPaymentCard(digits)) return CARD;
+    for (const kind of kinds)
+      if (isNationalId(kind, spanDigits(first, length))) return NATIONAL_IDS.get(kind);
+    if (length >= 13 && isPaymentCard(spanDigits(first, length))) return CARD;
   }
-  return phoneKind(text, start + (groupStarts[first] as number), first, last, digits, plus);
+  return phoneKind(text, start + (groupStarts[first] as number), first, last, length, plus);
 }
 
 /**
@@ -177,12 +203,12 @@ function classifyDigits(
  * 612 345 678 / 612 34 56 78 / 91 123 45 67, PL 600 700 800 / 22 123 45 67, IT mobile
  * 347 123 4567 / 347 1234567. Digit-group lengths, with the first digits they may start with.
  */
-const nationalShapes: ReadonlyArray<{ shape: string; first: RegExp }> = [
-  { shape: "3-3-3", first: /^[4-9]/ },
-  { shape: "3-2-2-2", first: /^[6-9]/ },
-  { shape: "2-3-2-2", first: /^[1-9]/ },
-  { shape: "3-3-4", first: /^3/ },
-  { shape: "3-7", first: /^3/ },
+const nationalShapes: ReadonlyArray<{ shape: string; lowest: number; highest: number }> = [
+  { shape: "3-3-3", lowest: 4, highest: 9 },
+  { shape: "3-2-2-2", lowest: 6, highest: 9 },
+  { shape: "2-3-2-2", lowest: 1, highest: 9 },
+  { shape: "3-3-4", lowest: 3, highest: 3 },
+  { shape: "3-7", lowest: 3, highest: 3 },
 ];
 
 /** Group lengths ("3-3-3") when the groups are separated by single spaces or single dots only. */
@@ -203,30 +229,37 @@ function phoneKind(
   at: number,
   first: number,
   last: number,
-  digits: string,
+  /** How many digits the span has (one or more). */
+  length: number,
   plus: boolean,
 ): Kind | undefined {
-  const length = digits.length;
+  const leading = spanDigitAt(first, 0);
   if (plus) {
     // E.164: country code and subscriber number, 8 to 15 digits, never starting with 0.
-    if (length >= 8 && length <= 15 && digits[0] !== "0") return E164;
+    if (length >= 8 && length <= 15 && leading !== 48) return E164;
     return undefined;
   }
-  if (digits.startsWith("00")) {
-    if (length >= 10 && length <= 17 && digits[2] !== "0") return INTERNATIONAL;
+  if (leading === 48 && length >= 2 && spanDigitAt(first, 1) === 48) {
+    if (length >= 10 && length <= 17 && spanDigitAt(first, 2) !== 48) return INTERNATIONAL;
     return undefined;
   }
   // National formats: a trunk 0 then 9 to 11 digits (FR, DE, NL, BE, AT, IT landlines); without it
   // (ES, IT mobiles, PL) only after a word such as "tel." so that order and invoice numbers stay out.
-  if (digits[0] === "0" && length >= 10 && length <= 12) return NATIONAL;
+  if (leading === 48 && length >= 10 && length <= 12) return NATIONAL;
   if (length < 9 || length > 11) return undefined;
   if (phoneContext.test(text.slice(Math.max(0, at - 30), at))) return NATIONAL;
   const shape = shapeOf(first, last);
   // A round number ("500 000 000") is an amount, not a phone.
   if (
     shape !== "" &&
-    !digits.endsWith("000") &&
-    nationalShapes.some((entry) => entry.shape === shape && entry.first.test(digits))
+    !(
+      spanDigitAt(first, length - 1) === 48 &&
+      spanDigitAt(first, length - 2) === 48 &&
+      spanDigitAt(first, length - 3) === 48
+    ) &&
+    nationalShapes.some(
+      (entry) => entry.shape === shape && leading - 48 >= entry.lowest && leading - 48 <= entry.highest,
+    )
   )
     return NATIONAL_BY_SHAPE;
   return undefined;

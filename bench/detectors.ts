@@ -130,8 +130,10 @@ async function baselineEngine(revision: string) {
   const dir = join(root, ".cache", "bench-baseline", commit);
   if (!existsSync(join(dir, "src", "policy", "index.ts"))) {
     mkdirSync(dir, { recursive: true });
+    // From the repository's top level: a copy of this tree run from an ignored folder has paths git rejects.
+    const top = execFileSync("git", ["rev-parse", "--show-toplevel"], { cwd: root, encoding: "utf8" }).trim();
     const archive = execFileSync("git", ["archive", commit, "package.json", "src"], {
-      cwd: root,
+      cwd: top,
       maxBuffer: 1 << 30,
     });
     execFileSync("tar", ["-x", "-C", dir], { input: archive });

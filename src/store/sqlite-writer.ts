@@ -29,19 +29,14 @@ export function sqliteJob<Args, Result>(
 /**
  * The settings of every connection to Bastion's SQLite database, the store's and the writer
  * thread's alike: WAL (readers beside one writer), NORMAL sync (a commit survives the process
- * being killed; an OS crash may lose the last ones, never corrupt the file), foreign keys, 5 s of
- * waiting for another connection's write lock, and a checkpoint every 10,000 WAL pages.
+ * being killed; an OS crash may lose the last ones, never corrupt the file), foreign keys, and 5 s
+ * of waiting for another connection's write lock.
  */
 export function configureSqliteConnection(sqlite: SQLite.Database): void {
   sqlite.pragma("journal_mode = WAL");
   sqlite.pragma("synchronous = NORMAL");
   sqlite.pragma("foreign_keys = ON");
   sqlite.pragma("busy_timeout = 5000");
-  // Every request commits a usage row and an audit record, rewriting the same few leaf pages each
-  // time; a checkpoint copies the WAL's pages into the database file (and syncs it). Every 10,000
-  // pages (~40 MB of WAL) instead of SQLite's default 1,000 copies each hot page once per ten times
-  // as many commits.
-  sqlite.pragma("wal_autocheckpoint = 10000");
 }
 
 /** The per-request writes of one SQLite database (usage rows, audit records, budget settlements), batched into shared transactions. */

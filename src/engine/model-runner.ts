@@ -14,6 +14,7 @@ import { createGenerationSlots } from "./generation/slot.ts";
 import { createGrammarFactory } from "./grammar.ts";
 import { describeGguf, type ModelFileInfo } from "./model-info.ts";
 import { createPartChannel } from "./part-channel.ts";
+import { createPromptFirstStrategy } from "./prompt-first-batching.ts";
 import { createSlotPool } from "./slot-pool.ts";
 
 export { defaultGenerationDefaults, type GenerationDefaults };
@@ -78,6 +79,8 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       contextSize: Math.min(options.contextSize, model.trainContextSize),
       threads: options.threads,
       ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+      // One prompt or every sequence's next token per batch (see prompt-first-batching.ts).
+      batching: { itemPrioritizationStrategy: createPromptFirstStrategy() },
     });
   } catch (error) {
     await model.dispose();

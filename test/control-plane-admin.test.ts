@@ -92,3 +92,34 @@ describe.each(testDatabases())("admin service on $name", ({ open }) => {
     ).rejects.toMatchObject({ code: "forbidden", param: "scopes.policies" });
   });
 });
+
+// Regression: the server's control plane (openControlPlane, what `bastion serve` builds) did not
+// pass the configured policy names to the admin service, so POST /admin/v1/keys {"policy":"nope"}
+// answered 201 (the CLI refused it) and every request of that key then failed with a 403.
+describe("the server's control plane", () => {
+  it("refuses a key or tenant naming a policy that does not exist", async () => {
+    const { openControlPlane } = await import("../src/auth/control-plane.ts");
+    const { openStore } = await import("../src/store/database.ts");
+    const store = await openStore({ sqlitePath: ":memory:" });
+    const plane = await openControlPlane({
+      config: configSchema.parse({}),
+      dataDir: "/nonexistent",
+      env: {},
+      store,
+    });
+    try {
+      await ensureDefaultTenant(store);
+      await expect(
+        plane.auth.admin.createKey(anonymousPrincipal, { name: "typo", policy: "nope" }),
+      ).rejects.toMatchObject({ code: "invalid_request", param: "policy" });
+      await expect(
+        plane.auth.admin.createTenant(anonymousPrincipal, { id: "acme", name: "ACME", policy: "nope" }),
+      ).rejects.toMatchObject({ code: "invalid_request" });
+      const ok = await plane.auth.admin.createKey(anonymousPrincipal, { name: "ok", policy: "local-only" });
+      expect(ok.policy).toBe("local-only");
+    } finally {
+      await plane.dispose();
+      await store.destroy();
+    }
+  });
+});

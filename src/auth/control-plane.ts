@@ -66,6 +66,9 @@ export async function openControlPlane(options: {
       store,
       config: options.config,
       env,
+      // The admin API refuses a key, tenant or scope naming an unknown policy, as the CLI does:
+      // otherwise every request under it would fail with a 403 later.
+      policyNames: policyNames(options.config),
       ...(redis === undefined ? {} : { redis }),
     });
     return {

@@ -458,7 +458,9 @@ export function createGateway(options: GatewayOptions): Gateway {
           if (part.finishReason === "cancelled") status = "cancelled";
           yield part;
         }
-        result = await iterator.next();
+        // A buffered answer's replay hands its parts over at once: no promise turn per part.
+        const next = iterator.next();
+        result = next instanceof Promise ? await next : next;
       }
     } catch (error) {
       status = meta.context.signal.aborted ? "cancelled" : "error";

@@ -504,3 +504,48 @@ describe("characters cut across TCP writes", () => {
     expect(streamedText(events.slice(0, -1))).toBe(`You said: ${prompt}`);
   });
 });
+
+describe("the Responses API's non-stream requests", () => {
+  it("fall back after the upstream's first byte, as chat completions do", async () => {
+    const { createDocuments } = await import("../src/documents/index.ts");
+    const { openStore } = await import("../src/store/database.ts");
+    const config = gatewayConfig(
+      { maxAttempts: 1, breakerFailures: 50 },
+      { "sse-reset-then-b": { candidates: ["a/sse-reset", "b/echo"] } },
+    );
+    const gateway = createGatewayFromConfig({ config, local: noLocalModels });
+    gateways.push(gateway);
+    const store = await openStore({ sqlitePath: ":memory:" });
+    const documents = await createDocuments({ store, registry: gateway.registry, config });
+    const target = await startServer(
+      createApp({
+        registry: gateway.registry,
+        chat: gateway,
+        web: false,
+        documents,
+        maxBodyBytes: config.server.maxBodyBytes,
+      }),
+    );
+    try {
+      const before = upstream.calls("sse-reset");
+      const response = await fetch(`${target.url}/v1/responses`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "sse-reset-then-b", input: "Hello" }),
+      });
+      const body = (await response.json()) as {
+        status: string;
+        output: Array<{ type: string; content?: Array<{ text: string }> }>;
+      };
+      expect(response.status, JSON.stringify(body)).toBe(200);
+      expect(body.status).toBe("completed");
+      const message = body.output.find((item) => item.type === "message");
+      expect(message?.content?.[0]?.text).toBe("You said: Hello");
+      expect(upstream.calls("sse-reset") - before).toBe(1);
+    } finally {
+      await target.close();
+      await documents.dispose();
+      await store.destroy();
+    }
+  });
+});

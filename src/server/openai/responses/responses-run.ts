@@ -224,6 +224,8 @@ export async function prepareResponse(
     endpoint: "/v1/responses",
     ...(context.principal === undefined ? {} : { principal: context.principal }),
     ...(context.declaredDataClass === undefined ? {} : { declaredDataClass: context.declaredDataClass }),
+    // A non-stream response leaves only once complete: a backend failing mid-answer may still fall back.
+    ...(wire.stream === true ? {} : { buffered: true }),
   });
   return { events: streamEvents(wire, context, session, { searchTool, hits, query, include, conversation }) };
 }

@@ -76,6 +76,18 @@ describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => 
     expect(after.reservedEur).toBeCloseTo(0, 12);
   });
 
+  it("says a local request's fractions of a cent in its refusal, not 0.0000 EUR", async () => {
+    const budgets = createBudgets(store);
+    const scope = scopeWith({ budget_hard_eur: 0.00002 });
+    const message = await budgets.reserve([scope], 0.0000268).then(
+      () => "",
+      (error: Error) => error.message,
+    );
+    expect(message).toMatch(
+      /hard budget of 0\.0000200 EUR and has spent 0\.0000 EUR .*may cost up to 0\.0000268 EUR/,
+    );
+  });
+
   it("keeps two instances' leases within one hard budget", async () => {
     const [first, second] = await openTwo();
     try {

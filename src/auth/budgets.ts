@@ -88,7 +88,16 @@ interface Lease {
   pending?: Promise<unknown>;
 }
 
-const eur = (value: number) => `${value.toFixed(value < 1 ? 4 : 2)} EUR`;
+/**
+ * Two decimals from 1 EUR, four below, and three significant digits for amounts under a cent:
+ * a local request costs fractions of a cent, which four decimals would print as 0.0000.
+ */
+const eur = (value: number) => {
+  const abs = Math.abs(value);
+  if (abs >= 1) return `${value.toFixed(2)} EUR`;
+  if (abs === 0 || abs >= 0.01) return `${value.toFixed(4)} EUR`;
+  return `${value.toFixed(Math.min(20, Math.ceil(-Math.log10(abs)) + 2))} EUR`;
+};
 
 /**
  * Monthly EUR budgets kept in the store, so that every instance on one PostgreSQL shares them.

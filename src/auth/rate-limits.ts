@@ -89,7 +89,7 @@ export function createRateLimits(
         }
         if (count > limit) {
           throw new RateLimitError(
-            `Rate limit reached for requests: ${scope.label} allows ${limit} requests per minute. Retry in ${formatReset(resetMs)}.`,
+            `Rate limit reached for requests: ${scope.label} allows ${limit} ${limit === 1 ? "request" : "requests"} per minute. Retry in ${formatReset(resetMs)}.`,
             resetMs / 1000,
             headers,
           );
@@ -106,7 +106,7 @@ export function createRateLimits(
         }
         if (count >= limit) {
           throw new RateLimitError(
-            `Rate limit reached for tokens: ${scope.label} allows ${limit} tokens per minute and has used ${count}. Retry in ${formatReset(resetMs)}.`,
+            `Rate limit reached for tokens: ${scope.label} allows ${limit} ${limit === 1 ? "token" : "tokens"} per minute and has used ${count}. Retry in ${formatReset(resetMs)}.`,
             resetMs / 1000,
             headers,
           );

@@ -1,12 +1,10 @@
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openAuditLog, pruneAuditLog } from "../src/audit/index.ts";
-import { openConfiguredStore } from "../src/auth/control-plane.ts";
 import { createAuth, ensureDefaultTenant } from "../src/auth/index.ts";
+import { type CliFixture, cliDatabases, openCliFixture } from "../src/cli/cli-test-fixture.ts";
 import { formatAmount, usageTable } from "../src/cli/usage.ts";
 import { configSchema } from "../src/config/config.ts";
 import { anonymousPrincipal } from "../src/core/principal.ts";
@@ -15,7 +13,6 @@ import { createApp } from "../src/server/app.ts";
 import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
 import { type RunningServer, startServer } from "../src/server/testing/start-server.ts";
 import type { Store } from "../src/store/database.ts";
-import { openFreshPostgres } from "../src/store/test-databases.ts";
 
 /*
  * Gaps a new user met in the control plane's CLI (audit of issue 8 on a clean clone), one test each:
@@ -26,65 +23,19 @@ import { openFreshPostgres } from "../src/store/test-databases.ts";
  * local cost as 0.0000.
  */
 
-const run = promisify(execFile);
-const bin = join(import.meta.dirname, "..", "bin", "bastion.js");
-
-interface Database {
-  name: string;
-  open(dataDir: string): Promise<{ store: Store; databaseUrl: string }>;
-}
-
-const databases: Database[] = [
-  {
-    name: "sqlite",
-    open: async (dataDir) => ({
-      store: await openConfiguredStore(configSchema.parse({}), { dataDir, env: {} }),
-      databaseUrl: "",
-    }),
-  },
-];
-const postgresUrl = process.env.TEST_DATABASE_URL;
-if (postgresUrl !== undefined && postgresUrl !== "") {
-  databases.push({
-    name: "postgres",
-    open: async () => {
-      const store = await openFreshPostgres(postgresUrl);
-      return { store, databaseUrl: store.databaseUrl };
-    },
-  });
-}
-
-describe.each(databases)("control-plane CLI on $name", (database) => {
+describe.each(cliDatabases())("control-plane CLI on $name", (database) => {
+  let fixture: CliFixture;
   let dataDir: string;
   let store: Store;
   let databaseUrl: string;
-
-  async function bastion(args: string[], env: Record<string, string> = {}) {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
-        env: {
-          ...process.env,
-          BASTION_DATA_DIR: dataDir,
-          BASTION_API_KEY: "",
-          DATABASE_URL: databaseUrl,
-          ...env,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  }
+  const bastion: CliFixture["bastion"] = (args, env) => fixture.bastion(args, env);
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "bastion-cp-cli-"));
-    ({ store, databaseUrl } = await database.open(dataDir));
+    fixture = await openCliFixture(database, "bastion-cp-cli-");
+    ({ dataDir, store, databaseUrl } = fixture);
   });
   afterAll(async () => {
-    await store?.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it("says what is wrong with --expires instead of exiting silently", async () => {

@@ -10,8 +10,8 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import type { createPolicyEngine } from "../../src/policy/index.ts";
-import { corpusPolicies, loadPolicyCorpus } from "../../test/corpus/index.ts";
-import { prose } from "../../test/corpus/prose.ts";
+import { corpusPolicies } from "../../test/corpus/index.ts";
+import { detectorBenchText } from "./detector-text.ts";
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -21,16 +21,7 @@ const { values: flags, positionals } = parseArgs({
     corpus: { type: "string", default: "mixed" },
   },
 });
-const corpus = loadPolicyCorpus();
-const units: Record<string, string> = {
-  mixed: corpus.map((prompt) => `${prompt.text}\n${prose[prompt.language] ?? ""}`).join("\n"),
-  dense: corpus.map((prompt) => prompt.text).join("\n"),
-  prose: Object.values(prose).join("\n"),
-};
-const unit = units[flags.corpus];
-if (unit === undefined) throw new Error(`--corpus must be one of ${Object.keys(units).join(", ")}`);
-const copies = Math.max(1, Math.ceil((Number(flags.mb) * 1e6 + 1) / (Buffer.byteLength(unit) + 1)));
-const text = JSON.parse(JSON.stringify(Array.from({ length: copies }, () => unit).join("\n"))) as string;
+const text = detectorBenchText(flags.corpus, Number(flags.mb));
 const bytes = Buffer.byteLength(text);
 
 const variants = await Promise.all(

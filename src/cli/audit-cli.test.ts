@@ -1,10 +1,5 @@
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir, userInfo } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
+import { userInfo } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openConfiguredStore } from "../auth/control-plane.ts";
 import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
 import { configSchema } from "../config/config.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
@@ -13,37 +8,8 @@ import { createApp } from "../server/app.ts";
 import { createScriptedBackend, createStaticRegistry } from "../server/testing/scripted-backend.ts";
 import { type RunningServer, startServer } from "../server/testing/start-server.ts";
 import type { Store } from "../store/database.ts";
-import { openFreshPostgres } from "../store/test-databases.ts";
 import { localOperator } from "./admin-client.ts";
-
-const run = promisify(execFile);
-const bin = join(import.meta.dirname, "..", "..", "bin", "bastion.js");
-
-interface Database {
-  name: string;
-  /** The store the CLI and the test server share, and the DATABASE_URL that names it ("" = SQLite in the data directory). */
-  open(dataDir: string): Promise<{ store: Store; databaseUrl: string }>;
-}
-
-const databases: Database[] = [
-  {
-    name: "sqlite",
-    open: async (dataDir) => ({
-      store: await openConfiguredStore(configSchema.parse({}), { dataDir, env: {} }),
-      databaseUrl: "",
-    }),
-  },
-];
-const postgresUrl = process.env.TEST_DATABASE_URL;
-if (postgresUrl !== undefined && postgresUrl !== "") {
-  databases.push({
-    name: "postgres",
-    open: async () => {
-      const store = await openFreshPostgres(postgresUrl);
-      return { store, databaseUrl: store.databaseUrl };
-    },
-  });
-}
+import { type CliFixture, cliDatabases, openCliFixture } from "./cli-test-fixture.ts";
 
 interface ExportLine {
   seq?: number;
@@ -52,29 +18,11 @@ interface ExportLine {
   checkpoint?: { size: number };
 }
 
-describe.each(databases)("audit from the CLI on $name", (database) => {
+describe.each(cliDatabases())("audit from the CLI on $name", (database) => {
+  let fixture: CliFixture;
   let dataDir: string;
   let store: Store;
-  let databaseUrl: string;
-
-  async function bastion(args: string[], env: Record<string, string> = {}) {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [bin, ...args], {
-        env: {
-          ...process.env,
-          BASTION_DATA_DIR: dataDir,
-          BASTION_API_KEY: "",
-          DATABASE_URL: databaseUrl,
-          ...env,
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  }
+  const bastion: CliFixture["bastion"] = (args, env) => fixture.bastion(args, env);
 
   const exported = (stdout: string): ExportLine[] =>
     stdout
@@ -83,12 +31,11 @@ describe.each(databases)("audit from the CLI on $name", (database) => {
       .map((line) => JSON.parse(line) as ExportLine);
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "bastion-audit-cli-"));
-    ({ store, databaseUrl } = await database.open(dataDir));
+    fixture = await openCliFixture(database, "bastion-audit-cli-");
+    ({ dataDir, store } = fixture);
   });
   afterAll(async () => {
-    await store?.destroy();
-    rmSync(dataDir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it("records admin changes made on the data directory, as the operator, and the chain verifies", async () => {

@@ -89,13 +89,13 @@ interface Lease {
 }
 
 /**
- * Two decimals from 1 EUR, four below, and three significant digits for amounts under a cent:
+ * Two decimals from 1 EUR, four below, and three significant digits for amounts under 0.0001 EUR:
  * a local request costs fractions of a cent, which four decimals would print as 0.0000.
  */
 const eur = (value: number) => {
   const abs = Math.abs(value);
   if (abs >= 1) return `${value.toFixed(2)} EUR`;
-  if (abs === 0 || abs >= 0.01) return `${value.toFixed(4)} EUR`;
+  if (abs === 0 || abs >= 0.0001) return `${value.toFixed(4)} EUR`;
   return `${value.toFixed(Math.min(20, Math.ceil(-Math.log10(abs)) + 2))} EUR`;
 };
 

@@ -8,8 +8,8 @@
  * bench/results/.
  *
  * Options: --requests N per target and round (default 3000), --rounds N (default 3, targets
- * alternate to even out drift), --concurrency N (default 8), --soak (an 80,000-request warm-up, then
- * 200,000 requests through Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --mode json|stream
+ * alternate to even out drift), --concurrency N (default 8), --soak (a warm-up of at least 80,000 requests
+ * until RSS is steady, then 200,000 requests through Bastion, RSS sampled every 10,000: after warm-up it must stay within ±10%), --mode json|stream
  * (repeatable; default both), --variant NAME
  * (repeatable; Bastion set-ups to measure, see `bastionVariants`; default gateway and control-plane).
  *
@@ -464,14 +464,21 @@ async function main(): Promise<void> {
     if (flags.soak) {
       const [variant, child] = [...bastions.entries()][0]!;
       const target = targets.find((candidate) => candidate.name === `bastion ${variant}`)!;
-      // A warm-up of 80,000 requests (JIT, pools, and V8 growing its heap to its working size, which
-      // takes ~70,000 requests now that each request leaves little garbage), then 200,000 measured.
-      const warmup = 80_000;
-      const total = warmup + 200_000;
+      // The warm-up (JIT, pools, and V8 growing its heap to its working size) lasts at least 80,000
+      // requests and until RSS is steady: the last three samples (30,000 requests) within 2% of each
+      // other, at most 200,000. How long V8 takes to size its heap depends on the host's speed
+      // (~70,000 requests on the Xeon, ~110,000 on a faster EPYC), so a fixed count would compare
+      // with a point on the way up. Then 200,000 requests are measured.
       const step = 10_000;
+      const measured = 200_000;
       const samples: Array<{ requests: number; rssBytes: number; requestsPerSecond: number }> = [];
       let errors = 0;
-      for (let done = 0; done < total; done += step) {
+      let warmup: number | undefined;
+      const steady = () => {
+        const last = samples.slice(-3).map((sample) => sample.rssBytes);
+        return last.length === 3 && Math.max(...last) / Math.min(...last) - 1 <= 0.02;
+      };
+      for (let done = 0; warmup === undefined || done < warmup + measured; done += step) {
         const sample = await load(target, step, concurrency);
         errors += sample.errors;
         samples.push({
@@ -482,7 +489,12 @@ async function main(): Promise<void> {
         console.log(
           `${done + step} requests, RSS ${fmt(samples.at(-1)!.rssBytes / 1024 ** 2, 1)} MiB, ${fmt(samples.at(-1)!.requestsPerSecond, 0)} req/s`,
         );
+        if (warmup === undefined && done + step >= 80_000 && (steady() || done + step >= 200_000)) {
+          warmup = done + step;
+          console.log(`warm-up ends at ${warmup} requests; measuring ${measured} more`);
+        }
       }
+      const total = warmup + measured;
       // After the warm-up, RSS is compared with its value at the warm-up's end.
       const after = samples.slice(warmup / step - 1);
       const reference = after[0]!.rssBytes;

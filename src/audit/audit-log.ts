@@ -5,7 +5,7 @@ import type { PricedRequest } from "../metering/meter.ts";
 import type { AuditLogTable } from "../metering/tables.ts";
 import type { Store } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
-import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { runItem, sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import { auditAppendsJob } from "./audit-writes.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import { createGroupCommit } from "./group-commit.ts";
@@ -141,27 +141,19 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     if (sqliteWriter === undefined) written = await writer.add({ kind, body });
     else {
       // The appends of one turn fold into one job of the writer, in order (one promise per turn).
-      let index = 0;
-      const appended = await sqliteWriter.runFolded(
+      const [seq, hash] = await runItem(
+        sqliteWriter,
         auditAppendsJob,
         [
-          [
-            kind,
-            body.tenant,
-            body.actor,
-            typeof body.model === "string" ? body.model : null,
-            JSON.stringify(body),
-          ],
+          kind,
+          body.tenant,
+          body.actor,
+          typeof body.model === "string" ? body.model : null,
+          JSON.stringify(body),
         ],
-        (queued, more) => {
-          index = queued.length;
-          queued.push(...more);
-        },
+        "audit record",
       );
-      const result = appended[index];
-      if (result === undefined || !Array.isArray(result))
-        throw new Error(`audit record not written: ${result?.error ?? "no outcome"}`);
-      written = { seq: result[0], hash: result[1] };
+      written = { seq, hash };
     }
     dirty = true;
     // Sign exactly this record's position, whatever has been appended since.

@@ -1,5 +1,5 @@
 import type SQLite from "better-sqlite3";
-import { sqliteJob } from "../store/sqlite-writer.ts";
+import { eachItem, type ItemOutcome, sqliteJob } from "../store/sqlite-writer.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 
 /** One audit record to append: kind, tenant, actor, model and the exact body text that is hashed. */
@@ -43,24 +43,15 @@ export function prepareAuditAppend(sqlite: SQLite.Database): (item: AuditAppend)
 
 export const auditAppendJob = sqliteJob(import.meta.url, "prepareAuditAppend", prepareAuditAppend);
 
-/** One append's outcome in a batch of appends: where it landed, or why it failed. */
-export type AuditAppended = AuditWritten | { error: string };
-
 /**
- * Several appends as one job (the appends of one turn fold into it, see `SqliteWriter.runFolded`),
- * in order, each chained to the one before. One failing append fails alone: its statement is
- * undone and the next one chains to the head as it is.
+ * Several appends as one job (the appends of one turn fold into it, see `runItem`), in order, each
+ * chained to the one before. One failing append fails alone: its statement is undone and the next
+ * one chains to the head as it is.
  */
-export function prepareAuditAppends(sqlite: SQLite.Database): (items: AuditAppend[]) => AuditAppended[] {
-  const append = prepareAuditAppend(sqlite);
-  return (items) =>
-    items.map((item) => {
-      try {
-        return append(item);
-      } catch (error) {
-        return { error: error instanceof Error ? error.message : String(error) };
-      }
-    });
+export function prepareAuditAppends(
+  sqlite: SQLite.Database,
+): (items: AuditAppend[]) => Array<ItemOutcome<AuditWritten>> {
+  return eachItem(prepareAuditAppend(sqlite));
 }
 
 export const auditAppendsJob = sqliteJob(import.meta.url, "prepareAuditAppends", prepareAuditAppends);

@@ -2,7 +2,7 @@ import { type Insertable, sql } from "kysely";
 import { createGroupCommit } from "../audit/group-commit.ts";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { Store } from "../store/database.ts";
-import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { runItem, sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { UsageRecordsTable } from "./tables.ts";
 import { type UsageValues, usageInsertsJob } from "./usage-writes.ts";
@@ -188,16 +188,7 @@ export function createUsageStore(store: Store): UsageStore {
     if (sqliteWriter === undefined) return writer.add(row);
     // toRow lists the columns in usageColumns' order (a test holds it to that).
     // The rows of one turn fold into one job of the writer (one promise and outcome per turn).
-    let index = 0;
-    return sqliteWriter
-      .runFolded(usageInsertsJob, [Object.values(row) as UsageValues], (queued, more) => {
-        index = queued.length;
-        queued.push(...more);
-      })
-      .then((failures) => {
-        const failure = failures[index];
-        if (failure !== null && failure !== undefined) throw new Error(`usage row not written: ${failure}`);
-      });
+    return runItem(sqliteWriter, usageInsertsJob, Object.values(row) as UsageValues, "usage row");
   };
   return {
     insert(record, priced) {

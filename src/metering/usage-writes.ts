@@ -1,5 +1,5 @@
 import type SQLite from "better-sqlite3";
-import { sqliteJob } from "../store/sqlite-writer.ts";
+import { eachItem, type ItemOutcome, sqliteJob } from "../store/sqlite-writer.ts";
 import type { UsageRecordsTable } from "./tables.ts";
 
 /** The usage table's columns, in the order `usageValues` lists a row's values. */
@@ -73,20 +73,13 @@ export function prepareUsageInsert(sqlite: SQLite.Database): (values: UsageValue
 export const usageInsertJob = sqliteJob(import.meta.url, "prepareUsageInsert", prepareUsageInsert);
 
 /**
- * Several usage rows as one job (the rows of one turn fold into it, see `SqliteWriter.runFolded`);
- * per row, null or why it failed (a row that fails, fails alone).
+ * Several usage rows as one job (the rows of one turn fold into it, see `runItem`); a row that
+ * fails, fails alone.
  */
-export function prepareUsageInserts(sqlite: SQLite.Database): (rows: UsageValues[]) => Array<string | null> {
-  const insert = prepareUsageInsert(sqlite);
-  return (rows) =>
-    rows.map((values) => {
-      try {
-        insert(values);
-        return null;
-      } catch (error) {
-        return error instanceof Error ? error.message : String(error);
-      }
-    });
+export function prepareUsageInserts(
+  sqlite: SQLite.Database,
+): (rows: UsageValues[]) => Array<ItemOutcome<void>> {
+  return eachItem(prepareUsageInsert(sqlite));
 }
 
 export const usageInsertsJob = sqliteJob(import.meta.url, "prepareUsageInserts", prepareUsageInserts);

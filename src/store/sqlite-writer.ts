@@ -60,6 +60,48 @@ export interface SqliteWriter {
   close(): Promise<void>;
 }
 
+/** One item's outcome in a job over several items (see `eachItem`): its result, or why it failed. */
+export type ItemOutcome<Result> = { ok: Result } | { error: string };
+
+/**
+ * A job's function over several items, from its function over one: the items run in order, and
+ * one that throws (its single statement undone by SQLite) fails alone while the others go on.
+ */
+export function eachItem<Item, Result>(
+  run: (item: Item) => Result,
+): (items: Item[]) => Array<ItemOutcome<Result>> {
+  return (items) =>
+    items.map((item) => {
+      try {
+        return { ok: run(item) };
+      } catch (error) {
+        return { error: error instanceof Error ? error.message : String(error) };
+      }
+    });
+}
+
+/**
+ * Runs one item in a job over items (see `eachItem`): the items queued in one turn fold into one
+ * call of the job, in order (one promise and one outcome list per turn, not per item). Resolves
+ * with this item's result, or rejects with its failure, named by `what`.
+ */
+export async function runItem<Item, Result>(
+  writer: SqliteWriter,
+  job: SqliteJob<Item[], Array<ItemOutcome<Result>>>,
+  item: Item,
+  what: string,
+): Promise<Result> {
+  let index = 0;
+  const outcomes = await writer.runFolded(job, [item], (queued, more) => {
+    index = queued.length;
+    queued.push(...more);
+  });
+  const outcome = outcomes[index];
+  if (outcome === undefined || "error" in outcome)
+    throw new Error(`${what} not written: ${outcome?.error ?? "no outcome"}`);
+  return outcome.ok;
+}
+
 /** A batch's outcome per job, in order: `[true, value]` or `[false, error]`. */
 export type JobOutcome = [true, unknown] | [false, { message: string; code?: unknown; name?: string }];
 

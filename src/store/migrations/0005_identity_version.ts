@@ -11,9 +11,26 @@ import type { StoreDialect } from "../database.ts";
  * A key's `last_used_at` (written at most once a minute) does not count as a change.
  * PostgreSQL does not cache keys: nothing to add there.
  */
+const tables = ["tenants", "users", "api_keys"] as const;
+const events = ["insert", "delete", "update"] as const;
+const keyColumns =
+  "tenant_id, user_id, name, prefix, hash, roles, scopes, policy, limits, expires_at, revoked_at";
+
+/** The triggers that run `bump` on every identity change (0008 recreates them with another bump). */
+export function identityVersionTriggers(bump: string): string[] {
+  return tables.flatMap((table) =>
+    events.map((event) => {
+      const on = table === "api_keys" && event === "update" ? `update of ${keyColumns}` : event;
+      return `create trigger ${table}_${event}_identity_version after ${on} on ${table} begin ${bump}; end`;
+    }),
+  );
+}
+
+export const dropIdentityVersionTriggers = tables.flatMap((table) =>
+  events.map((event) => `drop trigger if exists ${table}_${event}_identity_version`),
+);
+
 export function identityVersionMigration(dialect: StoreDialect): Migration {
-  const keyColumns =
-    "tenant_id, user_id, name, prefix, hash, roles, scopes, policy, limits, expires_at, revoked_at";
   return {
     async up(db: Kysely<unknown>) {
       if (dialect !== "sqlite") return;
@@ -21,23 +38,14 @@ export function identityVersionMigration(dialect: StoreDialect): Migration {
         db,
       );
       await sql`insert into identity_version (id, version) values (1, 0)`.execute(db);
-      const bump = "update identity_version set version = version + 1 where id = 1";
-      for (const table of ["tenants", "users", "api_keys"]) {
-        for (const event of ["insert", "delete", "update"]) {
-          const on = table === "api_keys" && event === "update" ? `update of ${keyColumns}` : event;
-          await sql
-            .raw(
-              `create trigger ${table}_${event}_identity_version after ${on} on ${table} begin ${bump}; end`,
-            )
-            .execute(db);
-        }
-      }
+      for (const statement of identityVersionTriggers(
+        "update identity_version set version = version + 1 where id = 1",
+      ))
+        await sql.raw(statement).execute(db);
     },
     async down(db: Kysely<unknown>) {
       if (dialect !== "sqlite") return;
-      for (const table of ["tenants", "users", "api_keys"])
-        for (const event of ["insert", "delete", "update"])
-          await sql.raw(`drop trigger if exists ${table}_${event}_identity_version`).execute(db);
+      for (const statement of dropIdentityVersionTriggers) await sql.raw(statement).execute(db);
       await sql`drop table if exists identity_version`.execute(db);
     },
   };

@@ -1,24 +1,7 @@
 import { type Kysely, sql } from "kysely";
 import type { Migration } from "kysely/migration";
 import type { StoreDialect } from "../database.ts";
-
-const tables = ["tenants", "users", "api_keys"] as const;
-const events = ["insert", "delete", "update"] as const;
-const keyColumns =
-  "tenant_id, user_id, name, prefix, hash, roles, scopes, policy, limits, expires_at, revoked_at";
-
-function createTriggers(bump: string): string[] {
-  return tables.flatMap((table) =>
-    events.map((event) => {
-      const on = table === "api_keys" && event === "update" ? `update of ${keyColumns}` : event;
-      return `create trigger ${table}_${event}_identity_version after ${on} on ${table} begin ${bump}; end`;
-    }),
-  );
-}
-
-const dropTriggers = tables.flatMap((table) =>
-  events.map((event) => `drop trigger if exists ${table}_${event}_identity_version`),
-);
+import { dropIdentityVersionTriggers, identityVersionTriggers } from "./0005_identity_version.ts";
 
 /**
  * SQLite: `identity_version` (migration 0005) takes a new `random()` value on every change to
@@ -36,15 +19,17 @@ export function identityVersionRandomMigration(dialect: StoreDialect): Migration
   return {
     async up(db: Kysely<unknown>) {
       if (dialect !== "sqlite") return;
-      for (const statement of dropTriggers) await sql.raw(statement).execute(db);
-      for (const statement of createTriggers("update identity_version set version = random() where id = 1"))
+      for (const statement of dropIdentityVersionTriggers) await sql.raw(statement).execute(db);
+      for (const statement of identityVersionTriggers(
+        "update identity_version set version = random() where id = 1",
+      ))
         await sql.raw(statement).execute(db);
       await sql`update identity_version set version = random() where id = 1`.execute(db);
     },
     async down(db: Kysely<unknown>) {
       if (dialect !== "sqlite") return;
-      for (const statement of dropTriggers) await sql.raw(statement).execute(db);
-      for (const statement of createTriggers(
+      for (const statement of dropIdentityVersionTriggers) await sql.raw(statement).execute(db);
+      for (const statement of identityVersionTriggers(
         "update identity_version set version = version + 1 where id = 1",
       ))
         await sql.raw(statement).execute(db);

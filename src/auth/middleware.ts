@@ -221,10 +221,11 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
     const outgoing = (c.env as { outgoing?: OutgoingHead } | undefined)?.outgoing;
     const direct =
       outgoing !== undefined && typeof outgoing.setHeader === "function" && outgoing.headersSent === false;
-    for (const name in admission.headers) {
-      if (direct) outgoing.setHeader(name, admission.headers[name]!);
-      else c.res.headers.set(name, admission.headers[name]!);
-    }
+    const setHeader = (name: string, value: string) => {
+      if (direct) outgoing.setHeader(name, value);
+      else c.res.headers.set(name, value);
+    };
+    for (const name in admission.headers) setHeader(name, admission.headers[name]!);
     // Embeddings do not go through the chat service: their tokens are read from the answer, and
     // only when a tokens/min limit makes them matter.
     if (
@@ -241,10 +242,7 @@ export function createAuthMiddleware(options: AuthMiddlewareOptions): Middleware
       const tokens = Number(answer?.usage?.total_tokens ?? answer?.prompt_eval_count ?? 0);
       if (Number.isFinite(tokens) && tokens > 0) await options.rateLimits.recordTokens(scopes, tokens);
     }
-    if (warnings.length > 0) {
-      if (direct) outgoing.setHeader("x-bastion-budget-warning", warnings.join("; "));
-      else c.res.headers.set("x-bastion-budget-warning", warnings.join("; "));
-    }
+    if (warnings.length > 0) setHeader("x-bastion-budget-warning", warnings.join("; "));
     // Nothing held: nothing to give back.
     if (!admission.holdsSlot && afterResponse.length === 0) return;
     // An embeddings answer or an error is whole once the handler returned: its slot (and the

@@ -3,15 +3,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openAuditLog, pruneAuditLog } from "../src/audit/index.ts";
-import { createAuth, ensureDefaultTenant } from "../src/auth/index.ts";
-import { type CliFixture, cliDatabases, openCliFixture } from "../src/cli/cli-test-fixture.ts";
+import {
+  type CliFixture,
+  cliDatabases,
+  type MeteredServer,
+  openCliFixture,
+  startMeteredServer,
+} from "../src/cli/cli-test-fixture.ts";
 import { formatAmount, usageTable } from "../src/cli/usage.ts";
 import { configSchema } from "../src/config/config.ts";
-import { anonymousPrincipal } from "../src/core/principal.ts";
-import { createMeteringServices, type MeteringServices } from "../src/metering/services.ts";
-import { createApp } from "../src/server/app.ts";
-import { createScriptedBackend, createStaticRegistry } from "../src/server/testing/scripted-backend.ts";
-import { type RunningServer, startServer } from "../src/server/testing/start-server.ts";
+import type { MeteringServices } from "../src/metering/services.ts";
+import type { RunningServer } from "../src/server/testing/start-server.ts";
 import type { Store } from "../src/store/database.ts";
 
 /*
@@ -117,32 +119,19 @@ describe.each(cliDatabases())("control-plane CLI on $name", (database) => {
   });
 
   describe("with a running server", () => {
+    let running: MeteredServer;
     let server: RunningServer;
     let metering: MeteringServices;
     let adminKey: string;
 
     beforeAll(async () => {
-      const config = configSchema.parse({});
-      await ensureDefaultTenant(store);
-      const auth = createAuth({ store, config, env: {} });
-      const registry = createStaticRegistry([createScriptedBackend({ id: "chat-model" })]);
-      metering = createMeteringServices({ config, store, dataDir, models: registry });
-      metering.attachAdmin(auth.admin);
-      auth.useCostModel(metering.meter);
-      adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "root", roles: ["admin"] })).secret;
-      server = await startServer(createApp({ registry, auth, metering, web: false }));
-      const response = await fetch(`${server.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-        body: JSON.stringify({ model: "chat-model", messages: [{ role: "user", content: "hi" }] }),
-      });
-      expect(response.status).toBe(200);
-      await response.text();
+      running = await startMeteredServer(store, dataDir);
+      ({ server, metering, adminKey } = running);
+      await running.chat();
       await metering.audit?.checkpoint();
     });
     afterAll(async () => {
-      await server?.close();
-      await metering?.close();
+      await running?.close();
     });
 
     it("prints the server's public key with --url, and takes --api-key on usage and audit", async () => {

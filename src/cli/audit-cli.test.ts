@@ -1,15 +1,17 @@
 import { userInfo } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuth, ensureDefaultTenant } from "../auth/index.ts";
-import { configSchema } from "../config/config.ts";
 import { anonymousPrincipal } from "../core/principal.ts";
-import { createMeteringServices, type MeteringServices } from "../metering/services.ts";
-import { createApp } from "../server/app.ts";
-import { createScriptedBackend, createStaticRegistry } from "../server/testing/scripted-backend.ts";
-import { type RunningServer, startServer } from "../server/testing/start-server.ts";
+import type { MeteringServices } from "../metering/services.ts";
+import type { RunningServer } from "../server/testing/start-server.ts";
 import type { Store } from "../store/database.ts";
 import { localOperator } from "./admin-client.ts";
-import { type CliFixture, cliDatabases, openCliFixture } from "./cli-test-fixture.ts";
+import {
+  type CliFixture,
+  cliDatabases,
+  type MeteredServer,
+  openCliFixture,
+  startMeteredServer,
+} from "./cli-test-fixture.ts";
 
 interface ExportLine {
   seq?: number;
@@ -74,6 +76,7 @@ describe.each(cliDatabases())("audit from the CLI on $name", (database) => {
   });
 
   describe("export --url", () => {
+    let running: MeteredServer;
     let server: RunningServer;
     let metering: MeteringServices;
     let adminKey: string;
@@ -81,35 +84,20 @@ describe.each(cliDatabases())("audit from the CLI on $name", (database) => {
     let tenantAdminKey: string;
 
     beforeAll(async () => {
-      const config = configSchema.parse({});
-      await ensureDefaultTenant(store);
-      const auth = createAuth({ store, config, env: {} });
-      const registry = createStaticRegistry([createScriptedBackend({ id: "chat-model" })]);
-      metering = createMeteringServices({ config, store, dataDir, models: registry });
-      metering.attachAdmin(auth.admin);
-      auth.useCostModel(metering.meter);
-      adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "root", roles: ["admin"] })).secret;
-      memberKey = (await auth.admin.createKey(anonymousPrincipal, { name: "m", roles: ["member"] })).secret;
-      await auth.admin.createTenant(anonymousPrincipal, { id: "beta", name: "Beta" });
+      running = await startMeteredServer(store, dataDir);
+      ({ server, metering, adminKey } = running);
+      const { admin } = running.auth;
+      memberKey = (await admin.createKey(anonymousPrincipal, { name: "m", roles: ["member"] })).secret;
+      await admin.createTenant(anonymousPrincipal, { id: "beta", name: "Beta" });
       tenantAdminKey = (
-        await auth.admin.createKey(anonymousPrincipal, { name: "b", tenant_id: "beta", roles: ["admin"] })
+        await admin.createKey(anonymousPrincipal, { name: "b", tenant_id: "beta", roles: ["admin"] })
       ).secret;
-      server = await startServer(createApp({ registry, auth, metering, web: false }));
       // Requests add request records to the chain beside the admin ones.
-      for (let index = 0; index < 3; index++) {
-        const response = await fetch(`${server.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
-          body: JSON.stringify({ model: "chat-model", messages: [{ role: "user", content: "hi" }] }),
-        });
-        expect(response.status).toBe(200);
-        await response.text();
-      }
+      await running.chat(3);
       await metering.audit?.checkpoint();
     });
     afterAll(async () => {
-      await server?.close();
-      await metering?.close();
+      await running?.close();
     });
 
     it("streams the running server's log, line for line what the local export writes", async () => {

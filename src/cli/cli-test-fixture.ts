@@ -4,7 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { openConfiguredStore } from "../auth/control-plane.ts";
+import { type Auth, createAuth, ensureDefaultTenant } from "../auth/index.ts";
 import { configSchema } from "../config/config.ts";
+import { anonymousPrincipal } from "../core/principal.ts";
+import { createMeteringServices, type MeteringServices } from "../metering/services.ts";
+import { createApp } from "../server/app.ts";
+import { createScriptedBackend, createStaticRegistry } from "../server/testing/scripted-backend.ts";
+import { type RunningServer, startServer } from "../server/testing/start-server.ts";
 import type { Store } from "../store/database.ts";
 import { openFreshPostgres } from "../store/test-databases.ts";
 
@@ -85,6 +91,52 @@ export async function openCliFixture(database: CliDatabase, prefix: string): Pro
     async close() {
       await store.destroy();
       rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A server over the fixture's store with auth, metering and audit on, for the CLI's `--url` commands. */
+export interface MeteredServer {
+  server: RunningServer;
+  auth: Auth;
+  metering: MeteringServices;
+  /** A super admin's key. */
+  adminKey: string;
+  /** Sends `count` chats with the admin key (each adds a request record to the audit chain). */
+  chat(count?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startMeteredServer(store: Store, dataDir: string): Promise<MeteredServer> {
+  const config = configSchema.parse({});
+  await ensureDefaultTenant(store);
+  const auth = createAuth({ store, config, env: {} });
+  const registry = createStaticRegistry([createScriptedBackend({ id: "chat-model" })]);
+  const metering = createMeteringServices({ config, store, dataDir, models: registry });
+  metering.attachAdmin(auth.admin);
+  auth.useCostModel(metering.meter);
+  const adminKey = (await auth.admin.createKey(anonymousPrincipal, { name: "root", roles: ["admin"] }))
+    .secret;
+  const server = await startServer(createApp({ registry, auth, metering, web: false }));
+  return {
+    server,
+    auth,
+    metering,
+    adminKey,
+    async chat(count = 1) {
+      for (let index = 0; index < count; index++) {
+        const response = await fetch(`${server.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${adminKey}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: "chat-model", messages: [{ role: "user", content: "hi" }] }),
+        });
+        const text = await response.text();
+        if (response.status !== 200) throw new Error(`chat answered ${response.status}: ${text}`);
+      }
+    },
+    async close() {
+      await server.close();
+      await metering.close();
     },
   };
 }

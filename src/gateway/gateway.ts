@@ -236,13 +236,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
     const guard = guards.get(choice.backendId);
     if (signal.aborted) throw new BastionError("cancelled", "The request was cancelled.");
-    if (guard === undefined) {
-      const opened = await run(new AbortController().signal);
-      return buffered ? readWhole(choice, opened) : opened;
-    }
-    return buffered
-      ? guard.execute(run, signal, (opened) => readWhole(choice, opened))
-      : guard.execute(run, signal);
+    const complete = buffered ? (opened: Opened) => readWhole(choice, opened) : undefined;
+    if (guard !== undefined) return guard.execute(run, signal, complete);
+    const opened = await run(new AbortController().signal);
+    return complete === undefined ? opened : complete(opened);
   }
 
   function describeFor(name: string, route: string | undefined, choice: Choice): ModelDescriptor {

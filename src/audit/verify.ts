@@ -36,16 +36,8 @@ export async function verifyAuditLog(
   let checkpoints = 0;
   for (const row of checkpointRows) {
     const size = Number(row.size);
-    const opened = openNote(row.note, verifiers);
-    if ("error" in opened) return fail(0, checkpoints, size, `checkpoint at size ${size}: ${opened.error}`);
-    const parsed = parseCheckpointText(opened.text);
-    if (parsed === undefined || parsed.origin !== origin)
-      return fail(
-        0,
-        checkpoints,
-        size,
-        `checkpoint at size ${size} is not a checkpoint of origin "${origin}"`,
-      );
+    const parsed = readSignedCheckpoint(row.note, verifiers, origin, `checkpoint at size ${size}`);
+    if ("error" in parsed) return fail(0, checkpoints, size, parsed.error);
     if (parsed.size !== size || parsed.rootHashHex !== row.root_hash)
       return fail(
         0,
@@ -118,6 +110,24 @@ export async function verifyAuditLog(
       `the log ends at record ${last} but a signed checkpoint covers ${Number(newest.size)} records (truncated)`,
     );
   return { ok: true, records, checkpoints, ...(last > 0 ? { head: { seq: last, hash: previousHash } } : {}) };
+}
+
+/**
+ * A checkpoint's signed note, opened with the trusted keys and read: its size and root hash, or why
+ * it cannot stand (`label` names the checkpoint in that reason).
+ */
+export function readSignedCheckpoint(
+  note: string,
+  verifiers: NoteVerifier[],
+  origin: string,
+  label: string,
+): { size: number; rootHashHex: string } | { error: string } {
+  const opened = openNote(note, verifiers);
+  if ("error" in opened) return { error: `${label}: ${opened.error}` };
+  const parsed = parseCheckpointText(opened.text);
+  if (parsed === undefined || parsed.origin !== origin)
+    return { error: `${label} is not a checkpoint of origin "${origin}"` };
+  return parsed;
 }
 
 function fail(records: number, checkpoints: number, seq: number, reason: string): VerifyResult {

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { type NoteVerifier, openNote, parseCheckpointText } from "../audit/signer.ts";
+import type { NoteVerifier } from "../audit/signer.ts";
+import { readSignedCheckpoint } from "../audit/verify.ts";
 import { BastionError } from "../core/errors.ts";
 import type { Store } from "../store/database.ts";
 
@@ -89,11 +90,10 @@ export async function checkAgainstWitness(options: {
       seq,
       reason,
     });
-    const opened = openNote(checkpoint.note, options.verifiers);
-    if ("error" in opened)
-      return fail(checkpoint.size, `the witness's checkpoint at size ${checkpoint.size}: ${opened.error}`);
-    const parsed = parseCheckpointText(opened.text);
-    if (parsed === undefined || parsed.origin !== options.origin || parsed.size !== checkpoint.size)
+    const label = `the witness's checkpoint at size ${checkpoint.size}`;
+    const parsed = readSignedCheckpoint(checkpoint.note, options.verifiers, options.origin, label);
+    if ("error" in parsed) return fail(checkpoint.size, parsed.error);
+    if (parsed.size !== checkpoint.size)
       return fail(
         checkpoint.size,
         `the witness's checkpoint at size ${checkpoint.size} is not a checkpoint of origin "${options.origin}"`,

@@ -35,11 +35,12 @@ async function setup() {
       return direct.open(request, context);
     },
   };
+  const settler = createLimitsSettler({ rateLimits: createRateLimits(), costModel });
   const chat = createLimitedChatService(inner, {
     registry,
     budgets,
     costModel,
-    settler: createLimitsSettler({ rateLimits: createRateLimits(), costModel }),
+    settler,
     pending,
     assumedOutputTokens: 100,
   });
@@ -62,7 +63,7 @@ async function setup() {
       { model: "m", messages: [{ role: "user", content: "Hi" }], sampling: {}, maxTokens: 5 },
       { signal: new AbortController().signal, requestId: "r", endpoint: "/v1/chat/completions", principal },
     );
-  return { budgets, chat, entry, open, principal, seen, slot };
+  return { budgets, chat, entry, open, principal, seen, settler, slot };
 }
 
 describe("the limited chat service", () => {
@@ -88,6 +89,40 @@ describe("the limited chat service", () => {
     const status = await budgets.status("key:k1");
     expect(status.reservedEur).toBeCloseTo(0, 12);
     expect(status.spentEur).toBe(0);
+  });
+
+  it("settles a request's second chat with its record when the first was opened but never read", async () => {
+    const { budgets, entry, open, principal, settler } = await setup();
+    await open();
+    // The first chat is given up: the response is over for it before anything read it.
+    await entry.afterResponse[0]!();
+    const second = await open();
+    const iterator = second.parts[Symbol.asyncIterator]();
+    await iterator.next();
+    // Metering's record of the second chat (here 70 input and 50 output tokens) arrives first.
+    await settler.onCompleted({
+      requestId: "r",
+      startedAt: new Date(),
+      endpoint: "/v1/chat/completions",
+      principal,
+      requestedModel: "m",
+      model: "m",
+      backend: "m",
+      backendKind: "remote",
+      jurisdiction: { country: "FR", zone: "EU", operator: "test" },
+      policy: { policy: "default", dataClass: "public", action: "allow", detections: {}, summary: "" },
+      usage: { promptTokens: 70, completionTokens: 50, reasoningTokens: 0, cachedPromptTokens: 0 },
+      timings: { queueMs: 0, ttftMs: 1, totalMs: 2, busyMs: 1 },
+      status: "ok",
+    });
+    while (!(await iterator.next()).done) {
+      // read to the end
+    }
+    await Promise.all(entry.afterResponse.map((callback) => callback()));
+    const status = await budgets.status("key:k1");
+    expect(status.reservedEur).toBeCloseTo(0, 12);
+    // The record's cost, charged to the chat it came from (not to the first, long given back).
+    expect(status.spentEur).toBeCloseTo((70 * 2 + 50 * 10) / 1e6, 12);
   });
 
   it("gives the concurrency slot back before the finish part is handed on", async () => {

@@ -31,25 +31,28 @@ export interface PendingLimits {
 
 export interface LimitsSettler extends RequestObserver {
   /**
-   * Registers a reservation; returns its settle function (idempotent), which `onCompleted` also
-   * reaches by request id and principal: a client chooses its request id, so a record settles
-   * only the reservation of the request it came from (its principal is that request's own object).
+   * Registers a chat's reservation under its request's own principal object (fresh per request);
+   * returns its settle function (idempotent), which `onCompleted` also reaches through the record's
+   * principal. Not by request id: a client chooses its `X-Request-Id`, and two requests in flight
+   * with one id must each settle their own reservation.
    */
-  track(
-    requestId: string,
-    entry: {
-      reservation: BudgetReservation;
-      scopes: LimitScopes;
-      estimateEur: number;
-      principal: Principal;
-    },
-  ): Settle;
+  track(entry: {
+    reservation: BudgetReservation;
+    scopes: LimitScopes;
+    estimateEur: number;
+    principal: Principal;
+  }): Settle;
 }
 
 /** Settles a tracked request with its record (idempotent); `done` once a report has settled it. */
 export interface Settle {
   (record: CompletedRequest): Promise<void>;
   readonly done: boolean;
+  /**
+   * Gives the reservation back unspent and forgets the chat (a chat opened but never read), so
+   * that a later record of the same request cannot settle it; a no-op once settled.
+   */
+  giveBack(): Promise<void>;
 }
 
 /**
@@ -61,19 +64,25 @@ export function createLimitsSettler(options: {
   rateLimits: RateLimits;
   costModel: CostModel;
 }): LimitsSettler {
-  const open = new Map<
-    string,
-    { principal: Principal; settle: (record: CompletedRequest) => Promise<void> }
-  >();
+  // The chats of a request still to settle, oldest first, by the request's principal object: a
+  // record carries that object, and the entries go with the request when nobody settles them (a
+  // chat opened but never read). One request opens its chats one after another (Responses API
+  // tool turns), each recorded before the next opens, so the oldest open one is the record's.
+  // Most requests open one chat: its entry is the settle function itself, a list only past one.
+  const open = new WeakMap<Principal, Settle | Settle[]>();
+  const oldest = (principal: Principal): Settle | undefined => {
+    const entry = open.get(principal);
+    return Array.isArray(entry) ? entry[0] : entry;
+  };
   return {
-    track(requestId, entry) {
+    track(entry) {
       // Whoever reports first settles; a later report waits for that same settlement.
       let settled: Promise<void> | undefined;
       const settle = ((record: CompletedRequest): Promise<void> => {
         if (settled !== undefined) return settled;
         (settle as { done: boolean }).done = true;
         settled = (async () => {
-          if (open.get(requestId)?.settle === settle) open.delete(requestId);
+          forget();
           const tokens = record.usage.promptTokens + record.usage.completionTokens;
           // A cancelled request is charged what it used until the client left (its record counts
           // it). A failed one without a finish part has unknown usage: charge the reservation.
@@ -86,14 +95,34 @@ export function createLimitsSettler(options: {
         })();
         return settled;
       }) as Settle;
+      const forget = () => {
+        const held = open.get(entry.principal);
+        if (held === settle) open.delete(entry.principal);
+        else if (Array.isArray(held)) {
+          const index = held.indexOf(settle);
+          if (index >= 0) held.splice(index, 1);
+          if (held.length === 0) open.delete(entry.principal);
+        }
+      };
       // A plain property (a getter defined per request was a slow path of its own).
       (settle as { done: boolean }).done = false;
-      open.set(requestId, { principal: entry.principal, settle });
+      settle.giveBack = () => {
+        if (settled !== undefined) return settled;
+        (settle as { done: boolean }).done = true;
+        forget();
+        settled = entry.reservation.settle(0);
+        return settled;
+      };
+      const held = open.get(entry.principal);
+      if (held === undefined) open.set(entry.principal, settle);
+      else if (Array.isArray(held)) held.push(settle);
+      else open.set(entry.principal, [held, settle]);
       return settle;
     },
     async onCompleted(record) {
-      const entry = open.get(record.requestId);
-      if (entry !== undefined && entry.principal === record.principal) await entry.settle(record);
+      if (record.principal === undefined) return;
+      const settle = oldest(record.principal);
+      if (settle !== undefined) await settle(record);
     },
   };
 }
@@ -163,19 +192,14 @@ export function createLimitedChatService(
         throw error;
       }
       // Tracked only once open: a refusal the inner service reports (a policy block) costs nothing.
-      const settle = options.settler.track(context.requestId, {
-        reservation,
-        scopes,
-        estimateEur,
-        principal,
-      });
+      const settle = options.settler.track({ reservation, scopes, estimateEur, principal });
       // A dialect that opened a chat but never read it (an error between open and the first part)
       // must not leave its reservation standing until the month ends.
       const state = { started: false };
       pending.afterResponse.push(async () => {
         if (state.started) return;
         state.started = true;
-        await reservation.settle(0);
+        await settle.giveBack();
       });
       return {
         ...session,

@@ -4,6 +4,7 @@ import type { Logger } from "pino";
 import type { BastionConfig } from "../config/config.ts";
 import type { Store } from "../store/database.ts";
 import { type AuditLog, createAuditLog, type StoredAuditRow, toAuditRecord } from "./audit-log.ts";
+import { warnOfUntrustedCheckpointKeys } from "./checkpoint-keys.ts";
 import type { AuditEvent } from "./records.ts";
 import { createNoteVerifier, loadOrCreateSigner, type NoteVerifier } from "./signer.ts";
 import { type VerifyResult, verifyAuditLog } from "./verify.ts";
@@ -30,7 +31,11 @@ export function auditKeyPath(config: AuditConfig, dataDir: string): string {
   return config.keyFile ?? join(dataDir, "audit-key.pem");
 }
 
-/** The audit log of a store, signing with the data directory's key (created on first use, mode 0600). */
+/**
+ * The audit log of a store, signing with the data directory's key (created on first use, mode
+ * 0600). With a logger (the server's start), it also checks in the background that the newest
+ * checkpoints in the database are signed by a trusted key, and warns once when they are not.
+ */
 export function openAuditLog(options: {
   config: AuditConfig;
   store: Store;
@@ -38,6 +43,13 @@ export function openAuditLog(options: {
   logger?: Logger;
 }): AuditLog {
   const signer = loadOrCreateSigner(auditKeyPath(options.config, options.dataDir), options.config.origin);
+  if (options.logger !== undefined)
+    void warnOfUntrustedCheckpointKeys({
+      config: options.config,
+      store: options.store,
+      signer,
+      logger: options.logger,
+    });
   return createAuditLog({
     store: options.store,
     signer,

@@ -78,6 +78,31 @@ export function loadOrCreateSigner(path: string, name: string): NoteSigner {
   };
 }
 
+/**
+ * How a signing key is named to people: `<key name>+<key hash, 8 hex digits>`, the start of a
+ * C2SP verifier key. The key hash is the one in each of its signature lines.
+ */
+export function keyFingerprint(name: string, keyHash: Buffer): string {
+  return `${name}+${keyHash.toString("hex")}`;
+}
+
+/**
+ * The keys a note's signature lines claim to be by (name and key hash), whether or not their
+ * signatures hold; empty for a note that is not a signed note.
+ */
+export function noteSigners(note: string): Array<{ name: string; keyHash: Buffer }> {
+  const split = note.lastIndexOf("\n\n");
+  if (split < 0 || !note.endsWith("\n")) return [];
+  const signers: Array<{ name: string; keyHash: Buffer }> = [];
+  for (const line of note.slice(split + 2, -1).split("\n")) {
+    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (match === null) return [];
+    const blob = Buffer.from(match[2]!, "base64");
+    if (blob.length > 4) signers.push({ name: match[1]!, keyHash: blob.subarray(0, 4) });
+  }
+  return signers;
+}
+
 /** A verifier for a PEM public key under the note's key name. */
 export function createNoteVerifier(publicKeyPem: string, name: string): NoteVerifier {
   const key = createPublicKey(publicKeyPem);

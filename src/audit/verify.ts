@@ -1,7 +1,7 @@
 import type { Store } from "../store/database.ts";
 import { auditLogRows } from "./audit-log-rows.ts";
 import { genesisHash, recordHash } from "./chain.ts";
-import { type NoteVerifier, openNote, parseCheckpointText } from "./signer.ts";
+import { keyFingerprint, type NoteVerifier, noteSigners, openNote, parseCheckpointText } from "./signer.ts";
 
 export interface VerifyResult {
   ok: boolean;
@@ -128,6 +128,51 @@ export function readSignedCheckpoint(
   if (parsed === undefined || parsed.origin !== origin)
     return { error: `${label} is not a checkpoint of origin "${origin}"` };
   return parsed;
+}
+
+/** A key that signed checkpoints in the database but is none of the trusted ones. */
+export interface UntrustedSigner {
+  /** `<key name>+<key hash>` (see `keyFingerprint`). */
+  fingerprint: string;
+  /** How many of the checkpoints looked at it signed... */
+  checkpoints: number;
+  /** ...and the size of the newest of them. */
+  newestSize: number;
+}
+
+/**
+ * The keys that signed the newest `newest` checkpoints without any trusted key signing them too:
+ * those checkpoints fail `verifyAuditLog` with "no signature by a trusted key". Only the key each
+ * signature line names is compared (no signature is checked: a bad one is verification's to
+ * report), so that this is cheap enough to run at every start.
+ */
+export async function untrustedCheckpointSigners(
+  store: Store,
+  verifiers: NoteVerifier[],
+  newest = 100,
+): Promise<{ checked: number; untrusted: UntrustedSigner[] }> {
+  const rows = await store.db
+    .selectFrom("audit_checkpoints")
+    .select(["size", "note"])
+    .orderBy("size", "desc")
+    .limit(newest)
+    .execute();
+  const trusted = new Set(verifiers.map((verifier) => keyFingerprint(verifier.name, verifier.keyHash)));
+  const untrusted = new Map<string, UntrustedSigner>();
+  for (const row of rows) {
+    const signers = noteSigners(row.note).map((signer) => keyFingerprint(signer.name, signer.keyHash));
+    if (signers.length === 0 || signers.some((fingerprint) => trusted.has(fingerprint))) continue;
+    const size = Number(row.size);
+    for (const fingerprint of new Set(signers)) {
+      const seen = untrusted.get(fingerprint);
+      if (seen === undefined) untrusted.set(fingerprint, { fingerprint, checkpoints: 1, newestSize: size });
+      else {
+        seen.checkpoints++;
+        seen.newestSize = Math.max(seen.newestSize, size);
+      }
+    }
+  }
+  return { checked: rows.length, untrusted: [...untrusted.values()] };
 }
 
 function fail(records: number, checkpoints: number, seq: number, reason: string): VerifyResult {

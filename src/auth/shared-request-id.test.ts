@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configSchema } from "../config/config.ts";
 import type { ChatStreamPart } from "../core/chat.ts";
@@ -38,7 +39,11 @@ function gatedLocalScript(gate: () => Promise<void>) {
   };
 }
 
-describe.each(testDatabases())("requests that share an X-Request-Id on $name", ({ open }) => {
+// The concurrency counters are in memory, or in Redis when the run has one.
+const counters = process.env.TEST_REDIS_URL ? " with Redis" : "";
+
+describe.each(testDatabases())(`requests that share an X-Request-Id on $name${counters}`, ({ open }) => {
+  let redis: Redis | undefined;
   let dataDir: string;
   let store: Store;
   let auth: Auth;
@@ -60,7 +65,8 @@ describe.each(testDatabases())("requests that share an X-Request-Id on $name", (
     // A local model is charged its share of the machine (busy time / requests served at once), a
     // figure only metering's record carries.
     const config = configSchema.parse({ metering: { local: { eurPerHour: 36 } } });
-    auth = createAuth({ store, config, env: {} });
+    if (process.env.TEST_REDIS_URL) redis = new Redis(process.env.TEST_REDIS_URL);
+    auth = createAuth({ store, config, env: {}, ...(redis === undefined ? {} : { redis }) });
     await ensureDefaultTenant(store);
     const backend = {
       ...createScriptedBackend({ id: "local-model", script: gatedLocalScript(() => gate.promise) }),
@@ -77,6 +83,7 @@ describe.each(testDatabases())("requests that share an X-Request-Id on $name", (
     await server?.close();
     await metering?.close();
     await store?.destroy();
+    await redis?.quit();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -1,4 +1,18 @@
+import { mkdirSync, mkdtempSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { defineConfig } from "vitest/config";
+
+// Tests never touch the user's own data directory (~/.local/share/bastion): a server or platform
+// that a test starts without one of its own gets a fresh one per run. Its `cache` (llama.cpp's
+// extracted vocabularies) is kept across runs in the checkout's git-ignored .cache/.
+if (process.env.BASTION_DATA_DIR === undefined || process.env.BASTION_DATA_DIR === "") {
+  const dataDir = mkdtempSync(join(tmpdir(), "bastion-test-data-"));
+  const cache = resolve(import.meta.dirname, ".cache", "test-data-cache");
+  mkdirSync(cache, { recursive: true });
+  symlinkSync(cache, join(dataDir, "cache"));
+  process.env.BASTION_DATA_DIR = dataDir;
+}
 import type { Reporter } from "vitest/node";
 
 /** Ends the run with a plain `N passed, N failed, N skipped` line that any CI log reader understands. */

@@ -1,16 +1,15 @@
 import {
   DeepSeekChatWrapper,
-  getLlama,
   type Llama,
   LlamaChatSession,
   type LlamaContext,
-  LlamaLogLevel,
   type LlamaModel,
   QwenChatWrapper,
   resolveChatWrapper,
   type Token,
 } from "node-llama-cpp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { getLlamaRuntime } from "../engine/llama.ts";
 import { scriptedChain } from "./scripted.ts";
 import { syntheticTestModel } from "./testing.ts";
 
@@ -18,11 +17,10 @@ import { syntheticTestModel } from "./testing.ts";
 const threads = 1;
 let llama: Llama;
 
+// The process-wide runtime, left open: test files share one process (isolate: false in
+// vitest.config.ts), and disposing a Llama unloads llama.cpp's process-global backend under them.
 beforeAll(async () => {
-  llama = await getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
-});
-afterAll(async () => {
-  await llama?.dispose();
+  llama = await getLlamaRuntime({ gpu: false });
 });
 
 async function withModel<T>(

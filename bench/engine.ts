@@ -652,10 +652,20 @@ async function kernelPair(
     // `evaluateWithoutGeneratingNewTokens` asks for none, so llama.cpp would skip the output layer
     // (151,936 × 1,536 weights) and most of the last layer: 60 instead of 80 ms a token on the
     // 2-core Xeon (bench/support/engine-steps.ts), which made node-llama-cpp's kernels look 1.10x
-    // faster than llama-bench's and Bastion's server look as if it lost 18% of their speed. The
-    // greedy pick of a token from them (an argmax) is the least a generation does with them.
-    for (let index = 0; index < generate; index++)
-      await sequence.controlledEvaluate([[tokens[prompt + index]!, { generateNext: { token: true } }]]);
+    // faster than llama-bench's. `evaluate` is the generator a generation runs on: one sampler for
+    // the whole run (greedy, temperature 0), each step decodes one token with its logits and picks
+    // the next. `controlledEvaluate` creates and frees a sampler per call, which cost about 6 ms a
+    // token that llama-bench does not pay. Each step is fed the next prompt token instead of the
+    // picked one (llama-bench feeds random tokens), and an end-of-generation pick does not stop it.
+    const steps = sequence.evaluate([tokens[prompt]!], { temperature: 0, yieldEogToken: true });
+    try {
+      let next = await steps.next();
+      for (let index = 1; index < generate && next.done !== true; index++)
+        next = await steps.next(tokens[prompt + index]!);
+      if (next.done === true) throw new Error("kernel check: the generation stopped early");
+    } finally {
+      await steps.return();
+    }
     return {
       promptTokensPerSecond,
       generationTokensPerSecond: generate / ((performance.now() - started) / 1000),

@@ -16,6 +16,7 @@ import { describeGguf, type ModelFileInfo } from "./model-info.ts";
 import { createPartChannel } from "./part-channel.ts";
 import { createPromptFirstStrategy } from "./prompt-first-batching.ts";
 import { createSlotPool } from "./slot-pool.ts";
+import { holdThreadGovernor } from "./threads.ts";
 
 export { defaultGenerationDefaults, type GenerationDefaults };
 
@@ -28,6 +29,8 @@ export interface ModelServeSpec {
   /** Tokens per sequence. */
   contextSize: number;
   threads: number;
+  /** On the CPU, fewer threads while other processes keep cores busy (threads.ts; default on). */
+  adaptiveThreads?: boolean;
   batchSize?: number;
   maxQueue: number;
   defaults?: GenerationDefaults;
@@ -162,6 +165,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
     }
   }
 
+  const releaseGovernor = holdThreadGovernor(llama, options.adaptiveThreads);
   return {
     id: options.id,
     info,
@@ -175,6 +179,7 @@ export async function loadModelRunner(options: ModelRunnerOptions): Promise<Mode
       await model.dispose();
       for (const draftContext of draft?.contexts ?? []) await draftContext.dispose();
       await draft?.model.dispose();
+      releaseGovernor();
     },
   };
 }

@@ -5,8 +5,8 @@ import type { PricedRequest } from "../metering/meter.ts";
 import type { AuditLogTable } from "../metering/tables.ts";
 import type { Store } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
-import { runItem, sharedSqliteWriter } from "../store/sqlite-writer.ts";
-import { auditAppendsJob } from "./audit-writes.ts";
+import { runItem, runItemLater, sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { type AuditAppend, auditAppendsJob } from "./audit-writes.ts";
 import { genesisHash, recordHash } from "./chain.ts";
 import { createGroupCommit } from "./group-commit.ts";
 import { createPseudonyms, type Pseudonyms } from "./pseudonyms.ts";
@@ -49,6 +49,16 @@ export interface AuditLog {
   readonly pseudonyms: Pseudonyms;
   readonly publicKeyPem: string;
   appendRequest(record: CompletedRequest, priced: PricedRequest): Promise<number>;
+  /**
+   * As `appendRequest`, for the request path: resolves once the record survives a crash (on
+   * SQLite: in the shared writer's write-ahead journal, see `SqliteWriter.runLater`), with
+   * `committed`, its sequence number once it is in the chain. Listing, checkpoints and
+   * verification see every record appended before they were asked.
+   */
+  appendRequestLater(
+    record: CompletedRequest,
+    priced: PricedRequest,
+  ): Promise<{ committed: Promise<number> }>;
   appendEvent(event: AuditEvent): Promise<number>;
   /** Signs the current head unless a checkpoint already covers it; returns its size. */
   checkpoint(): Promise<number | undefined>;
@@ -136,25 +146,27 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   // PostgreSQL: appends that arrive while a write runs share the next transaction (group commit).
   const writer = createGroupCommit(writePostgres, 50);
 
+  const appendOf = (kind: string, body: AuditBody): AuditAppend => [
+    kind,
+    body.tenant,
+    body.actor,
+    typeof body.model === "string" ? body.model : null,
+    JSON.stringify(body),
+  ];
+
   async function append(kind: string, body: AuditBody): Promise<number> {
     let written: Written;
     if (sqliteWriter === undefined) written = await writer.add({ kind, body });
     else {
       // The appends of one turn fold into one job of the writer, in order (one promise per turn).
-      const [seq, hash] = await runItem(
-        sqliteWriter,
-        auditAppendsJob,
-        [
-          kind,
-          body.tenant,
-          body.actor,
-          typeof body.model === "string" ? body.model : null,
-          JSON.stringify(body),
-        ],
-        "audit record",
-      );
+      const [seq, hash] = await runItem(sqliteWriter, auditAppendsJob, appendOf(kind, body), "audit record");
       written = { seq, hash };
     }
+    return appended(written);
+  }
+
+  /** Counts an append towards the next checkpoint. */
+  function appended(written: Written): number {
     dirty = true;
     // Sign exactly this record's position, whatever has been appended since.
     if (++sinceCheckpoint >= options.checkpointEvery) {
@@ -190,6 +202,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       dirty = false;
       sinceCheckpoint = 0;
     }
+    // Records still waiting for their transaction are part of the head to sign.
+    if (at === undefined) await sqliteWriter?.flushed();
     const head =
       at ??
       (await store.db
@@ -215,6 +229,17 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     async appendRequest(record, priced) {
       return append("request", await requestBody(record, priced, pseudonyms));
     },
+    async appendRequestLater(record, priced) {
+      const body = await requestBody(record, priced, pseudonyms);
+      if (sqliteWriter === undefined) {
+        const committed = append("request", body);
+        await committed;
+        return { committed };
+      }
+      const later = runItemLater(sqliteWriter, auditAppendsJob, appendOf("request", body), "audit record");
+      await later.journaled;
+      return { committed: later.committed.then(([seq, hash]) => appended({ seq, hash })) };
+    },
     async appendEvent(event) {
       return append("admin", await eventBody(event, pseudonyms));
     },
@@ -227,6 +252,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       return run;
     },
     async list(query = {}) {
+      await sqliteWriter?.flushed();
       let select = store.db.selectFrom("audit_log").selectAll();
       if (query.from !== undefined) select = select.where("created_at", ">=", query.from);
       if (query.to !== undefined) select = select.where("created_at", "<", query.to);

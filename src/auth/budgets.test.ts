@@ -105,6 +105,9 @@ describe.each(testDatabases())("budget leases on $name", ({ open, openTwo }) => 
       // A still has room in its slice: its next request needs no write.
       held.push(await a.reserve([scope], estimate));
       for (const reservation of held) await reservation.settle(estimate);
+      // A settlement commits up to the writer's wait after it returns (journaled): another
+      // instance sees A's once A's writer has committed them.
+      await a.status(scope.scope);
       const after = await b.status(scope.scope);
       expect(after.spentEur).toBeCloseTo(estimate * 18, 12);
       expect(after.reservedEur).toBeCloseTo(0, 12);

@@ -179,10 +179,12 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
   ): Promise<void> {
     if (scopes.length === 0) return;
     if (fast !== undefined) {
-      // One job in the shared writer's next transaction, with the request's usage row and audit
-      // record: no commit of its own, and the settlements of every request that ends in this turn
-      // fold into it (one UPDATE per scope, not per request). Reservations only ever shrink here,
-      // so a release that commits a moment later can make admission stricter, never looser.
+      // One journaled job in a coming transaction of the shared writer, with the request's usage
+      // row and audit record (see `SqliteWriter.runLater`): no commit of its own, and the
+      // settlements of every request that ends meanwhile fold into it (one UPDATE per scope, not
+      // per request). Reservations only ever shrink here, so a release that commits a moment
+      // later can make admission stricter, never looser; after a crash the journal's replay
+      // settles it (its hold has not expired by then), so the spend is not lost.
       const args: BudgetRelease = [
         scopes.map(({ scope, decrement }): [string, string, number, number] => [
           scope.scope,
@@ -192,7 +194,7 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
         ]),
         holder(),
       ];
-      await fast.runFolded(budgetReleaseJob, args, foldBudgetRelease);
+      await fast.runLater(budgetReleaseJob, args, foldBudgetRelease).journaled;
       return;
     }
     for (const { scope, decrement } of scopes) {
@@ -469,6 +471,8 @@ export function createBudgets(store: Store, options: BudgetOptions = {}): Budget
 
     async status(scope) {
       const month = budgetMonth();
+      // Settlements still waiting for their transaction (journaled) count.
+      await fast?.flushed();
       const row = await db
         .selectFrom("budget_ledger")
         .select(["spent_eur", "reserved_eur"])

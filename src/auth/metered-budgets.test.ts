@@ -71,7 +71,7 @@ const request = (key: string, body: unknown) =>
   });
 
 describe("budgets with metering on", () => {
-  it("settles each answered request once, at its metered cost, before the answer ends", async () => {
+  it("settles each answered request once, at its metered cost (journaled before the answer ends)", async () => {
     const key = await auth.admin.createKey(anonymousPrincipal, {
       name: "metered",
       limits: { budget_hard_eur: 1000 },

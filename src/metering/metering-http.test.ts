@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +9,7 @@ import { createApp } from "../server/app.ts";
 import { parseSseData } from "../server/testing/parse-sse.ts";
 import { type RunningServer, startServer } from "../server/testing/start-server.ts";
 import { openStore, type Store } from "../store/database.ts";
+import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import { createMeteringServices, type MeteringServices } from "./services.ts";
 
 // One real server: synthetic model through llama.cpp, SQLite store, metering, audit and metrics on.
@@ -16,6 +17,9 @@ let platform: Platform;
 let store: Store;
 let services: MeteringServices;
 let server: RunningServer;
+let databasePath: string;
+/** Usage rows and audit records commit up to `laterMs` after the answer (they are journaled before it). */
+const committed = () => sharedSqliteWriter(store.sqlite!).flushed();
 
 beforeAll(async () => {
   const config = configSchema.parse({
@@ -30,7 +34,8 @@ beforeAll(async () => {
   });
   platform = await createPlatform(config);
   const dataDir = mkdtempSync(join(tmpdir(), "bastion-metering-"));
-  store = await openStore({ sqlitePath: join(dataDir, "bastion.db") });
+  databasePath = join(dataDir, "bastion.db");
+  store = await openStore({ sqlitePath: databasePath });
   services = createMeteringServices({ config, store, dataDir, models: platform.registry });
   server = await startServer(createApp({ registry: platform.registry, metering: services }));
 });
@@ -66,6 +71,7 @@ describe("metering through the HTTP API", () => {
     expect(body.bastion.usage.cost_eur).toBeGreaterThan(0);
     expect(body.bastion.usage.energy_wh).toBeGreaterThan(0);
     expect(body.bastion.usage.co2e_g).toBeGreaterThan(0);
+    await committed();
     const rows = await store.db.selectFrom("usage_records").selectAll().execute();
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({
@@ -84,15 +90,38 @@ describe("metering through the HTTP API", () => {
     expect(JSON.stringify(audit)).not.toContain("Marie");
   });
 
-  it("writes the records of a streamed answer before its final chunk goes out", async () => {
+  it("journals the records of a streamed answer before its final chunk goes out, then commits them", async () => {
+    await committed();
     const before = (await store.db.selectFrom("usage_records").select("id").execute()).length;
     const response = await chat({ stream: true, stream_options: { include_usage: true } });
+    const requestId = response.headers.get("x-request-id")!;
     const events = parseSseData(await response.text());
+    // Right after the answer, before anything is flushed: the usage row and the audit record are
+    // in the writer's journal (what a killed process's successor replays), or already committed.
+    const journal = readFileSync(`${databasePath}.writes.jsonl`, "utf8");
+    const rowNow = await store.db
+      .selectFrom("usage_records")
+      .select("id")
+      .where("id", "=", requestId)
+      .execute();
+    if (rowNow.length === 0) {
+      const entries = journal
+        .split("\n")
+        .filter((line) => line.includes(JSON.stringify(requestId).slice(1, -1)))
+        .map((line) => JSON.parse(line)[1] as string);
+      expect(entries).toEqual(
+        expect.arrayContaining([
+          "../metering/usage-writes#prepareUsageInserts",
+          "../audit/audit-writes#prepareAuditAppends",
+        ]),
+      );
+    }
     const last = events
       .filter((event) => event !== "[DONE]")
       .map((event) => JSON.parse(event))
       .at(-1);
     expect(last.bastion.usage.cost_eur).toBeGreaterThan(0);
+    await committed();
     expect((await store.db.selectFrom("usage_records").select("id").execute()).length).toBe(before + 1);
   });
 
@@ -147,6 +176,7 @@ describe("metering through the HTTP API", () => {
       expect(answer.headers.get("x-request-id")).toBe(requestId);
       await answer.text();
     }
+    await committed();
     const rows = await store.db
       .selectFrom("usage_records")
       .select(["id", "status"])

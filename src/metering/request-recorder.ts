@@ -6,12 +6,21 @@ import type { UsageStore } from "./usage-store.ts";
 /** Where a priced request goes besides the usage table: the audit log and the metrics. */
 export interface PricedRequestSink {
   appendRequest?(record: CompletedRequest, priced: PricedRequest): Promise<unknown>;
+  /** As `appendRequest`, resolving once the record survives a crash (see `AuditLog.appendRequestLater`). */
+  appendRequestLater?(
+    record: CompletedRequest,
+    priced: PricedRequest,
+  ): Promise<{ committed: Promise<unknown> }>;
   observe?(record: CompletedRequest, priced: PricedRequest): void;
 }
 
 /** Prices a finished request once, then writes its usage row and audit record and counts it. */
 export interface RequestRecorder extends RequestObserver {
-  /** Resolves once the usage row and the audit record are committed; rejects when either failed. */
+  /**
+   * Resolves once the usage row and the audit record survive a crash (committed, or on SQLite in
+   * the shared writer's write-ahead journal, which the next start replays); rejects when either
+   * could not be written. A later failure to commit them is logged.
+   */
   record(record: CompletedRequest): Promise<PricedRequest>;
   /**
    * Tells `observer` of every recorded request in the same turn as its writes are queued, so that
@@ -51,10 +60,19 @@ export function createRequestRecorder(options: RequestRecorderOptions): RequestR
     async record(record) {
       const priced = options.meter.price(record);
       options.metrics?.observe?.(record, priced);
-      const written = Promise.all([
-        options.usage?.insert(record, priced),
-        options.audit?.appendRequest?.(record, priced),
-      ]);
+      const lost = (error: unknown) =>
+        options.logger?.error(
+          { err: error, requestId: record.requestId },
+          "a journaled usage row or audit record failed to commit",
+        );
+      const usage = options.usage?.insertLater(record, priced);
+      usage?.committed.catch(lost);
+      const audit = options.audit?.appendRequestLater
+        ? options.audit.appendRequestLater(record, priced).then((later) => {
+            later.committed.catch(lost);
+          })
+        : options.audit?.appendRequest?.(record, priced);
+      const written = Promise.all([usage?.journaled, audit]);
       tell(record);
       await written;
       return priced;

@@ -14,6 +14,7 @@ import type { Principal } from "../core/principal.ts";
 import type { RequestObserver } from "../core/request-record.ts";
 import { createMetrics, type Metrics } from "../metrics/metrics.ts";
 import type { Store } from "../store/database.ts";
+import { sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import { createMeter, type Meter } from "./meter.ts";
 import { observeChatService } from "./observe-chat-service.ts";
 import { createOccupancyTracker, type OccupancyTracker } from "./occupancy.ts";
@@ -107,6 +108,12 @@ export function createMeteringServices(options: {
     pricingOf: (backendId) => lookup(backendId)?.pricing ?? models?.get(backendId)?.pricing,
   });
   const usage = createUsageStore(store);
+  const replayed = store.sqlite === undefined ? 0 : sharedSqliteWriter(store.sqlite).replayed;
+  if (replayed > 0)
+    logger?.warn(
+      { replayed },
+      "the last run stopped before committing some journaled writes (usage rows, audit records, budget settlements): they are committed now",
+    );
   const audit = config.audit.enabled
     ? openAuditLog({
         config: config.audit,
@@ -196,7 +203,11 @@ export function createMeteringServices(options: {
       if (audit !== undefined) auditAdminActions(admin, audit);
       admin.onErase((user, actor) => services.eraseUser(user.id, actor));
     },
-    verifyAudit: () => verifyAudit({ config: config.audit, store, dataDir: options.dataDir }),
+    async verifyAudit() {
+      // Records still waiting for their transaction are verified too.
+      if (store.sqlite !== undefined) await sharedSqliteWriter(store.sqlite).flushed();
+      return verifyAudit({ config: config.audit, store, dataDir: options.dataDir });
+    },
     async close() {
       if (pruneTimer !== undefined) clearInterval(pruneTimer);
       if (backendTimer !== undefined) clearInterval(backendTimer);

@@ -2,7 +2,7 @@ import { type Insertable, sql } from "kysely";
 import { createGroupCommit } from "../audit/group-commit.ts";
 import type { CompletedRequest } from "../core/request-record.ts";
 import type { Store } from "../store/database.ts";
-import { runItem, sharedSqliteWriter } from "../store/sqlite-writer.ts";
+import { runItem, runItemLater, sharedSqliteWriter } from "../store/sqlite-writer.ts";
 import type { PricedRequest } from "./meter.ts";
 import type { UsageRecordsTable } from "./tables.ts";
 import { type UsageValues, usageInsertsJob } from "./usage-writes.ts";
@@ -69,6 +69,15 @@ export interface UsageStore {
    * reuses its request id (a client's X-Request-Id) gets its own row, under `<id>#<n>`.
    */
   insert(record: CompletedRequest, priced: PricedRequest): Promise<void>;
+  /**
+   * As `insert`, for the request path: `journaled` resolves once the row survives a crash (on
+   * SQLite: in the shared writer's write-ahead journal, see `SqliteWriter.runLater`), `committed`
+   * once it is in the table. Reports and erasure see every row written before they were asked.
+   */
+  insertLater(
+    record: CompletedRequest,
+    priced: PricedRequest,
+  ): { journaled: Promise<void>; committed: Promise<void> };
   report(query?: UsageQuery): Promise<UsageRow[]>;
   /** GDPR Art. 17: the user's rows stay in the totals but lose their user and key ids. */
   eraseUser(userId: string): Promise<number>;
@@ -190,14 +199,32 @@ export function createUsageStore(store: Store): UsageStore {
     // The rows of one turn fold into one job of the writer (one promise and outcome per turn).
     return runItem(sqliteWriter, usageInsertsJob, Object.values(row) as UsageValues, "usage row");
   };
+  const insert = (record: CompletedRequest, priced: PricedRequest): Promise<void> => {
+    if (reported.has(record)) return Promise.resolve();
+    reported.add(record);
+    return insertRow(toRow(record, priced));
+  };
   return {
-    insert(record, priced) {
-      if (reported.has(record)) return Promise.resolve();
+    insert,
+
+    insertLater(record, priced) {
+      if (sqliteWriter === undefined || reported.has(record)) {
+        const committed = insert(record, priced);
+        return { journaled: committed, committed };
+      }
       reported.add(record);
-      return insertRow(toRow(record, priced));
+      const { journaled, committed } = runItemLater(
+        sqliteWriter,
+        usageInsertsJob,
+        Object.values(toRow(record, priced)) as UsageValues,
+        "usage row",
+      );
+      return { journaled, committed };
     },
 
     async report(query = {}) {
+      // Rows still waiting for their transaction belong in the report.
+      await sqliteWriter?.flushed();
       const groups = [...new Set(query.groupBy ?? [])];
       const bounds = usageBounds(query);
       let select = db.selectFrom("usage_records");
@@ -239,6 +266,8 @@ export function createUsageStore(store: Store): UsageStore {
     },
 
     async eraseUser(userId) {
+      // Rows written before the erasure lose their ids too.
+      await sqliteWriter?.flushed();
       const result = await db
         .updateTable("usage_records")
         .set({ user_id: null, key_id: null })

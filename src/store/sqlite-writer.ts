@@ -1,6 +1,8 @@
-import { extname } from "node:path";
+import { dirname, extname, join, relative, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import type SQLite from "better-sqlite3";
+import { openWriteJournal } from "./write-journal.ts";
 
 /**
  * A write job that the shared SQLite writer can run: `prepare` builds the job's function from a
@@ -54,11 +56,31 @@ export interface SqliteWriter {
     args: Args,
     fold: (queued: Args, args: Args) => void,
   ): Promise<Result>;
+  /**
+   * For writes that must survive a crash but that the caller need not see committed (usage rows,
+   * audit records, budget settlements of answered requests): as `runFolded`, but `journaled`
+   * resolves once the call is in the database's write-ahead journal (see write-journal.ts), at the
+   * end of this turn, and the call commits up to `laterMs` later with many others in one
+   * transaction. `committed` settles with the job's result after its commit. Without a journal (an
+   * in-memory database, another process holding it) `journaled` waits for the commit too.
+   */
+  runLater<Args, Result>(
+    job: SqliteJob<Args, Result>,
+    args: Args,
+    fold: (queued: Args, args: Args) => void,
+  ): { journaled: Promise<void>; committed: Promise<Result> };
+  /** Resolves once everything added before this call is committed (lazy calls are sent at once). */
+  flushed(): Promise<void>;
+  /** How many journaled calls that a killed process left uncommitted this writer ran again at start. */
+  readonly replayed: number;
   /** Resolves once everything added so far is committed (or failed). */
   drain(): Promise<void>;
   /** Drains, then stops the worker thread, if there is one. */
   close(): Promise<void>;
 }
+
+/** How long journaled calls (`runLater`) wait for company before their transaction. */
+export const laterMs = 20;
 
 /** One item's outcome in a job over several items (see `eachItem`): its result, or why it failed. */
 export type ItemOutcome<Result> = { ok: Result } | { error: string };
@@ -102,6 +124,32 @@ export async function runItem<Item, Result>(
   return outcome.ok;
 }
 
+/**
+ * `runItem` for a journaled write (see `runLater`): resolves once the item is in the journal;
+ * `committed` settles with its own result, or its failure named by `what`, after the commit.
+ */
+export function runItemLater<Item, Result>(
+  writer: SqliteWriter,
+  job: SqliteJob<Item[], Array<ItemOutcome<Result>>>,
+  item: Item,
+  what: string,
+): { journaled: Promise<void>; committed: Promise<Result> } {
+  let index = 0;
+  const { journaled, committed } = writer.runLater(job, [item], (queued, more) => {
+    index = queued.length;
+    queued.push(...more);
+  });
+  return {
+    journaled,
+    committed: committed.then((outcomes) => {
+      const outcome = outcomes[index];
+      if (outcome === undefined || "error" in outcome)
+        throw new Error(`${what} not written: ${outcome?.error ?? "no outcome"}`);
+      return outcome.ok;
+    }),
+  };
+}
+
 /** A batch's outcome per job, in order: `[true, value]` or `[false, error]`. */
 export type JobOutcome = [true, unknown] | [false, { message: string; code?: unknown; name?: string }];
 
@@ -115,6 +163,42 @@ interface Pending {
  * the main thread's own writes) and delays every acknowledgement in it.
  */
 const maxBatch = 500;
+
+/** A job that writes nothing: its commit means that everything queued before it is committed. */
+export function prepareBarrier(): () => null {
+  return () => null;
+}
+const barrierJob = sqliteJob<null, null>(import.meta.url, "prepareBarrier", prepareBarrier);
+
+/** Stores the highest journal sequence number a transaction carries, in that transaction. */
+export function prepareJournalMark(sqlite: SQLite.Database): (seq: number) => void {
+  const mark = sqlite.prepare("update writer_journal set seq = ? where id = 1 and seq < ?");
+  return (seq) => void mark.run(seq, seq);
+}
+const journalMarkJob = sqliteJob<number, void>(import.meta.url, "prepareJournalMark", prepareJournalMark);
+
+/**
+ * A job as its journal entry names it: its module's path relative to this directory without its
+ * extension (the same in a checkout's .ts and a package's compiled .js), and the export.
+ */
+const writerDir = dirname(fileURLToPath(import.meta.url));
+function journalName(job: SqliteJob<never, unknown>): string {
+  const path = fileURLToPath(job.module);
+  const name = relative(writerDir, path.slice(0, path.length - extname(path).length))
+    .split(sep)
+    .join("/");
+  return `${name}#${job.exportName}`;
+}
+/** The job a journal entry names (the worker imports its module). */
+function journaledJob(name: string): SqliteJob<unknown, unknown> {
+  const at = name.lastIndexOf("#");
+  const module = pathToFileURL(
+    `${join(writerDir, name.slice(0, at))}${extname(fileURLToPath(import.meta.url))}`,
+  ).href;
+  return sqliteJob(module, name.slice(at + 1), () => {
+    throw new Error(`the journaled job ${name} runs in the writer's thread only`);
+  });
+}
 
 const writers = new WeakMap<SQLite.Database, SqliteWriter>();
 
@@ -183,62 +267,101 @@ function toError(described: { message: string; code?: unknown; name?: string }):
   return error;
 }
 
+/** How a call joins the queue: `lazy` calls wait up to `lazyMs` for company; `seq` is its journal entry's (0: none). */
+interface CallOptions {
+  lazy?: boolean;
+  seq?: number;
+}
+
 /**
  * Jobs queued in this turn, sent (or run) together at its end, or, while `busy()` says the previous
  * batch is not answered yet, together with everything else that arrives until it is (`resume`).
+ * Lazy calls (journaled, see `runLater`) wait up to `lazyMs` (or until `lazyMax` calls are queued)
+ * unless a call that someone waits for (`run`, `runFolded`) comes first: they then go with it.
  */
 function createQueue(
-  flush: (jobs: Array<[number, unknown]>, pending: Pending[]) => void,
+  flush: (jobs: Array<[number, unknown]>, pending: Pending[], seqs: number[]) => void,
   busy: () => boolean = () => false,
+  lazyMs = 0,
+  lazyMax = 256,
 ) {
   let jobs: Array<[number, unknown]> = [];
   let pending: Pending[] = [];
-  /** Foldable calls in `jobs` (not sent yet), by job id: their arguments and their promise. */
-  let foldable = new Map<number, { args: unknown; result: Promise<unknown> }>();
+  let seqs: number[] = [];
+  /** Foldable calls in `jobs` (not sent yet), by job id: their arguments, their promise and position. */
+  let foldable = new Map<number, { args: unknown; result: Promise<unknown>; index: number }>();
   let scheduled = false;
-  let held = false;
+  let timer: NodeJS.Timeout | undefined;
+  /** A queued call that someone waits for: the queue goes at the end of this turn. */
+  let urgent = false;
   const send = () => {
     scheduled = false;
-    if (jobs.length === 0) return;
-    if (busy()) {
-      held = true;
-      return;
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
     }
-    held = false;
+    if (jobs.length === 0 || busy()) return;
+    urgent = false;
     const batchJobs = jobs;
     const batchPending = pending;
+    const batchSeqs = seqs;
     jobs = [];
     pending = [];
+    seqs = [];
     if (foldable.size > 0) foldable = new Map();
-    flush(batchJobs, batchPending);
+    flush(batchJobs, batchPending, batchSeqs);
   };
-  const add = (job: number, args: unknown): Promise<unknown> =>
+  const schedule = () => {
+    // While a batch is in flight, `resume` sends what waited.
+    if (busy() || scheduled) return;
+    if (urgent || lazyMs <= 0) {
+      scheduled = true;
+      // At the end of this turn, so that what else arrives in it (the usage row, audit record and
+      // budget settlement of one request, other requests finishing now) goes with it.
+      setImmediate(send);
+    } else if (timer === undefined) timer = setTimeout(send, lazyMs);
+  };
+  const add = (job: number, args: unknown, options: CallOptions = {}): Promise<unknown> =>
     new Promise((resolve, reject) => {
       jobs.push([job, args]);
       pending.push({ resolve, reject });
-      // At the end of this turn, so that what else arrives in it (the usage row, audit record and
-      // budget settlement of one request, other requests finishing now) goes with it.
-      if (!scheduled && !held) {
-        scheduled = true;
-        setImmediate(send);
-      }
+      seqs.push(options.seq ?? 0);
+      if (options.lazy !== true || jobs.length >= lazyMax) urgent = true;
+      schedule();
     });
   return {
     add,
     /** Folds `args` into the queued call of `job`, if there is one; else queues it as foldable. */
-    addFolded(job: number, args: unknown, fold: (queued: unknown, args: unknown) => void): Promise<unknown> {
+    addFolded(
+      job: number,
+      args: unknown,
+      fold: (queued: unknown, args: unknown) => void,
+      options: CallOptions = {},
+    ): Promise<unknown> {
       const queued = foldable.get(job);
       if (queued !== undefined) {
         fold(queued.args, args);
+        if (options.seq !== undefined && options.seq > seqs[queued.index]!) seqs[queued.index] = options.seq;
+        if (options.lazy !== true) urgent = true;
+        schedule();
         return queued.result;
       }
-      const result = add(job, args);
-      foldable.set(job, { args, result });
+      const index = jobs.length;
+      const result = add(job, args, options);
+      foldable.set(job, { args, result, index });
       return result;
     },
-    /** The previous batch was answered: send what waited for it. */
+    /** Sends what is queued at the end of this turn, lazy calls included. */
+    hurry() {
+      if (jobs.length === 0) return;
+      urgent = true;
+      schedule();
+    },
+    /** The previous batch was answered: send what waited for it (lazy calls: after their wait). */
     resume() {
-      if (held) send();
+      if (jobs.length === 0) return;
+      if (urgent || lazyMs <= 0) send();
+      else schedule();
     },
   };
 }
@@ -325,6 +448,19 @@ function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
         inFlight--;
       }) as Promise<Result>;
     },
+    runLater<Args, Result>(
+      job: SqliteJob<Args, Result>,
+      args: Args,
+      fold: (queued: Args, args: Args) => void,
+    ): { journaled: Promise<void>; committed: Promise<Result> } {
+      // No journal for a database in memory: the call commits at the end of this turn.
+      const committed = writer.runFolded(job, args, fold);
+      return { journaled: committed.then(() => undefined), committed };
+    },
+    async flushed() {
+      await writer.run(barrierJob, null);
+    },
+    replayed: 0,
     drain() {
       if (inFlight === 0) return Promise.resolve();
       return new Promise((resolve) => idle.push(resolve));
@@ -354,9 +490,17 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
   /** Jobs added and not answered yet (queued in this turn or in flight). */
   let open = 0;
   const idle: Array<() => void> = [];
+  /** The journal sequence number each batch in flight stores, if it carries journaled calls. */
+  const marks = new Map<number, number>();
+  const journal = openJournal(sqlite);
 
-  const answered = (batch: number, count: number) => {
+  const answered = (batch: number, count: number, ok = false) => {
     inFlight.delete(batch);
+    const mark = marks.get(batch);
+    if (mark !== undefined) {
+      marks.delete(batch);
+      if (ok) journal?.journal.committed(mark);
+    }
     open -= count;
     if (inFlight.size === 0) {
       // What arrived meanwhile goes now, as one batch: one message (one wake-up of the thread) per
@@ -396,7 +540,7 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
           reply.batches.length === 1 ? reply.outcomes : reply.outcomes.slice(offset, offset + pending.length);
         settle(pending, outcomes);
         offset += pending.length;
-        answered(batch, pending.length);
+        answered(batch, pending.length, true);
       }
     });
     started.on("error", (error) => {
@@ -414,8 +558,10 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
   };
 
   const queue = createQueue(
-    (jobs, pending) => {
+    (jobs, pending, seqs) => {
       worker ??= start();
+      // Each transaction that carries journaled calls stores the highest of their numbers.
+      const markId = journal === undefined ? -1 : registry.id(journalMarkJob as SqliteJob<never, unknown>)[0];
       const define: Array<[number, string, string]> = [];
       for (const [job] of jobs) {
         if (announced[job] !== true) {
@@ -424,21 +570,50 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
           define.push([job, declared.module, declared.exportName]);
         }
       }
+      if (markId >= 0 && announced[markId] !== true && seqs.some((seq) => seq > 0)) {
+        announced[markId] = true;
+        define.push([markId, journalMarkJob.module, journalMarkJob.exportName]);
+      }
       for (let begin = 0; begin < jobs.length; begin += maxBatch) {
         const batch = nextBatch++;
         if (inFlight.size === 0) worker.ref();
         const whole = begin === 0 && jobs.length <= maxBatch;
-        inFlight.set(batch, whole ? pending : pending.slice(begin, begin + maxBatch));
+        let batchJobs = whole ? jobs : jobs.slice(begin, begin + maxBatch);
+        let batchPending = whole ? pending : pending.slice(begin, begin + maxBatch);
+        let mark = 0;
+        for (let index = begin; index < begin + batchJobs.length; index++)
+          mark = Math.max(mark, seqs[index]!);
+        if (mark > 0) {
+          batchJobs = [...batchJobs, [markId, mark]];
+          batchPending = [...batchPending, { resolve() {}, reject() {} }];
+          open++;
+          marks.set(batch, mark);
+        }
+        inFlight.set(batch, batchPending);
         const message: WriterMessage = {
           batch,
-          jobs: whole ? jobs : jobs.slice(begin, begin + maxBatch),
+          jobs: batchJobs,
           ...(begin === 0 && define.length > 0 ? { define } : {}),
         };
         worker.postMessage(message);
       }
     },
     () => inFlight.size > 0,
+    journal === undefined ? 0 : laterMs,
   );
+  // What a killed process journaled and never committed runs first, in order.
+  if (journal !== undefined && journal.pending.length > 0) {
+    const replayed = new Map<string, SqliteJob<unknown, unknown>>();
+    for (const [seq, name, args] of journal.pending) {
+      let job = replayed.get(name);
+      if (job === undefined) {
+        job = journaledJob(name);
+        replayed.set(name, job);
+      }
+      open++;
+      void queue.add(registry.id(job as SqliteJob<never, unknown>)[0], args, { seq }).catch(() => undefined);
+    }
+  }
 
   const writer: SqliteWriter = {
     run<Args, Result>(job: SqliteJob<Args, Result>, args: Args): Promise<Result> {
@@ -459,13 +634,43 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
         open--;
       }) as Promise<Result>;
     },
+    runLater<Args, Result>(
+      job: SqliteJob<Args, Result>,
+      args: Args,
+      fold: (queued: Args, args: Args) => void,
+    ): { journaled: Promise<void>; committed: Promise<Result> } {
+      if (journal === undefined || closed !== undefined) {
+        const committed = writer.runFolded(job, args, fold);
+        return { journaled: committed.then(() => undefined), committed };
+      }
+      const { seq, written } = journal.journal.add(journalName(job as SqliteJob<never, unknown>), args);
+      open++;
+      const committed = queue.addFolded(
+        registry.id(job as SqliteJob<never, unknown>)[0],
+        args,
+        (queued, more) => {
+          fold(queued as Args, more as Args);
+          open--;
+        },
+        { lazy: true, seq },
+      ) as Promise<Result>;
+      // The caller may only wait for `journaled`: a failed commit must not go unhandled.
+      committed.catch(() => undefined);
+      return { journaled: written, committed };
+    },
+    async flushed() {
+      await writer.run(barrierJob, null);
+    },
+    replayed: journal?.pending.length ?? 0,
     drain() {
       if (open === 0) return Promise.resolve();
+      queue.hurry();
       return new Promise((resolve) => idle.push(resolve));
     },
     close() {
       closed ??= writer.drain().then(async () => {
         const running = worker;
+        journal?.journal.close();
         if (running === undefined) return;
         const exited = new Promise<void>((resolve) => running.once("exit", () => resolve()));
         // Held while it closes its connection: an idle thread is unref'd, and a process with
@@ -478,4 +683,20 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
     },
   };
   return writer;
+}
+
+/**
+ * The write-ahead journal of a database file, if this process can take it (see write-journal.ts),
+ * with what a killed process left in it. None where the table of its mark is missing (a store
+ * opened without migrations) or `BASTION_SQLITE_JOURNAL=off`.
+ */
+function openJournal(sqlite: SQLite.Database): ReturnType<typeof openWriteJournal> {
+  if (process.env.BASTION_SQLITE_JOURNAL === "off") return undefined;
+  let committed: number;
+  try {
+    committed = Number(sqlite.prepare("select seq from writer_journal where id = 1").pluck().get() ?? 0);
+  } catch {
+    return undefined;
+  }
+  return openWriteJournal(sqlite.name, committed);
 }

@@ -8,6 +8,7 @@ import { identityVersionMigration } from "./0005_identity_version.ts";
 import { budgetHoldsMigration } from "./0006_budget_holds.ts";
 import { documentsVersionMigration } from "./0007_documents_version.ts";
 import { identityVersionRandomMigration } from "./0008_identity_version_random.ts";
+import { writerJournalMigration } from "./0009_writer_journal.ts";
 
 /**
  * Every migration, by name. Names sort in the order they apply (`NNNN_module_what`) and never
@@ -23,5 +24,6 @@ export function migrations(_dialect: StoreDialect): Record<string, Migration> {
     "0006_budget_holds": budgetHoldsMigration,
     "0007_documents_version": documentsVersionMigration(_dialect),
     "0008_identity_version_random": identityVersionRandomMigration(_dialect),
+    "0009_writer_journal": writerJournalMigration(_dialect),
   };
 }

@@ -23,7 +23,11 @@ import { errorBody, toErrorResponse } from "./error-response.ts";
 import { createEmbeddingAccounting } from "./metered-embedding.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
 import { isOllamaPath, toOllamaErrorBody } from "./ollama/ollama-error.ts";
-import { registerOllamaBodyRules, registerOllamaRoutes } from "./ollama/register-ollama-routes.ts";
+import {
+  registerOllamaBodyRules,
+  registerOllamaContentType,
+  registerOllamaRoutes,
+} from "./ollama/register-ollama-routes.ts";
 import { createChatCompletionsHandler } from "./openai/chat-route.ts";
 import { createEmbeddingsHandler } from "./openai/embeddings-route.ts";
 import { createListModelsHandler, createRetrieveModelHandler } from "./openai/models-route.ts";
@@ -153,10 +157,11 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
       );
     },
   });
+  // The size limit holds before anything reads a body (the auth middleware reads model routes'
+  // bodies for a key's model scope); the content type is checked only after the key (below).
   app.use("/v1/*", (c, next) => {
     // File uploads are multipart; their route checks the type and applies its own size limit.
     if (isUploadPath(c.req.path)) return next();
-    if (c.req.method === "POST") assertJsonContentType(c.req.header("content-type"));
     // A declared length is checked as bodyLimit checks it, without it building a web Request and
     // stream over the body: the route then reads the bytes straight from the socket.
     const length = c.req.header("content-length");
@@ -183,6 +188,13 @@ export function createApp(options: CreateAppOptions): Hono<ServerEnv> {
     for (const path of protectedPaths) app.use(path, refusals);
   }
   if (options.auth !== undefined) installAuth(app, options.auth);
+  // After the key: a client without a valid one learns that it needs one (401), nothing else.
+  app.use("/v1/*", (c, next) => {
+    if (c.req.method === "POST" && !isUploadPath(c.req.path))
+      assertJsonContentType(c.req.header("content-type"));
+    return next();
+  });
+  registerOllamaContentType(app);
   if (options.metering !== undefined) {
     const authEnabled = options.auth?.enabled ?? false;
     const { usage, audit, metrics } = options.metering;

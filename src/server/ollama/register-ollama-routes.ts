@@ -56,15 +56,11 @@ function assertOllamaContentType(header: string | undefined): void {
 }
 
 /**
- * The body rules of `/api/*` (content type, size limit). Mounted with the `/v1/*` rules, before the
- * auth middleware, which reads the body of model routes to check the key's model scope: the limit
- * must hold before anything reads it.
+ * The size limit of `/api/*` bodies. Mounted with the `/v1/*` rules, before the auth middleware,
+ * which reads the body of model routes to check the key's model scope: the limit must hold before
+ * anything reads it.
  */
 export function registerOllamaBodyRules(app: Hono<ServerEnv>, options: OllamaRoutesOptions): void {
-  app.use("/api/*", async (c, next) => {
-    if (c.req.method === "POST") assertOllamaContentType(c.req.header("content-type"));
-    await next();
-  });
   app.use(
     "/api/*",
     bodyLimit({
@@ -77,6 +73,17 @@ export function registerOllamaBodyRules(app: Hono<ServerEnv>, options: OllamaRou
       },
     }),
   );
+}
+
+/**
+ * The content type of `/api/*` bodies. Mounted after the auth middleware: a client without a valid
+ * key learns that it needs one (401), not which types the server takes.
+ */
+export function registerOllamaContentType(app: Hono<ServerEnv>): void {
+  app.use("/api/*", async (c, next) => {
+    if (c.req.method === "POST") assertOllamaContentType(c.req.header("content-type"));
+    await next();
+  });
 }
 
 /**

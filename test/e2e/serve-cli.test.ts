@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { defaultCatalogEntry } from "../../src/models/catalog.ts";
 import { syntheticTestModel } from "../../src/models/testing.ts";
@@ -17,8 +17,26 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startServe(env: Record<string, string>, args: string[] = []) {
+/**
+ * Puts the synthetic demo model where `bastion serve` keeps it in `dataDir`, as an earlier offline
+ * start would have left it, for tests about something else than its creation: writing it (and
+ * extracting its vocabulary) in a fresh data folder costs seconds of CPU, and "falls back to the
+ * synthetic demo model" still checks that a first start does it.
+ */
+async function seedDemoModel(dataDir: string): Promise<void> {
+  const tiny = await syntheticTestModel("tiny");
+  const dir = join(dataDir, "cache", "synthetic");
+  await mkdir(dir, { recursive: true });
+  await copyFile(tiny, join(dir, basename(tiny)));
+}
+
+async function startServe(
+  env: Record<string, string>,
+  args: string[] = [],
+  options: { seedDemoModel?: boolean } = {},
+) {
   const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));
+  if (options.seedDemoModel === true) await seedDemoModel(dataDir);
   const port = await freePort();
   let output = "";
   let logs = "";
@@ -126,7 +144,7 @@ describe("bastion serve with remote backends", () => {
       config,
       `backends:\n  us:\n    baseUrl: ${upstream.baseUrl}\n    jurisdiction: { country: US, zone: other, operator: Fake US, extraterritorial: true }\n`,
     );
-    const served = await startServe({ BASTION_CONFIG: config }, ["--offline"]);
+    const served = await startServe({ BASTION_CONFIG: config }, ["--offline"], { seedDemoModel: true });
     const secret = "AKIAIOSFODNN7EXAMPLE";
     const response = await fetch(`${served.url}/v1/chat/completions`, {
       method: "POST",
@@ -146,6 +164,7 @@ describe("bastion serve --no-auth", () => {
   it("is refused unless the server listens on loopback", async () => {
     const dataDir = await mkdtemp(join(tmpdir(), "bastion-serve-"));
     cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    await seedDemoModel(dataDir);
     const child = spawn(
       process.execPath,
       [bin, "serve", "--no-auth", "--host", "0.0.0.0", "--port", "0", "--offline", "--no-store"],

@@ -6,7 +6,11 @@
 //   llama_attach_threadpool (3.22.1), so this is how Bastion decodes;
 // - `pool<N>`: a persistent ggml threadpool attached with poll level N, as llama-server and
 //   llama-bench do (their `--poll` default is 50: the workers spin for new work between graphs
-//   before they sleep; 0 sleeps at once).
+//   before they sleep; 0 sleeps at once);
+// - `hop`: per-graph threads as `disposable`, and each decode called from a thread of its own, as
+//   node-llama-cpp calls llama_decode from whichever libuv worker takes the job;
+// - `rotate`: each decode called by the next of 4 long-lived threads in turn, as libuv's 4 workers
+//   take node-llama-cpp's decodes.
 // The modes alternate within each round, in a rotating order. Build and run (from the repository root):
 //   B=node_modules/@node-llama-cpp/linux-x64/bins/linux-x64 S=.cache/llama.cpp-src
 //   g++ -O2 -std=c++17 -I$S/include -I$S/ggml/include bench/support/engine-threadpool.cpp -o .cache/engine-threadpool
@@ -19,10 +23,61 @@
 #include "llama.h"
 
 #include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
+
+// Long-lived threads that run one job at a time, each in turn (libuv's workers, roughly).
+struct Rotation {
+    struct Worker {
+        std::mutex              mutex;
+        std::condition_variable wake;
+        std::function<void()>   job;
+        bool                    done = false;
+        bool                    stop = false;
+        std::thread             thread;
+    };
+    std::vector<Worker> workers;
+    size_t              next = 0;
+    explicit Rotation(size_t count) : workers(count) {
+        for (auto & worker : workers) {
+            worker.thread = std::thread([&worker] {
+                std::unique_lock<std::mutex> lock(worker.mutex);
+                while (true) {
+                    worker.wake.wait(lock, [&] { return worker.stop || (worker.job && !worker.done); });
+                    if (worker.stop) return;
+                    worker.job();
+                    worker.done = true;
+                    worker.wake.notify_all();
+                }
+            });
+        }
+    }
+    void run(std::function<void()> job) {
+        Worker & worker = workers[next++ % workers.size()];
+        std::unique_lock<std::mutex> lock(worker.mutex);
+        worker.job  = std::move(job);
+        worker.done = false;
+        worker.wake.notify_all();
+        worker.wake.wait(lock, [&] { return worker.done; });
+        worker.job = nullptr;
+    }
+    ~Rotation() {
+        for (auto & worker : workers) {
+            {
+                std::lock_guard<std::mutex> lock(worker.mutex);
+                worker.stop = true;
+            }
+            worker.wake.notify_all();
+            worker.thread.join();
+        }
+    }
+};
 
 int main(int argc, char ** argv) {
     if (argc < 2) {
@@ -75,6 +130,7 @@ int main(int argc, char ** argv) {
         }
         list.push_back(modes.substr(start, end - start));
     }
+    Rotation rotation(4);
     for (int round = 0; round < rounds; round++) {
         for (size_t index = 0; index < list.size(); index++) {
             const std::string & mode = list[(index + round) % list.size()];
@@ -91,7 +147,16 @@ int main(int argc, char ** argv) {
             const auto started = std::chrono::steady_clock::now();
             for (int i = 0; i < n_gen; i++) {
                 llama_token next = token + 1 + i;
-                if (llama_decode(ctx, llama_batch_get_one(&next, 1)) != 0) {
+                int status = 0;
+                if (mode == "hop") {
+                    std::thread caller([&] { status = llama_decode(ctx, llama_batch_get_one(&next, 1)); });
+                    caller.join();
+                } else if (mode == "rotate") {
+                    rotation.run([&] { status = llama_decode(ctx, llama_batch_get_one(&next, 1)); });
+                } else {
+                    status = llama_decode(ctx, llama_batch_get_one(&next, 1));
+                }
+                if (status != 0) {
                     fprintf(stderr, "decode failed\n");
                     return 1;
                 }

@@ -8,6 +8,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
+import { isProcessAlive } from "../core/process-alive.ts";
 
 /**
  * The SQLite writer's write-ahead journal (see `SqliteWriter.runLater`): an append-only file of
@@ -176,7 +177,7 @@ function takeLock(lockPath: string): boolean {
     }
     // This process holds it through another connection; another live process holds it.
     if (owner === process.pid && held.has(lockPath)) return false;
-    if (owner !== process.pid && Number.isInteger(owner) && owner > 0 && isAlive(owner)) return false;
+    if (owner !== process.pid && Number.isInteger(owner) && owner > 0 && isProcessAlive(owner)) return false;
     // Its process is gone (killed), or was an earlier process with this pid (a container's pid 1
     // after a restart): the lock is stale.
     try {
@@ -186,15 +187,6 @@ function takeLock(lockPath: string): boolean {
     }
   }
   return false;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function releaseLock(lockPath: string): void {

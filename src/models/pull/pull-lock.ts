@@ -1,19 +1,10 @@
 import { open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { isProcessAlive } from "../../core/process-alive.ts";
 import { ModelPullError } from "./errors.ts";
 
 export interface PullLock {
   release(): Promise<void>;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: the process exists but belongs to someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /**
@@ -39,7 +30,7 @@ export async function acquirePullLock(modelsDir: string, id: string): Promise<Pu
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const holder = Number.parseInt(await readFile(path, "utf8").catch(() => ""), 10);
-      if (Number.isInteger(holder) && holder > 0 && isAlive(holder)) {
+      if (Number.isInteger(holder) && holder > 0 && isProcessAlive(holder)) {
         throw new ModelPullError(
           "busy",
           `Another pull of "${id}" is running (process ${holder}). Wait for it to finish; if that process is not a Bastion pull, delete ${path}.`,

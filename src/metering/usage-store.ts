@@ -213,13 +213,12 @@ export function createUsageStore(store: Store): UsageStore {
         return { journaled: committed, committed };
       }
       reported.add(record);
-      const { journaled, committed } = runItemLater(
+      return runItemLater(
         sqliteWriter,
         usageInsertsJob,
         Object.values(toRow(record, priced)) as UsageValues,
         "usage row",
       );
-      return { journaled, committed };
     },
 
     async report(query = {}) {

@@ -103,6 +103,27 @@ export function eachItem<Item, Result>(
 }
 
 /**
+ * One item's share of a call of a job over items (see `eachItem`): `fold` puts the item into the
+ * call queued in this turn, if any, and remembers its place; `take` picks its outcome from the
+ * call's outcome list, or throws its failure, named by `what`.
+ */
+function itemOfCall<Item, Result>(what: string) {
+  let index = 0;
+  return {
+    fold(queued: Item[], more: Item[]): void {
+      index = queued.length;
+      queued.push(...more);
+    },
+    take(outcomes: Array<ItemOutcome<Result>>): Result {
+      const outcome = outcomes[index];
+      if (outcome === undefined || "error" in outcome)
+        throw new Error(`${what} not written: ${outcome?.error ?? "no outcome"}`);
+      return outcome.ok;
+    },
+  };
+}
+
+/**
  * Runs one item in a job over items (see `eachItem`): the items queued in one turn fold into one
  * call of the job, in order (one promise and one outcome list per turn, not per item). Resolves
  * with this item's result, or rejects with its failure, named by `what`.
@@ -113,15 +134,8 @@ export async function runItem<Item, Result>(
   item: Item,
   what: string,
 ): Promise<Result> {
-  let index = 0;
-  const outcomes = await writer.runFolded(job, [item], (queued, more) => {
-    index = queued.length;
-    queued.push(...more);
-  });
-  const outcome = outcomes[index];
-  if (outcome === undefined || "error" in outcome)
-    throw new Error(`${what} not written: ${outcome?.error ?? "no outcome"}`);
-  return outcome.ok;
+  const share = itemOfCall<Item, Result>(what);
+  return share.take(await writer.runFolded(job, [item], share.fold));
 }
 
 /**
@@ -134,20 +148,23 @@ export function runItemLater<Item, Result>(
   item: Item,
   what: string,
 ): { journaled: Promise<void>; committed: Promise<Result> } {
-  let index = 0;
-  const { journaled, committed } = writer.runLater(job, [item], (queued, more) => {
-    index = queued.length;
-    queued.push(...more);
-  });
-  return {
-    journaled,
-    committed: committed.then((outcomes) => {
-      const outcome = outcomes[index];
-      if (outcome === undefined || "error" in outcome)
-        throw new Error(`${what} not written: ${outcome?.error ?? "no outcome"}`);
-      return outcome.ok;
-    }),
-  };
+  const share = itemOfCall<Item, Result>(what);
+  const { journaled, committed } = writer.runLater(job, [item], share.fold);
+  return { journaled, committed: committed.then(share.take) };
+}
+
+/**
+ * `runLater` without a journal (a database in memory, one another process journals, or after
+ * close): `journaled` is the commit.
+ */
+function runCommitted<Args, Result>(
+  writer: SqliteWriter,
+  job: SqliteJob<Args, Result>,
+  args: Args,
+  fold: (queued: Args, args: Args) => void,
+): { journaled: Promise<void>; committed: Promise<Result> } {
+  const committed = writer.runFolded(job, args, fold);
+  return { journaled: committed.then(() => undefined), committed };
 }
 
 /** A batch's outcome per job, in order: `[true, value]` or `[false, error]`. */
@@ -182,12 +199,17 @@ const journalMarkJob = sqliteJob<number, void>(import.meta.url, "prepareJournalM
  * extension (the same in a checkout's .ts and a package's compiled .js), and the export.
  */
 const writerDir = dirname(fileURLToPath(import.meta.url));
+const journalNames = new WeakMap<SqliteJob<never, unknown>, string>();
 function journalName(job: SqliteJob<never, unknown>): string {
-  const path = fileURLToPath(job.module);
-  const name = relative(writerDir, path.slice(0, path.length - extname(path).length))
-    .split(sep)
-    .join("/");
-  return `${name}#${job.exportName}`;
+  let name = journalNames.get(job);
+  if (name === undefined) {
+    const path = fileURLToPath(job.module);
+    name = `${relative(writerDir, path.slice(0, path.length - extname(path).length))
+      .split(sep)
+      .join("/")}#${job.exportName}`;
+    journalNames.set(job, name);
+  }
+  return name;
 }
 /** The job a journal entry names (the worker imports its module). */
 function journaledJob(name: string): SqliteJob<unknown, unknown> {
@@ -454,8 +476,7 @@ function inlineWriter(sqlite: SQLite.Database): SqliteWriter {
       fold: (queued: Args, args: Args) => void,
     ): { journaled: Promise<void>; committed: Promise<Result> } {
       // No journal for a database in memory: the call commits at the end of this turn.
-      const committed = writer.runFolded(job, args, fold);
-      return { journaled: committed.then(() => undefined), committed };
+      return runCommitted(writer, job, args, fold);
     },
     async flushed() {
       await writer.run(barrierJob, null);
@@ -639,10 +660,7 @@ function workerWriter(sqlite: SQLite.Database): SqliteWriter {
       args: Args,
       fold: (queued: Args, args: Args) => void,
     ): { journaled: Promise<void>; committed: Promise<Result> } {
-      if (journal === undefined || closed !== undefined) {
-        const committed = writer.runFolded(job, args, fold);
-        return { journaled: committed.then(() => undefined), committed };
-      }
+      if (journal === undefined || closed !== undefined) return runCommitted(writer, job, args, fold);
       const { seq, written } = journal.journal.add(journalName(job as SqliteJob<never, unknown>), args);
       open++;
       const committed = queue.addFolded(

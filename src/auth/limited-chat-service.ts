@@ -68,12 +68,7 @@ export function createLimitsSettler(options: {
   // record carries that object, and the entries go with the request when nobody settles them (a
   // chat opened but never read). One request opens its chats one after another (Responses API
   // tool turns), each recorded before the next opens, so the oldest open one is the record's.
-  // Most requests open one chat: its entry is the settle function itself, a list only past one.
-  const open = new WeakMap<Principal, Settle | Settle[]>();
-  const oldest = (principal: Principal): Settle | undefined => {
-    const entry = open.get(principal);
-    return Array.isArray(entry) ? entry[0] : entry;
-  };
+  const open = new WeakMap<Principal, Settle[]>();
   return {
     track(entry) {
       // Whoever reports first settles; a later report waits for that same settlement.
@@ -97,12 +92,10 @@ export function createLimitsSettler(options: {
       }) as Settle;
       const forget = () => {
         const held = open.get(entry.principal);
-        if (held === settle) open.delete(entry.principal);
-        else if (Array.isArray(held)) {
-          const index = held.indexOf(settle);
-          if (index >= 0) held.splice(index, 1);
-          if (held.length === 0) open.delete(entry.principal);
-        }
+        if (held === undefined) return;
+        const index = held.indexOf(settle);
+        if (index >= 0) held.splice(index, 1);
+        if (held.length === 0) open.delete(entry.principal);
       };
       // A plain property (a getter defined per request was a slow path of its own).
       (settle as { done: boolean }).done = false;
@@ -114,14 +107,13 @@ export function createLimitsSettler(options: {
         return settled;
       };
       const held = open.get(entry.principal);
-      if (held === undefined) open.set(entry.principal, settle);
-      else if (Array.isArray(held)) held.push(settle);
-      else open.set(entry.principal, [held, settle]);
+      if (held === undefined) open.set(entry.principal, [settle]);
+      else held.push(settle);
       return settle;
     },
     async onCompleted(record) {
       if (record.principal === undefined) return;
-      const settle = oldest(record.principal);
+      const settle = open.get(record.principal)?.[0];
       if (settle !== undefined) await settle(record);
     },
   };

@@ -25,12 +25,19 @@ export interface CpuTimes {
 function cpuTimes(): CpuTimes {
   let busy = 0;
   let total = 0;
-  for (const cpu of cpus()) {
+  const list = cpus();
+  for (const cpu of list) {
     const { user, nice, sys, idle, irq } = cpu.times;
     busy += user + nice + sys + irq;
     total += user + nice + sys + irq + idle;
   }
-  return { busy, total, cores: cpus().length };
+  return { busy, total, cores: list.length };
+}
+
+/** The cores kept busy on average between two readings (0 when no time passed). */
+function busyCoresBetween(before: CpuTimes, after: CpuTimes): number {
+  const total = after.total - before.total;
+  return total > 0 ? ((after.busy - before.busy) / total) * after.cores : 0;
 }
 
 /**
@@ -43,10 +50,7 @@ export async function measureBusyCores(
 ): Promise<number> {
   const before = readTimes();
   await new Promise((resolve) => setTimeout(resolve, sampleMs));
-  const after = readTimes();
-  const total = after.total - before.total;
-  if (total <= 0) return 0;
-  return ((after.busy - before.busy) / total) * after.cores;
+  return busyCoresBetween(before, readTimes());
 }
 
 /** Where the governor reads its CPU time counters; replaced in tests. */
@@ -100,7 +104,7 @@ export function createThreadGovernor(options: ThreadGovernorOptions) {
       const nextMachine = readMachine();
       const nextOwn = readOwnMs();
       const total = nextMachine.total - machine.total;
-      const busyCores = total > 0 ? ((nextMachine.busy - machine.busy) / total) * nextMachine.cores : 0;
+      const busyCores = busyCoresBetween(machine, nextMachine);
       // The window the machine counters cover, in ms of one core: total is summed over every core.
       const ownCores = total > 0 ? (nextOwn - own) / (total / nextMachine.cores) : 0;
       machine = nextMachine;
